@@ -1,0 +1,94 @@
+# SlotGuard -- one Makefile, no build framework.
+#   make            build module/slotguard.so
+#   make test       unit tests (cmocka, core only) then integration tests (real redis-server)
+#   make asan       build the module and tests with ASan+UBSan; make asan-test runs them
+#   make bench      redis-benchmark comparison (bench/run.sh)
+#   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
+
+CC       ?= cc
+OPT      ?= -O2
+WARN      = -std=c11 -Wall -Wextra -Werror
+CFLAGS_COMMON = $(WARN) $(OPT) -g -fPIC -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+DEPS_INC  = .deps/include
+HEADER    = $(DEPS_INC)/redismodule.h
+
+# Pure cores: no Redis header, unit-tested on their own.
+CORE_SRCS = module/trial.c
+# Glue: adapts the cores to Redis commands.
+GLUE_SRCS = module/slotguard.c module/enroll.c
+MODULE_HDRS = $(wildcard module/*.h)
+MODULE    = module/slotguard.so
+
+UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+INTEG_SRCS = $(wildcard tests/integration/test_*.c)
+HARNESS    = tests/integration/harness.c
+
+BUILD      = build
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/integration/%,$(INTEG_SRCS))
+
+SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_MODULE = $(BUILD)/asan/slotguard.so
+ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS))
+
+TEST_LIBS  = -lcmocka
+INTEG_LIBS = -lhiredis -lcmocka -lpthread
+
+.PHONY: all test unit integration asan asan-test bench setup demo clean
+all: $(MODULE)
+
+$(HEADER):
+	./scripts/setup.sh
+
+$(MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
+	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+
+$(BUILD)/integration/%: tests/integration/%.c $(HARNESS) tests/integration/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -Itests/integration -o $@ $< $(HARNESS) $(INTEG_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: $(MODULE) $(INTEG_BINS)
+	@set -e; for t in $(INTEG_BINS); do echo "== $$t"; SG_MODULE=$(CURDIR)/$(MODULE) $$t; done
+
+test: unit integration
+
+# --- sanitizers ---------------------------------------------------------------------------------
+# redis-server itself is not instrumented, so the sanitizer runtime is preloaded into it.
+ASAN_RUNTIME = $(shell $(CC) -print-file-name=libasan.so)
+UBSAN_RUNTIME = $(shell $(CC) -print-file-name=libubsan.so)
+
+$(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
+
+$(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+
+asan: $(ASAN_MODULE) $(ASAN_UNIT_BINS) $(INTEG_BINS)
+
+asan-test: asan
+	@set -e; for t in $(ASAN_UNIT_BINS); do echo "== $$t (asan)"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $$t; done
+	@set -e; for t in $(INTEG_BINS); do echo "== $$t (asan module)"; \
+	  SG_MODULE=$(CURDIR)/$(ASAN_MODULE) SG_PRELOAD="$(ASAN_RUNTIME) $(UBSAN_RUNTIME)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 $$t; done
+
+bench: $(MODULE)
+	./bench/run.sh
+
+setup:
+	./scripts/setup.sh
+
+demo:
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD) $(MODULE)

@@ -1,0 +1,94 @@
+/* harness.h -- real redis-server processes for the integration tests.
+ *
+ * Every server runs on 127.0.0.1 on a free port, in its own temporary directory, with the module
+ * under test loaded. Servers are tracked: whatever happens to a test (failed assertion, crash
+ * signal, exit), every server still running is killed and its directory removed.
+ *
+ * Environment:
+ *   SG_MODULE        path of the module to load (default: module/slotguard.so under the cwd)
+ *   SG_REDIS_SERVER  redis-server binary (default: redis-server from PATH)
+ *   SG_PRELOAD       value for LD_PRELOAD of the server (the asan build sets the sanitizer runtime)
+ *   SG_KEEP_LOGS     when set, server directories are left behind and their paths printed
+ */
+#ifndef SG_HARNESS_H
+#define SG_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <hiredis/hiredis.h>
+
+#define SG_MAX_ARGS 64
+
+typedef struct sg_server {
+    pid_t pid;                    /* 0 when not running */
+    int port;
+    char dir[256];                /* its temporary directory (--dir) */
+    char log_path[300];           /* its log file */
+    int argc;                     /* extra arguments given at start, kept for restarts */
+    char *argv[SG_MAX_ARGS];
+} sg_server;
+
+/* Start a server with the module loaded. `extra_args` is a NULL-terminated list of additional
+ * redis-server arguments, e.g. {"--appendonly", "yes", NULL}; may be NULL. Defaults given before
+ * them: --port P --bind 127.0.0.1 --dir D --logfile L --save "" --appendonly no
+ * --enable-debug-command yes --loadmodule $SG_MODULE. Waits until the server answers PING.
+ * Fails the current test (cmocka) when it cannot start within 10 s. */
+sg_server *sg_server_start(const char *const *extra_args);
+
+/* Start a replica of `master` (extra args as above) and wait until its link is up and the initial
+ * sync is done (master_link_status:up, master_sync_in_progress:0). */
+sg_server *sg_replica_start(const sg_server *master, const char *const *extra_args);
+
+/* Wait until every replica of `master` has acknowledged the master's current replication offset
+ * (uses the WAIT command from a client connection, never from the module). Fails the test after
+ * timeout_ms. */
+void sg_wait_replicas(const sg_server *master, int replicas, int timeout_ms);
+
+/* Stop gracefully (SHUTDOWN, which saves if the config says so, then waitpid) and start again on the
+ * same port, directory and arguments. Waits until PING answers, and until loading is done. */
+void sg_server_restart(sg_server *s);
+
+/* kill -9 and reap the process; the directory stays (for a later sg_server_start_again). */
+void sg_server_kill(sg_server *s);
+
+/* Start a stopped or killed server again on the same port, directory and arguments. */
+void sg_server_start_again(sg_server *s);
+
+/* Stop the server if running (SIGTERM, then SIGKILL after 5 s), remove its directory, free it.
+ * Accepts NULL. */
+void sg_server_stop(sg_server *s);
+
+/* A connection to the server (1 s connect timeout, 30 s command timeout). Fails the test when it
+ * cannot connect. */
+redisContext *sg_connect(const sg_server *s);
+
+/* Run a command (hiredis printf-like format); fails the test when the connection broke (NULL
+ * reply). Caller frees the reply with freeReplyObject. */
+redisReply *sg_command(redisContext *c, const char *fmt, ...);
+/* The same with an argv vector (binary safe). */
+redisReply *sg_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen);
+
+/* Run a command, assert an integer reply, free it and return the integer. */
+long long sg_command_integer(redisContext *c, const char *fmt, ...);
+/* Run a command and assert that the reply is an error starting with `prefix` (e.g. "ERR ",
+ * "WRONGTYPE ", "NOTRIAL "); frees the reply. */
+void sg_command_error(redisContext *c, const char *prefix, const char *fmt, ...);
+/* Run a command and assert a nil reply; frees it. */
+void sg_command_nil(redisContext *c, const char *fmt, ...);
+/* Run a command and assert a status reply equal to `status` (e.g. "OK"); frees it. */
+void sg_command_status(redisContext *c, const char *status, const char *fmt, ...);
+
+/* The value of one field of INFO (any section), as a newly malloc'ed string, or NULL if absent. */
+char *sg_info_field(redisContext *c, const char *field);
+/* DEBUG DIGEST of the whole dataset as a malloc'ed 40-char hex string. */
+char *sg_debug_digest(redisContext *c);
+
+/* A free TCP port on 127.0.0.1 (bound then released). */
+int sg_free_port(void);
+
+/* Milliseconds on a monotonic clock. */
+int64_t sg_now_ms(void);
+
+#endif
