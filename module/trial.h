@@ -112,7 +112,8 @@ int trial_foreach(const trial *t, trial_list list, trial_visit_fn visit, void *c
 
 /* SCAN-style page of enrolled users: visits up to `count` users whose ticket is >= `cursor`, in
  * arrival order, and returns the cursor for the next page (0 when the end was reached). Cursor 0
- * starts from the beginning. A user enrolled for the whole scan is returned exactly once. */
+ * starts from the beginning. A user enrolled for the whole scan is returned exactly once.
+ * `visit` may be NULL to learn only the next cursor. */
 uint64_t trial_scan(const trial *t, uint64_t cursor, size_t count, trial_visit_fn visit, void *ctx);
 
 /* ---- rebuilding (AOF rewrite replay and RDB load) ---------------------------------------------- */

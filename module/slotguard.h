@@ -1,0 +1,54 @@
+/* slotguard.h -- what the glue files share: the command table, argument parsing, key lookup.
+ * Each command family (enroll.c, ...) adapts one pure-C core to Redis commands and registers
+ * itself from slotguard.c's RedisModule_OnLoad. */
+#ifndef SG_SLOTGUARD_H
+#define SG_SLOTGUARD_H
+
+#include "redismodule.h"
+
+#define SG_MODULE_NAME "slotguard"
+#define SG_MODULE_VERSION 1  /* 0.0.1 */
+#define SG_SINCE "0.1.0"     /* the version that introduced a command, for COMMAND DOCS */
+
+/* One command: registered by sg_register_commands(), documented through COMMAND DOCS. */
+typedef struct sg_command {
+    const char *name;
+    RedisModuleCmdFunc handler;
+    const char *flags;      /* RedisModule_CreateCommand flags */
+    int first_key, last_key, key_step;
+    RedisModuleCommandInfo *info;
+} sg_command;
+
+/* Register every command of a table. REDISMODULE_ERR (and a log line naming the command) on the
+ * first failure, so a broken table fails the module load loudly. */
+int sg_register_commands(RedisModuleCtx *ctx, const sg_command *table, size_t count);
+
+/* Parse an integer in [min, max]. On failure replies
+ * "ERR invalid <what>: must be an integer from <min> to <max>" and returns REDISMODULE_ERR. */
+int sg_parse_integer(RedisModuleCtx *ctx, RedisModuleString *arg, long long min, long long max,
+                     const char *what, long long *out);
+
+/* Case-insensitive comparison of an argument with a keyword. */
+int sg_arg_is(RedisModuleString *arg, const char *keyword);
+
+/* Outcome of looking up a key of one of our types. */
+typedef enum sg_key_status {
+    SG_KEY_OK = 0,
+    SG_KEY_EMPTY,
+    SG_KEY_WRONGTYPE,
+} sg_key_status;
+
+/* Open `name` and check that it is empty or holds `type`. *value receives the value when
+ * SG_KEY_OK. The key stays open (caller closes it) whatever the status. */
+sg_key_status sg_open_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleType *type,
+                          RedisModuleKey **key, void **value);
+
+/* The one error reply for a failed lookup: WRONGTYPE, or `empty_error` (e.g. "NOTRIAL ...") for a
+ * missing key. Always returns REDISMODULE_OK after replying. */
+int sg_reply_key_status(RedisModuleCtx *ctx, sg_key_status status, const char *empty_error);
+
+/* Families. */
+int enroll_on_load(RedisModuleCtx *ctx);
+void enroll_info(RedisModuleInfoCtx *ctx);
+
+#endif

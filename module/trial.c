@@ -1,0 +1,633 @@
+/* trial.c -- the enrollment core: see trial.h.
+ *
+ * Layout of a trial:
+ *   - every user is one `entry` allocation: arrival number, state, length and the id bytes;
+ *   - `index`, an open-addressing hash table (linear probing) of entry pointers with a parallel
+ *     array of one-byte tags (7 bits of the hash), so a probe rarely touches an entry;
+ *   - two `sequence`s, enrolled and waitlist, each an array of slots ordered by arrival number.
+ *     Removing from the middle leaves a tombstone that still records the arrival number, so a
+ *     sequence stays binary-searchable; tombstones are compacted away once they outnumber the
+ *     live slots.
+ *
+ * Invariant kept by every operation: when the waitlist is not empty, the trial is full
+ * (enrolled >= capacity). That is what keeps promotion FIFO and the enrolled sequence append-only
+ * in the common case. */
+#include "trial.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Arrival numbers stay below this so that every value fits a signed 64-bit reply and a tombstone
+ * (arrival << 1 | 1) fits a slot. */
+#define MAX_TICKET ((uint64_t)INT64_MAX - 1)
+
+/* ---- allocation ------------------------------------------------------------------------------ */
+static void *libc_alloc(size_t size) { return malloc(size); }
+static void *libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
+static void libc_free(void *ptr) { free(ptr); }
+
+static trial_allocator allocator = {libc_alloc, libc_realloc, libc_free, NULL};
+static uint64_t hash_seed = 0x9e3779b97f4a7c15ULL;
+
+void trial_set_allocator(const trial_allocator *a) { allocator = *a; }
+void trial_set_hash_seed(uint64_t seed) { hash_seed = seed; }
+
+/* ---- data ------------------------------------------------------------------------------------ */
+typedef struct entry {
+    uint64_t ticket;
+    uint32_t len;
+    uint8_t state; /* TRIAL_STATE_ENROLLED or TRIAL_STATE_WAITLISTED */
+    char id[];
+} entry;
+
+/* A slot holds an entry pointer (even) or a tombstone: (arrival << 1) | 1. */
+typedef uintptr_t slot;
+
+typedef struct sequence {
+    slot *slots;
+    size_t head;  /* first slot in use */
+    size_t tail;  /* one past the last slot in use */
+    size_t cap;
+    size_t live;  /* slots in [head, tail) that hold an entry */
+} sequence;
+
+typedef struct index_table {
+    entry **entries;
+    uint8_t *tags;  /* 0: empty; otherwise 0x80 | 7 bits of the hash */
+    size_t cap;     /* power of two, or 0 */
+    size_t count;
+} index_table;
+
+struct trial {
+    uint64_t capacity;
+    uint64_t waitlist_max;
+    uint64_t next_ticket;
+    sequence enrolled;
+    sequence waitlist;
+    index_table index;
+    size_t bytes; /* allocator bytes held by everything except the struct itself */
+};
+
+static size_t block_size(void *ptr, size_t requested) {
+    if (ptr == NULL) return 0;
+    return allocator.usable_size ? allocator.usable_size(ptr) : requested;
+}
+
+static void *tracked_alloc(trial *t, size_t size) {
+    void *p = allocator.alloc(size);
+    t->bytes += block_size(p, size);
+    return p;
+}
+
+static void tracked_free(trial *t, void *ptr, size_t size) {
+    if (ptr == NULL) return;
+    t->bytes -= block_size(ptr, size);
+    allocator.free(ptr);
+}
+
+static void *tracked_realloc(trial *t, void *ptr, size_t old_size, size_t size) {
+    size_t before = block_size(ptr, old_size);
+    void *p = allocator.realloc(ptr, size);
+    if (p == NULL) return NULL;
+    t->bytes = t->bytes - before + block_size(p, size);
+    return p;
+}
+
+/* ---- entries --------------------------------------------------------------------------------- */
+static size_t entry_size(size_t len) { return offsetof(entry, id) + len; }
+
+static entry *entry_new(trial *t, const char *user, size_t len, uint64_t ticket, uint8_t state) {
+    entry *e = tracked_alloc(t, entry_size(len));
+    if (e == NULL) return NULL;
+    e->ticket = ticket;
+    e->len = (uint32_t)len;
+    e->state = state;
+    memcpy(e->id, user, len);
+    return e;
+}
+
+static void entry_free(trial *t, entry *e) { tracked_free(t, e, entry_size(e->len)); }
+
+static int valid_user(size_t len) { return len > 0 && len <= TRIAL_MAX_USER_LEN; }
+
+/* ---- hashing --------------------------------------------------------------------------------- */
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 31;
+    x *= 0x7fb5d329728ea185ULL;
+    x ^= x >> 27;
+    x *= 0x81dadef4bc2dd44dULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_user(const char *user, size_t len) {
+    uint64_t h = hash_seed ^ ((uint64_t)len * 0xc2b2ae3d27d4eb4fULL);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t chunk;
+        memcpy(&chunk, user + i, 8);
+        h = mix64(h ^ chunk) + 0x165667b19e3779f9ULL;
+    }
+    uint64_t rest = 0;
+    for (size_t shift = 0; i < len; i++, shift += 8) rest |= (uint64_t)(unsigned char)user[i] << shift;
+    return mix64(h ^ rest ^ 0x27d4eb2f165667c5ULL);
+}
+
+static uint8_t tag_of(uint64_t h) { return (uint8_t)(0x80 | (h >> 57)); }
+
+/* ---- index ----------------------------------------------------------------------------------- */
+#define INDEX_MIN_CAP 8
+/* Grow past 13/16 (~81%) full: the tag bytes keep long probe runs cheap. */
+#define INDEX_FULL(count, cap) ((count) * 16 > (cap) * 13)
+
+static entry *index_find(const trial *t, const char *user, size_t len, uint64_t h) {
+    const index_table *ix = &t->index;
+    if (ix->cap == 0) return NULL;
+    size_t mask = ix->cap - 1;
+    uint8_t tag = tag_of(h);
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint8_t tg = ix->tags[i];
+        if (tg == 0) return NULL;
+        if (tg == tag) {
+            entry *e = ix->entries[i];
+            if (e->len == len && memcmp(e->id, user, len) == 0) return e;
+        }
+    }
+}
+
+/* Place an entry known to be absent; the table must have room. */
+static void index_place(index_table *ix, entry *e, uint64_t h) {
+    size_t mask = ix->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (ix->tags[i] != 0) i = (i + 1) & mask;
+    ix->tags[i] = tag_of(h);
+    ix->entries[i] = e;
+    ix->count++;
+}
+
+static int index_resize(trial *t, size_t new_cap) {
+    index_table *ix = &t->index;
+    entry **entries = tracked_alloc(t, new_cap * sizeof(*entries));
+    uint8_t *tags = tracked_alloc(t, new_cap);
+    if (entries == NULL || tags == NULL) {
+        tracked_free(t, entries, new_cap * sizeof(*entries));
+        tracked_free(t, tags, new_cap);
+        return -1;
+    }
+    memset(tags, 0, new_cap);
+    index_table grown = {entries, tags, new_cap, 0};
+    for (size_t i = 0; i < ix->cap; i++) {
+        if (ix->tags[i] == 0) continue;
+        entry *e = ix->entries[i];
+        index_place(&grown, e, hash_user(e->id, e->len));
+    }
+    tracked_free(t, ix->entries, ix->cap * sizeof(*ix->entries));
+    tracked_free(t, ix->tags, ix->cap);
+    *ix = grown;
+    return 0;
+}
+
+/* Make room for one more entry. */
+static int index_reserve(trial *t) {
+    index_table *ix = &t->index;
+    if (ix->cap != 0 && !INDEX_FULL(ix->count + 1, ix->cap)) return 0;
+    size_t new_cap = ix->cap ? ix->cap * 2 : INDEX_MIN_CAP;
+    while (INDEX_FULL(ix->count + 1, new_cap)) new_cap *= 2;
+    return index_resize(t, new_cap);
+}
+
+/* Remove an entry that is in the table (backward-shift deletion keeps probe runs unbroken). */
+static void index_remove(index_table *ix, const entry *e, uint64_t h) {
+    size_t mask = ix->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (ix->entries[i] != e || ix->tags[i] == 0) i = (i + 1) & mask;
+    size_t hole = i;
+    for (size_t j = (hole + 1) & mask; ix->tags[j] != 0; j = (j + 1) & mask) {
+        size_t home = (size_t)hash_user(ix->entries[j]->id, ix->entries[j]->len) & mask;
+        /* Move j back into the hole unless its home lies cyclically in (hole, j]. */
+        int home_after_hole = (hole <= j) ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (home_after_hole) continue;
+        ix->tags[hole] = ix->tags[j];
+        ix->entries[hole] = ix->entries[j];
+        hole = j;
+    }
+    ix->tags[hole] = 0;
+    ix->entries[hole] = NULL;
+    ix->count--;
+}
+
+/* ---- sequences ------------------------------------------------------------------------------- */
+static int slot_is_live(slot s) { return (s & 1) == 0; }
+static entry *slot_entry(slot s) { return (entry *)s; }
+static uint64_t slot_ticket(slot s) { return slot_is_live(s) ? slot_entry(s)->ticket : (uint64_t)(s >> 1); }
+static slot tombstone(uint64_t ticket) { return ((slot)ticket << 1) | 1; }
+
+static size_t seq_used(const sequence *q) { return q->tail - q->head; }
+
+/* Move live slots to the front, dropping tombstones. */
+static void seq_compact(sequence *q) {
+    size_t out = 0;
+    for (size_t i = q->head; i < q->tail; i++)
+        if (slot_is_live(q->slots[i])) q->slots[out++] = q->slots[i];
+    q->head = 0;
+    q->tail = out;
+}
+
+static void seq_maybe_shrink(trial *t, sequence *q) {
+    if (q->cap > 64 && q->tail * 4 < q->cap) {
+        size_t new_cap = q->cap / 2;
+        slot *p = tracked_realloc(t, q->slots, q->cap * sizeof(slot), new_cap * sizeof(slot));
+        if (p != NULL) {
+            q->slots = p;
+            q->cap = new_cap;
+        }
+    }
+}
+
+/* Room for one more slot at the tail. */
+static int seq_reserve(trial *t, sequence *q) {
+    if (q->tail < q->cap) return 0;
+    if (q->head > 0 && seq_used(q) - q->live + q->head >= q->cap / 2) {
+        seq_compact(q); /* at least half the array was dead: reuse it */
+        return 0;
+    }
+    size_t new_cap = q->cap ? q->cap * 2 : 8;
+    slot *p = tracked_realloc(t, q->slots, q->cap * sizeof(slot), new_cap * sizeof(slot));
+    if (p == NULL) return -1;
+    q->slots = p;
+    q->cap = new_cap;
+    return 0;
+}
+
+static uint64_t seq_last_ticket(const sequence *q) {
+    return q->tail > q->head ? slot_ticket(q->slots[q->tail - 1]) : 0;
+}
+
+/* First slot index in [head, tail) whose arrival number is >= ticket. */
+static size_t seq_lower_bound(const sequence *q, uint64_t ticket) {
+    size_t lo = q->head, hi = q->tail;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (slot_ticket(q->slots[mid]) < ticket)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Insert in arrival order (room reserved). Appends in the common case. */
+static void seq_insert(sequence *q, entry *e) {
+    size_t at = q->tail;
+    if (q->tail > q->head && seq_last_ticket(q) > e->ticket) {
+        at = seq_lower_bound(q, e->ticket);
+        memmove(q->slots + at + 1, q->slots + at, (q->tail - at) * sizeof(slot));
+    }
+    q->slots[at] = (slot)e;
+    q->tail++;
+    q->live++;
+}
+
+/* Turn the slot at `i` into a tombstone and trim dead slots at both ends. */
+static void seq_remove_at(trial *t, sequence *q, size_t i) {
+    q->slots[i] = tombstone(slot_entry(q->slots[i])->ticket);
+    q->live--;
+    while (q->head < q->tail && !slot_is_live(q->slots[q->head])) q->head++;
+    while (q->tail > q->head && !slot_is_live(q->slots[q->tail - 1])) q->tail--;
+    if (q->live == 0) q->head = q->tail = 0;
+    size_t dead = seq_used(q) - q->live;
+    if (dead > 16 && dead > q->live) seq_compact(q);
+    seq_maybe_shrink(t, q);
+}
+
+static size_t seq_find(const sequence *q, const entry *e) {
+    size_t i = seq_lower_bound(q, e->ticket);
+    return i; /* the entry is in the sequence, so this is its slot */
+}
+
+static entry *seq_pop_front(trial *t, sequence *q) {
+    entry *e = slot_entry(q->slots[q->head]); /* head is always live when live > 0 */
+    seq_remove_at(t, q, q->head);
+    return e;
+}
+
+static void seq_free(trial *t, sequence *q, int free_entries) {
+    if (free_entries)
+        for (size_t i = q->head; i < q->tail; i++)
+            if (slot_is_live(q->slots[i])) entry_free(t, slot_entry(q->slots[i]));
+    tracked_free(t, q->slots, q->cap * sizeof(slot));
+    memset(q, 0, sizeof(*q));
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+trial *trial_create(uint64_t capacity, uint64_t waitlist_max) {
+    if (capacity > TRIAL_MAX_CAPACITY || waitlist_max > TRIAL_MAX_CAPACITY) return NULL;
+    trial *t = allocator.alloc(sizeof(*t));
+    if (t == NULL) return NULL;
+    memset(t, 0, sizeof(*t));
+    t->capacity = capacity;
+    t->waitlist_max = waitlist_max;
+    t->next_ticket = 1;
+    return t;
+}
+
+void trial_free(trial *t) {
+    if (t == NULL) return;
+    seq_free(t, &t->enrolled, 1);
+    seq_free(t, &t->waitlist, 1);
+    tracked_free(t, t->index.entries, t->index.cap * sizeof(entry *));
+    tracked_free(t, t->index.tags, t->index.cap);
+    allocator.free(t);
+}
+
+/* Add a new user at the end of one list. The user must be absent and valid. */
+static entry *add_user(trial *t, sequence *q, const char *user, size_t len, uint64_t ticket, uint8_t state,
+                       uint64_t h) {
+    if (index_reserve(t) != 0 || seq_reserve(t, q) != 0) return NULL;
+    entry *e = entry_new(t, user, len, ticket, state);
+    if (e == NULL) return NULL;
+    index_place(&t->index, e, h);
+    seq_insert(q, e);
+    return e;
+}
+
+/* Enroll waitlisted users, head first, while there is a free slot. */
+static uint64_t promote_while_room(trial *t) {
+    uint64_t promoted = 0;
+    while (t->waitlist.live > 0 && t->enrolled.live < t->capacity) {
+        if (seq_reserve(t, &t->enrolled) != 0) break; /* out of memory: stays waitlisted */
+        entry *e = seq_pop_front(t, &t->waitlist);
+        e->state = TRIAL_STATE_ENROLLED;
+        seq_insert(&t->enrolled, e);
+        promoted++;
+    }
+    return promoted;
+}
+
+static int copy_list(trial *dst, sequence *q, const sequence *src) {
+    for (size_t i = src->head; i < src->tail; i++) {
+        if (!slot_is_live(src->slots[i])) continue;
+        const entry *e = slot_entry(src->slots[i]);
+        if (!add_user(dst, q, e->id, e->len, e->ticket, e->state, hash_user(e->id, e->len))) return -1;
+    }
+    return 0;
+}
+
+trial *trial_copy(const trial *t) {
+    trial *c = trial_create(t->capacity, t->waitlist_max);
+    if (c == NULL) return NULL;
+    c->next_ticket = t->next_ticket;
+    if (copy_list(c, &c->enrolled, &t->enrolled) != 0 || copy_list(c, &c->waitlist, &t->waitlist) != 0) {
+        trial_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- commands -------------------------------------------------------------------------------- */
+trial_enroll_result trial_enroll(trial *t, const char *user, size_t len, uint64_t *ticket) {
+    if (!valid_user(len)) return TRIAL_ENROLL_BAD_USER;
+    uint64_t h = hash_user(user, len);
+    entry *found = index_find(t, user, len, h);
+    if (found != NULL)
+        return found->state == TRIAL_STATE_ENROLLED ? TRIAL_ENROLL_ALREADY_ENROLLED : TRIAL_ENROLL_ALREADY_WAITLISTED;
+
+    sequence *q;
+    uint8_t state;
+    trial_enroll_result result;
+    if (t->enrolled.live < t->capacity) { /* the waitlist is empty here (invariant) */
+        q = &t->enrolled;
+        state = TRIAL_STATE_ENROLLED;
+        result = TRIAL_ENROLL_ENROLLED;
+    } else if (t->waitlist.live < t->waitlist_max) {
+        q = &t->waitlist;
+        state = TRIAL_STATE_WAITLISTED;
+        result = TRIAL_ENROLL_WAITLISTED;
+    } else {
+        return TRIAL_ENROLL_FULL;
+    }
+    if (t->next_ticket > MAX_TICKET) return TRIAL_ENROLL_FULL; /* 2^63 arrivals: unreachable */
+    if (add_user(t, q, user, len, t->next_ticket, state, h) == NULL) return TRIAL_ENROLL_NO_MEMORY;
+    if (ticket) *ticket = t->next_ticket;
+    t->next_ticket++;
+    return result;
+}
+
+trial_cancel_result trial_cancel(trial *t, const char *user, size_t len, uint64_t *promoted) {
+    if (promoted) *promoted = 0;
+    if (!valid_user(len)) return TRIAL_CANCEL_NOT_FOUND;
+    uint64_t h = hash_user(user, len);
+    entry *e = index_find(t, user, len, h);
+    if (e == NULL) return TRIAL_CANCEL_NOT_FOUND;
+
+    int was_enrolled = e->state == TRIAL_STATE_ENROLLED;
+    sequence *q = was_enrolled ? &t->enrolled : &t->waitlist;
+    seq_remove_at(t, q, seq_find(q, e));
+    index_remove(&t->index, e, h);
+    entry_free(t, e);
+    if (!was_enrolled) return TRIAL_CANCEL_LEFT_WAITLIST;
+    uint64_t n = promote_while_room(t);
+    if (promoted) *promoted = n;
+    return TRIAL_CANCEL_WITHDRAWN;
+}
+
+uint64_t trial_resize(trial *t, uint64_t capacity) {
+    if (capacity > TRIAL_MAX_CAPACITY) capacity = TRIAL_MAX_CAPACITY;
+    t->capacity = capacity;
+    return promote_while_room(t);
+}
+
+trial_state trial_status(const trial *t, const char *user, size_t len, uint64_t *value) {
+    if (value) *value = 0;
+    if (!valid_user(len)) return TRIAL_STATE_NONE;
+    const entry *e = index_find(t, user, len, hash_user(user, len));
+    if (e == NULL) return TRIAL_STATE_NONE;
+    if (e->state == TRIAL_STATE_ENROLLED) {
+        if (value) *value = e->ticket;
+        return TRIAL_STATE_ENROLLED;
+    }
+    const sequence *q = &t->waitlist;
+    size_t at = seq_find(q, e);
+    uint64_t position = 1;
+    for (size_t i = q->head; i < at; i++) position += slot_is_live(q->slots[i]);
+    if (value) *value = position;
+    return TRIAL_STATE_WAITLISTED;
+}
+
+/* ---- reading --------------------------------------------------------------------------------- */
+uint64_t trial_capacity(const trial *t) { return t->capacity; }
+uint64_t trial_waitlist_max(const trial *t) { return t->waitlist_max; }
+uint64_t trial_enrolled_count(const trial *t) { return t->enrolled.live; }
+uint64_t trial_waitlisted_count(const trial *t) { return t->waitlist.live; }
+uint64_t trial_next_ticket(const trial *t) { return t->next_ticket; }
+
+uint64_t trial_remaining(const trial *t) {
+    return t->enrolled.live < t->capacity ? t->capacity - t->enrolled.live : 0;
+}
+
+size_t trial_memory_usage(const trial *t) { return block_size((void *)t, sizeof(*t)) + t->bytes; }
+
+int trial_foreach(const trial *t, trial_list list, trial_visit_fn visit, void *ctx) {
+    const sequence *q = list == TRIAL_LIST_ENROLLED ? &t->enrolled : &t->waitlist;
+    for (size_t i = q->head; i < q->tail; i++) {
+        if (!slot_is_live(q->slots[i])) continue;
+        const entry *e = slot_entry(q->slots[i]);
+        if (visit(e->id, e->len, e->ticket, ctx)) return 1;
+    }
+    return 0;
+}
+
+uint64_t trial_scan(const trial *t, uint64_t cursor, size_t count, trial_visit_fn visit, void *ctx) {
+    const sequence *q = &t->enrolled;
+    size_t i = seq_lower_bound(q, cursor);
+    size_t visited = 0;
+    for (; i < q->tail; i++) {
+        if (!slot_is_live(q->slots[i])) continue;
+        if (visited == count) return slot_entry(q->slots[i])->ticket;
+        const entry *e = slot_entry(q->slots[i]);
+        visited++;
+        if (visit && visit(e->id, e->len, e->ticket, ctx)) {
+            /* The visitor stopped: resume after this user. */
+            for (i++; i < q->tail; i++)
+                if (slot_is_live(q->slots[i])) return slot_entry(q->slots[i])->ticket;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* ---- rebuilding ------------------------------------------------------------------------------ */
+trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const uint64_t *tickets,
+                                   const char *const *users, const size_t *lens, size_t *failed_at) {
+    sequence *q = list == TRIAL_LIST_ENROLLED ? &t->enrolled : &t->waitlist;
+    uint8_t state = list == TRIAL_LIST_ENROLLED ? TRIAL_STATE_ENROLLED : TRIAL_STATE_WAITLISTED;
+    trial_restore_result result = TRIAL_RESTORE_OK;
+    size_t done = 0;
+    uint64_t last = seq_last_ticket(q);
+    for (; done < n; done++) {
+        uint64_t h = valid_user(lens[done]) ? hash_user(users[done], lens[done]) : 0;
+        if (!valid_user(lens[done])) {
+            result = TRIAL_RESTORE_BAD_USER;
+        } else if (tickets[done] == 0 || tickets[done] > MAX_TICKET || tickets[done] <= last) {
+            result = TRIAL_RESTORE_BAD_TICKET;
+        } else if (index_find(t, users[done], lens[done], h) != NULL) {
+            result = TRIAL_RESTORE_DUPLICATE;
+        } else if (add_user(t, q, users[done], lens[done], tickets[done], state, h) == NULL) {
+            result = TRIAL_RESTORE_NO_MEMORY;
+        }
+        if (result != TRIAL_RESTORE_OK) break;
+        last = tickets[done];
+    }
+    if (result != TRIAL_RESTORE_OK) {
+        if (failed_at) *failed_at = done;
+        /* Undo: the users added by this call are the last `done` slots of the list. */
+        while (done-- > 0) {
+            entry *e = slot_entry(q->slots[q->tail - 1]);
+            index_remove(&t->index, e, hash_user(e->id, e->len));
+            seq_remove_at(t, q, q->tail - 1);
+            entry_free(t, e);
+        }
+        return result;
+    }
+    if (last >= t->next_ticket) t->next_ticket = last + 1;
+    promote_while_room(t);
+    return TRIAL_RESTORE_OK;
+}
+
+void trial_raise_next_ticket(trial *t, uint64_t next_ticket) {
+    if (next_ticket > MAX_TICKET + 1) next_ticket = MAX_TICKET + 1;
+    if (next_ticket > t->next_ticket) t->next_ticket = next_ticket;
+}
+
+/* ---- serialization --------------------------------------------------------------------------- */
+typedef struct save_ctx {
+    const trial_writer *w;
+} save_ctx;
+
+static int save_user(const char *user, size_t len, uint64_t ticket, void *ctx) {
+    const trial_writer *w = ((save_ctx *)ctx)->w;
+    w->write_u64(w->io, ticket);
+    w->write_bytes(w->io, user, len);
+    return 0;
+}
+
+void trial_save(const trial *t, const trial_writer *w) {
+    save_ctx ctx = {w};
+    w->write_u64(w->io, t->capacity);
+    w->write_u64(w->io, t->waitlist_max);
+    w->write_u64(w->io, t->next_ticket);
+    w->write_u64(w->io, t->enrolled.live);
+    trial_foreach(t, TRIAL_LIST_ENROLLED, save_user, &ctx);
+    w->write_u64(w->io, t->waitlist.live);
+    trial_foreach(t, TRIAL_LIST_WAITLIST, save_user, &ctx);
+}
+
+static int load_list(trial *t, const trial_reader *r, trial_list list) {
+    uint64_t n;
+    if (r->read_u64(r->io, &n) != 0) return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t ticket;
+        char *user = NULL;
+        size_t len = 0;
+        if (r->read_u64(r->io, &ticket) != 0 || r->read_bytes(r->io, &user, &len) != 0) {
+            if (user) allocator.free(user);
+            return -1;
+        }
+        const char *users[1] = {user};
+        trial_restore_result res = trial_restore(t, list, 1, &ticket, users, &len, NULL);
+        allocator.free(user);
+        if (res != TRIAL_RESTORE_OK) return -1;
+    }
+    return 0;
+}
+
+trial *trial_load(const trial_reader *r, int encoding_version) {
+    if (encoding_version != TRIAL_ENCODING_VERSION) return NULL;
+    uint64_t capacity, waitlist_max, next_ticket;
+    if (r->read_u64(r->io, &capacity) != 0 || r->read_u64(r->io, &waitlist_max) != 0 ||
+        r->read_u64(r->io, &next_ticket) != 0)
+        return NULL;
+    if (capacity > TRIAL_MAX_CAPACITY || waitlist_max > TRIAL_MAX_CAPACITY || next_ticket == 0 ||
+        next_ticket > MAX_TICKET + 1)
+        return NULL;
+    trial *t = trial_create(capacity, waitlist_max);
+    if (t == NULL) return NULL;
+    t->next_ticket = next_ticket;
+    /* The waitlist goes in only after every enrolled user: restoring it earlier could promote. */
+    if (load_list(t, r, TRIAL_LIST_ENROLLED) != 0 || load_list(t, r, TRIAL_LIST_WAITLIST) != 0 ||
+        t->next_ticket != next_ticket) {
+        trial_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* ---- checking -------------------------------------------------------------------------------- */
+static int check_sequence(const trial *t, const sequence *q, uint8_t state) {
+    size_t live = 0;
+    uint64_t last = 0;
+    if (q->head > q->tail || q->tail > q->cap) return -1;
+    for (size_t i = q->head; i < q->tail; i++) {
+        uint64_t ticket = slot_ticket(q->slots[i]);
+        if (ticket <= last || ticket >= t->next_ticket) return -2;
+        last = ticket;
+        if (!slot_is_live(q->slots[i])) continue;
+        const entry *e = slot_entry(q->slots[i]);
+        if (e->state != state || !valid_user(e->len)) return -3;
+        if (index_find(t, e->id, e->len, hash_user(e->id, e->len)) != e) return -4;
+        live++;
+    }
+    if (live != q->live) return -5;
+    if (q->live > 0 && (!slot_is_live(q->slots[q->head]) || !slot_is_live(q->slots[q->tail - 1]))) return -6;
+    return 0;
+}
+
+int trial_check(const trial *t) {
+    int rc;
+    if ((rc = check_sequence(t, &t->enrolled, TRIAL_STATE_ENROLLED)) != 0) return rc;
+    if ((rc = check_sequence(t, &t->waitlist, TRIAL_STATE_WAITLISTED)) != 0) return rc - 10;
+    if (t->index.count != t->enrolled.live + t->waitlist.live) return -20;
+    if (t->waitlist.live > 0 && t->enrolled.live < t->capacity) return -21;
+    if (t->next_ticket == 0 || t->next_ticket > MAX_TICKET + 1) return -22;
+    return 0;
+}
