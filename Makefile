@@ -3,6 +3,7 @@
 #   make test       unit tests (cmocka, core only) then integration tests (real redis-server)
 #   make asan       build the module and tests with ASan+UBSan; make asan-test runs them
 #   make bench      redis-benchmark comparison (bench/run.sh)
+#   make install    copy the module to $(PREFIX)/lib/redis/modules (examples/redis.conf loads it there)
 #   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
 
 CC       ?= cc
@@ -34,7 +35,9 @@ ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS))
 TEST_LIBS  = -lcmocka
 INTEG_LIBS = -lhiredis -lcmocka -lpthread
 
-.PHONY: all test unit integration asan asan-test bench setup demo clean
+.PHONY: all test unit integration asan asan-test bench setup demo install clean
+PREFIX ?= /usr/local
+MODULE_DIR = $(PREFIX)/lib/redis/modules
 all: $(MODULE)
 
 $(HEADER):
@@ -89,6 +92,10 @@ setup:
 
 demo:
 	./scripts/demo.sh
+
+install: $(MODULE)
+	install -d $(DESTDIR)$(MODULE_DIR)
+	install -m 0755 $(MODULE) $(DESTDIR)$(MODULE_DIR)/slotguard.so
 
 clean:
 	rm -rf $(BUILD) $(MODULE)
