@@ -280,7 +280,7 @@ static int slots_restore_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
     }
     int rc = REDISMODULE_OK;
     for (size_t i = 0; i < n && rc == REDISMODULE_OK; i++) {
-        long long arrival;
+        long long arrival = 0;
         rc = sg_parse_integer(ctx, argv[4 + 2 * i], 1, MAX_ARRIVAL, "arrival", &arrival);
         if (rc == REDISMODULE_OK) rc = parse_user(ctx, argv[5 + 2 * i], &users[i], &lens[i]);
         tickets[i] = (uint64_t)arrival;
