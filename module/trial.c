@@ -29,7 +29,14 @@ static void libc_free(void *ptr) { free(ptr); }
 static trial_allocator allocator = {libc_alloc, libc_realloc, libc_free, NULL};
 static uint64_t hash_seed = 0x9e3779b97f4a7c15ULL;
 
-void trial_set_allocator(const trial_allocator *a) { allocator = *a; }
+/* Bytes an entry of each id length really takes. Allocators hand out fixed size classes, so this
+ * is learnt once per length instead of asking the allocator on every enroll and cancel. */
+static size_t entry_block_sizes[TRIAL_MAX_USER_LEN + 1];
+
+void trial_set_allocator(const trial_allocator *a) {
+    allocator = *a;
+    memset(entry_block_sizes, 0, sizeof(entry_block_sizes));
+}
 void trial_set_hash_seed(uint64_t seed) { hash_seed = seed; }
 
 /* ---- data ------------------------------------------------------------------------------------ */
@@ -65,6 +72,8 @@ struct trial {
     sequence enrolled;
     sequence waitlist;
     index_table index;
+    index_table old;   /* the table being drained into `index` while growing, or empty */
+    size_t rehash_pos; /* next slot of `old` to move */
     size_t bytes; /* allocator bytes held by everything except the struct itself */
 };
 
@@ -97,8 +106,10 @@ static void *tracked_realloc(trial *t, void *ptr, size_t old_size, size_t size) 
 static size_t entry_size(size_t len) { return offsetof(entry, id) + len; }
 
 static entry *entry_new(trial *t, const char *user, size_t len, uint64_t ticket, uint8_t state) {
-    entry *e = tracked_alloc(t, entry_size(len));
+    entry *e = allocator.alloc(entry_size(len));
     if (e == NULL) return NULL;
+    if (entry_block_sizes[len] == 0) entry_block_sizes[len] = block_size(e, entry_size(len));
+    t->bytes += entry_block_sizes[len];
     e->ticket = ticket;
     e->len = (uint32_t)len;
     e->state = state;
@@ -106,7 +117,10 @@ static entry *entry_new(trial *t, const char *user, size_t len, uint64_t ticket,
     return e;
 }
 
-static void entry_free(trial *t, entry *e) { tracked_free(t, e, entry_size(e->len)); }
+static void entry_free(trial *t, entry *e) {
+    t->bytes -= entry_block_sizes[e->len]; /* learnt when the entry was made */
+    allocator.free(e);
+}
 
 static int valid_user(size_t len) { return len > 0 && len <= TRIAL_MAX_USER_LEN; }
 
@@ -135,19 +149,27 @@ static uint64_t hash_user(const char *user, size_t len) {
 
 static uint8_t tag_of(uint64_t h) { return (uint8_t)(0x80 | (h >> 57)); }
 
-/* ---- index ----------------------------------------------------------------------------------- */
+/* ---- index -----------------------------------------------------------------------------------
+ * Growing a table never rehashes every user at once (that would stall Redis for hundreds of ms
+ * on a trial of millions): the full table becomes `old`, a table twice the size becomes `index`,
+ * and every write moves a few old slots over until `old` is empty. Meanwhile lookups search both.
+ * In `old`, vacated slots become tombstones (tag 1) so probe runs through them stay unbroken. */
 #define INDEX_MIN_CAP 8
 /* Grow past 13/16 (~81%) full: the tag bytes keep long probe runs cheap. */
 #define INDEX_FULL(count, cap) ((count) * 16 > (cap) * 13)
+#define TAG_EMPTY 0
+#define TAG_MOVED 1
+#define REHASH_STEP 32 /* old slots moved per write while rehashing */
 
-static entry *index_find(const trial *t, const char *user, size_t len, uint64_t h) {
-    const index_table *ix = &t->index;
+static int tag_is_live(uint8_t tag) { return tag >= 0x80; }
+
+static entry *table_find(const index_table *ix, const char *user, size_t len, uint64_t h) {
     if (ix->cap == 0) return NULL;
     size_t mask = ix->cap - 1;
     uint8_t tag = tag_of(h);
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         uint8_t tg = ix->tags[i];
-        if (tg == 0) return NULL;
+        if (tg == TAG_EMPTY) return NULL;
         if (tg == tag) {
             entry *e = ix->entries[i];
             if (e->len == len && memcmp(e->id, user, len) == 0) return e;
@@ -155,18 +177,58 @@ static entry *index_find(const trial *t, const char *user, size_t len, uint64_t 
     }
 }
 
-/* Place an entry known to be absent; the table must have room. */
-static void index_place(index_table *ix, entry *e, uint64_t h) {
+static entry *index_find(const trial *t, const char *user, size_t len, uint64_t h) {
+    entry *e = table_find(&t->index, user, len, h);
+    if (e == NULL && t->old.cap != 0) e = table_find(&t->old, user, len, h);
+    return e;
+}
+
+/* Place an entry known to be absent; the table must have room. Only `index` is placed into,
+ * and it never holds tombstones. */
+static void table_place(index_table *ix, entry *e, uint64_t h) {
     size_t mask = ix->cap - 1;
     size_t i = (size_t)h & mask;
-    while (ix->tags[i] != 0) i = (i + 1) & mask;
+    while (ix->tags[i] != TAG_EMPTY) i = (i + 1) & mask;
     ix->tags[i] = tag_of(h);
     ix->entries[i] = e;
     ix->count++;
 }
 
-static int index_resize(trial *t, size_t new_cap) {
+static void table_free(trial *t, index_table *ix) {
+    tracked_free(t, ix->entries, ix->cap * sizeof(*ix->entries));
+    tracked_free(t, ix->tags, ix->cap);
+    memset(ix, 0, sizeof(*ix));
+}
+
+/* Move up to `slots` slots of `old` into `index`; drop `old` once it is drained. */
+static void rehash_step(trial *t, size_t slots) {
+    index_table *old = &t->old;
+    if (old->cap == 0) return;
+    for (; slots > 0 && t->rehash_pos < old->cap && old->count > 0; slots--, t->rehash_pos++) {
+        size_t i = t->rehash_pos;
+        if (!tag_is_live(old->tags[i])) continue;
+        entry *e = old->entries[i];
+        table_place(&t->index, e, hash_user(e->id, e->len));
+        old->tags[i] = TAG_MOVED;
+        old->count--;
+    }
+    if (old->count == 0 || t->rehash_pos == old->cap) table_free(t, old);
+}
+
+/* Make room for one more entry in `index`. */
+static int index_reserve(trial *t) {
     index_table *ix = &t->index;
+    if (t->old.cap != 0) {
+        rehash_step(t, REHASH_STEP);
+        /* Each write moves REHASH_STEP old slots, so the doubled table cannot fill up before the
+         * old one is drained; finish at once should that ever be false. */
+        if (t->old.cap != 0 && INDEX_FULL(ix->count + t->old.count + 1, ix->cap)) rehash_step(t, SIZE_MAX);
+    }
+    if (ix->cap != 0 && !INDEX_FULL(ix->count + 1, ix->cap)) return 0;
+    if (t->old.cap != 0) rehash_step(t, SIZE_MAX); /* not reached: see above */
+
+    size_t new_cap = ix->cap ? ix->cap * 2 : INDEX_MIN_CAP;
+    while (INDEX_FULL(ix->count + 1, new_cap)) new_cap *= 2;
     entry **entries = tracked_alloc(t, new_cap * sizeof(*entries));
     uint8_t *tags = tracked_alloc(t, new_cap);
     if (entries == NULL || tags == NULL) {
@@ -174,35 +236,27 @@ static int index_resize(trial *t, size_t new_cap) {
         tracked_free(t, tags, new_cap);
         return -1;
     }
-    memset(tags, 0, new_cap);
-    index_table grown = {entries, tags, new_cap, 0};
-    for (size_t i = 0; i < ix->cap; i++) {
-        if (ix->tags[i] == 0) continue;
-        entry *e = ix->entries[i];
-        index_place(&grown, e, hash_user(e->id, e->len));
-    }
-    tracked_free(t, ix->entries, ix->cap * sizeof(*ix->entries));
-    tracked_free(t, ix->tags, ix->cap);
-    *ix = grown;
+    memset(tags, TAG_EMPTY, new_cap);
+    t->old = *ix;
+    t->rehash_pos = 0;
+    *ix = (index_table){entries, tags, new_cap, 0};
+    if (t->old.count == 0) table_free(t, &t->old);
+    else rehash_step(t, REHASH_STEP);
     return 0;
 }
 
-/* Make room for one more entry. */
-static int index_reserve(trial *t) {
-    index_table *ix = &t->index;
-    if (ix->cap != 0 && !INDEX_FULL(ix->count + 1, ix->cap)) return 0;
-    size_t new_cap = ix->cap ? ix->cap * 2 : INDEX_MIN_CAP;
-    while (INDEX_FULL(ix->count + 1, new_cap)) new_cap *= 2;
-    return index_resize(t, new_cap);
-}
-
-/* Remove an entry that is in the table (backward-shift deletion keeps probe runs unbroken). */
-static void index_remove(index_table *ix, const entry *e, uint64_t h) {
+/* Remove an entry from `index` by backward-shift deletion (keeps probe runs unbroken without
+ * tombstones). Returns 0 when the entry is not in this table. */
+static int table_remove_shift(index_table *ix, const entry *e, uint64_t h) {
+    if (ix->cap == 0) return 0;
     size_t mask = ix->cap - 1;
     size_t i = (size_t)h & mask;
-    while (ix->entries[i] != e || ix->tags[i] == 0) i = (i + 1) & mask;
+    while (ix->tags[i] == TAG_EMPTY || ix->entries[i] != e) {
+        if (ix->tags[i] == TAG_EMPTY) return 0;
+        i = (i + 1) & mask;
+    }
     size_t hole = i;
-    for (size_t j = (hole + 1) & mask; ix->tags[j] != 0; j = (j + 1) & mask) {
+    for (size_t j = (hole + 1) & mask; ix->tags[j] != TAG_EMPTY; j = (j + 1) & mask) {
         size_t home = (size_t)hash_user(ix->entries[j]->id, ix->entries[j]->len) & mask;
         /* Move j back into the hole unless its home lies cyclically in (hole, j]. */
         int home_after_hole = (hole <= j) ? (home > hole && home <= j) : (home > hole || home <= j);
@@ -211,9 +265,22 @@ static void index_remove(index_table *ix, const entry *e, uint64_t h) {
         ix->entries[hole] = ix->entries[j];
         hole = j;
     }
-    ix->tags[hole] = 0;
+    ix->tags[hole] = TAG_EMPTY;
     ix->entries[hole] = NULL;
     ix->count--;
+    return 1;
+}
+
+/* Remove an entry that is in the index (either table). */
+static void index_remove(trial *t, const entry *e, uint64_t h) {
+    if (table_remove_shift(&t->index, e, h)) return;
+    index_table *old = &t->old;
+    size_t mask = old->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (!(tag_is_live(old->tags[i]) && old->entries[i] == e)) i = (i + 1) & mask;
+    old->tags[i] = TAG_MOVED;
+    old->count--;
+    if (old->count == 0) table_free(t, old);
 }
 
 /* ---- sequences ------------------------------------------------------------------------------- */
@@ -335,8 +402,8 @@ void trial_free(trial *t) {
     if (t == NULL) return;
     seq_free(t, &t->enrolled, 1);
     seq_free(t, &t->waitlist, 1);
-    tracked_free(t, t->index.entries, t->index.cap * sizeof(entry *));
-    tracked_free(t, t->index.tags, t->index.cap);
+    table_free(t, &t->index);
+    table_free(t, &t->old);
     allocator.free(t);
 }
 
@@ -346,7 +413,7 @@ static entry *add_user(trial *t, sequence *q, const char *user, size_t len, uint
     if (index_reserve(t) != 0 || seq_reserve(t, q) != 0) return NULL;
     entry *e = entry_new(t, user, len, ticket, state);
     if (e == NULL) return NULL;
-    index_place(&t->index, e, h);
+    table_place(&t->index, e, h);
     seq_insert(q, e);
     return e;
 }
@@ -423,7 +490,7 @@ trial_cancel_result trial_cancel(trial *t, const char *user, size_t len, uint64_
     int was_enrolled = e->state == TRIAL_STATE_ENROLLED;
     sequence *q = was_enrolled ? &t->enrolled : &t->waitlist;
     seq_remove_at(t, q, seq_find(q, e));
-    index_remove(&t->index, e, h);
+    index_remove(t, e, h);
     entry_free(t, e);
     if (!was_enrolled) return TRIAL_CANCEL_LEFT_WAITLIST;
     uint64_t n = promote_while_room(t);
@@ -523,7 +590,7 @@ trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const ui
         /* Undo: the users added by this call are the last `done` slots of the list. */
         while (done-- > 0) {
             entry *e = slot_entry(q->slots[q->tail - 1]);
-            index_remove(&t->index, e, hash_user(e->id, e->len));
+            index_remove(t, e, hash_user(e->id, e->len));
             seq_remove_at(t, q, q->tail - 1);
             entry_free(t, e);
         }
@@ -626,7 +693,7 @@ int trial_check(const trial *t) {
     int rc;
     if ((rc = check_sequence(t, &t->enrolled, TRIAL_STATE_ENROLLED)) != 0) return rc;
     if ((rc = check_sequence(t, &t->waitlist, TRIAL_STATE_WAITLISTED)) != 0) return rc - 10;
-    if (t->index.count != t->enrolled.live + t->waitlist.live) return -20;
+    if (t->index.count + t->old.count != t->enrolled.live + t->waitlist.live) return -20;
     if (t->waitlist.live > 0 && t->enrolled.live < t->capacity) return -21;
     if (t->next_ticket == 0 || t->next_ticket > MAX_TICKET + 1) return -22;
     return 0;

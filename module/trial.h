@@ -29,7 +29,9 @@ typedef struct trial_allocator {
     void *(*alloc)(size_t size);
     void *(*realloc)(void *ptr, size_t size);
     void (*free)(void *ptr);
-    /* Bytes really taken by an allocation (allocator size class); NULL means "as requested". */
+    /* Bytes really taken by an allocation (allocator size class); NULL means "as requested".
+     * Must depend only on the requested size (true of size-class allocators such as jemalloc):
+     * the core learns it once per user-id length. */
     size_t (*usable_size)(void *ptr);
 } trial_allocator;
 
