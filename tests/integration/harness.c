@@ -1,0 +1,769 @@
+/* harness.c -- real redis-server processes for the integration tests (see harness.h).
+ *
+ * Each server is a child process started with fork + execvp, listening on 127.0.0.1 on a free port,
+ * in its own mkdtemp directory under /tmp. Every live server is kept in a static registry, so an
+ * atexit handler and handlers for SIGINT, SIGTERM, SIGSEGV, SIGABRT and SIGBUS can kill it and
+ * remove its directory whatever happens to the test. Helpers report failures with cmocka, so a
+ * helper that fails fails the current test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define START_TIMEOUT_MS 10000
+#define STOP_GRACE_MS 5000
+#define START_ATTEMPTS 5          /* new ports tried when the chosen one is taken meanwhile */
+#define LOG_TAIL_BYTES 4096
+#define MAX_SERVERS 64
+#define POLL_INTERVAL_MS 20
+
+extern char **environ;
+
+/* ---- registry of live servers -------------------------------------------------------------- */
+
+static sg_server *registry[MAX_SERVERS];
+static int cleanup_installed;
+
+static void registry_add(sg_server *s)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (registry[i] == NULL) {
+            registry[i] = s;
+            return;
+        }
+    }
+    fail_msg("harness: more than %d servers at once", MAX_SERVERS);
+}
+
+static void registry_remove(const sg_server *s)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (registry[i] == s) registry[i] = NULL;
+    }
+}
+
+/* rm -r of a server directory (only ever one made by mkdtemp); symlinks are removed, not followed.
+ * Depth is bounded: redis-server makes at most one level of subdirectories (appendonlydir). */
+static void remove_tree_at(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path)) continue;
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && depth < 8) {
+                remove_tree_at(path, depth + 1);
+            } else {
+                unlink(path);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void remove_tree(const char *dir)
+{
+    if (dir[0] == '\0') return;
+    remove_tree_at(dir, 0);
+}
+
+static int keep_logs(void)
+{
+    return getenv("SG_KEEP_LOGS") != NULL;
+}
+
+/* Kill every registered server and remove its directory. With `release`, also free the structs
+ * (the normal exit path, so LeakSanitizer sees nothing); signal handlers do not free. */
+static void cleanup_all(int release)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        sg_server *s = registry[i];
+        if (s == NULL) continue;
+        if (s->pid > 0) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, NULL, 0);
+            s->pid = 0;
+        }
+        if (keep_logs()) {
+            fprintf(stderr, "harness: kept server directory %s\n", s->dir);
+        } else {
+            remove_tree(s->dir);
+        }
+        if (release) {
+            registry[i] = NULL;
+            for (int j = 0; j < s->argc; j++) free(s->argv[j]);
+            free(s);
+        }
+    }
+}
+
+static void cleanup_at_exit(void)
+{
+    cleanup_all(1);
+}
+
+static void cleanup_on_signal(int sig)
+{
+    cleanup_all(0);
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered with the default action once the handler returns */
+}
+
+static void install_cleanup(void)
+{
+    if (cleanup_installed) return;
+    cleanup_installed = 1;
+    atexit(cleanup_at_exit);
+    const int signals[] = {SIGINT, SIGTERM, SIGSEGV, SIGABRT, SIGBUS};
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = cleanup_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(signals[i], &sa, NULL);
+    }
+    /* A write to a server that died must fail the command, not kill the test. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---- small utilities ----------------------------------------------------------------------- */
+
+int64_t sg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+int sg_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) fail_msg("harness: socket: %s", strerror(errno));
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        int err = errno;
+        close(fd);
+        fail_msg("harness: cannot find a free port: %s", strerror(err));
+    }
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+/* Print the last LOG_TAIL_BYTES of the server's log to stderr. */
+static void print_log_tail(const sg_server *s)
+{
+    FILE *f = fopen(s->log_path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "harness: no log at %s\n", s->log_path);
+        return;
+    }
+    char buf[LOG_TAIL_BYTES + 1];
+    long start = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > LOG_TAIL_BYTES) start = size - LOG_TAIL_BYTES;
+    }
+    fseek(f, start, SEEK_SET);
+    size_t n = fread(buf, 1, LOG_TAIL_BYTES, f);
+    buf[n] = '\0';
+    fclose(f);
+    fprintf(stderr, "---- tail of %s (port %d) ----\n%s\n---- end of log ----\n", s->log_path,
+            s->port, buf);
+}
+
+/* Does the log say the port was taken? */
+static int log_says_port_in_use(const sg_server *s)
+{
+    FILE *f = fopen(s->log_path, "r");
+    if (f == NULL) return 0;
+    char line[1024];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "Address already in use") != NULL) found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The module path: $SG_MODULE or module/slotguard.so, made absolute (the server chdirs to --dir). */
+static void module_path(char *out, size_t size)
+{
+    const char *configured = getenv("SG_MODULE");
+    if (configured == NULL || configured[0] == '\0') configured = "module/slotguard.so";
+    char resolved[PATH_MAX];
+    if (realpath(configured, resolved) == NULL) {
+        fail_msg("harness: module %s not found: %s", configured, strerror(errno));
+    }
+    if (strlen(resolved) >= size) fail_msg("harness: module path too long: %s", resolved);
+    strcpy(out, resolved);
+}
+
+/* A copy of the environment with LD_PRELOAD replaced by $SG_PRELOAD (when set). Built before the
+ * fork so that the child only assigns `environ` before exec. */
+static char **child_environment(char *preload_entry, size_t size)
+{
+    const char *preload = getenv("SG_PRELOAD");
+    size_t count = 0;
+    while (environ[count] != NULL) count++;
+    char **env = calloc(count + 2, sizeof(char *));
+    if (env == NULL) fail_msg("harness: out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (preload != NULL && strncmp(environ[i], "LD_PRELOAD=", 11) == 0) continue;
+        env[n++] = environ[i];
+    }
+    if (preload != NULL) {
+        snprintf(preload_entry, size, "LD_PRELOAD=%s", preload);
+        env[n++] = preload_entry;
+    }
+    env[n] = NULL;
+    return env;
+}
+
+/* ---- process control ----------------------------------------------------------------------- */
+
+/* fork + exec redis-server for `s` (port, dir and extra args already set). Returns the pid. */
+static pid_t spawn(const sg_server *s)
+{
+    char module[PATH_MAX];
+    module_path(module, sizeof(module));
+    char port[16];
+    snprintf(port, sizeof(port), "%d", s->port);
+    const char *binary = getenv("SG_REDIS_SERVER");
+    if (binary == NULL || binary[0] == '\0') binary = "redis-server";
+
+    const char *argv[SG_MAX_ARGS + 32];
+    int argc = 0;
+    argv[argc++] = binary;
+    argv[argc++] = "--port";
+    argv[argc++] = port;
+    argv[argc++] = "--bind";
+    argv[argc++] = "127.0.0.1";
+    argv[argc++] = "--dir";
+    argv[argc++] = s->dir;
+    argv[argc++] = "--logfile";
+    argv[argc++] = s->log_path;
+    argv[argc++] = "--save";
+    argv[argc++] = "";
+    argv[argc++] = "--appendonly";
+    argv[argc++] = "no";
+    argv[argc++] = "--enable-debug-command";
+    argv[argc++] = "yes";
+    argv[argc++] = "--loadmodule";
+    argv[argc++] = module;
+    for (int i = 0; i < s->argc; i++) argv[argc++] = s->argv[i];
+    argv[argc] = NULL;
+
+    char preload_entry[PATH_MAX + 64];
+    char **env = child_environment(preload_entry, sizeof(preload_entry));
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        free(env);
+        fail_msg("harness: fork: %s", strerror(err));
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        setpgid(0, 0); /* a ^C meant for the test runner is handled by the runner */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        signal(SIGPIPE, SIG_DFL);
+        int log = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (log >= 0) {
+            dup2(log, STDOUT_FILENO);
+            dup2(log, STDERR_FILENO);
+            if (log > STDERR_FILENO) close(log);
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            if (devnull > STDERR_FILENO) close(devnull);
+        }
+        for (int fd = STDERR_FILENO + 1; fd < 1024; fd++) close(fd);
+        environ = env;
+        execvp(binary, (char *const *)argv);
+        _exit(127);
+    }
+    free(env);
+    return pid;
+}
+
+/* Has the child exited? Reaps it and clears s->pid when it has. */
+static int child_exited(sg_server *s)
+{
+    int status;
+    pid_t r = waitpid(s->pid, &status, WNOHANG);
+    if (r == s->pid || (r < 0 && errno == ECHILD)) {
+        s->pid = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static redisContext *try_connect(int port, int timeout_ms)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL) return NULL;
+    if (c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Does `info` (an INFO reply) contain the line `field:value`? */
+static int info_has(const char *info, const char *field, const char *value)
+{
+    size_t flen = strlen(field);
+    size_t vlen = strlen(value);
+    const char *p = info;
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, field, flen) == 0 && p[flen] == ':' && strncmp(p + flen + 1, value, vlen) == 0 &&
+            (p[flen + 1 + vlen] == '\r' || p[flen + 1 + vlen] == '\n' || p[flen + 1 + vlen] == '\0')) {
+            return 1;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL) p++;
+    }
+    return 0;
+}
+
+typedef enum ready_result { READY_OK, READY_EXITED, READY_TIMEOUT } ready_result;
+
+/* Poll until the server answers PING and INFO persistence says loading:0. */
+static ready_result wait_ready(sg_server *s, int timeout_ms)
+{
+    int64_t deadline = sg_now_ms() + timeout_ms;
+    while (sg_now_ms() < deadline) {
+        if (child_exited(s)) return READY_EXITED;
+        redisContext *c = try_connect(s->port, 500);
+        if (c != NULL) {
+            int ready = 0;
+            redisReply *r = redisCommand(c, "PING");
+            if (r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) {
+                freeReplyObject(r);
+                r = redisCommand(c, "INFO persistence");
+                if (r != NULL && r->type == REDIS_REPLY_STRING && info_has(r->str, "loading", "0")) {
+                    ready = 1;
+                }
+            }
+            if (r != NULL) freeReplyObject(r);
+            redisFree(c);
+            if (ready) return READY_OK;
+        }
+        sleep_ms(POLL_INTERVAL_MS);
+    }
+    return child_exited(s) ? READY_EXITED : READY_TIMEOUT;
+}
+
+/* SIGKILL and reap, whatever state the process is in. */
+static void kill_and_reap(sg_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+}
+
+/* Wait up to `timeout_ms` for the child to exit; 1 when it did. */
+static int wait_exit(sg_server *s, int timeout_ms)
+{
+    int64_t deadline = sg_now_ms() + timeout_ms;
+    while (s->pid > 0) {
+        if (child_exited(s)) return 1;
+        if (sg_now_ms() >= deadline) return 0;
+        sleep_ms(POLL_INTERVAL_MS);
+    }
+    return 1;
+}
+
+/* Start on s->port; on failure kill the child, print the log, and fail the test, except that a
+ * port clash is reported to the caller when `may_clash` (it picks another port). */
+static int start_on_port(sg_server *s, int may_clash)
+{
+    s->pid = spawn(s);
+    ready_result r = wait_ready(s, START_TIMEOUT_MS);
+    if (r == READY_OK) return 1;
+    kill_and_reap(s);
+    if (r == READY_EXITED && may_clash && log_says_port_in_use(s)) return 0;
+    print_log_tail(s);
+    if (r == READY_EXITED) {
+        fail_msg("harness: redis-server on port %d exited during start (log: %s)", s->port,
+                 s->log_path);
+    }
+    fail_msg("harness: redis-server on port %d not ready within %d ms (log: %s)", s->port,
+             START_TIMEOUT_MS, s->log_path);
+    return 0;
+}
+
+static sg_server *server_new(const char *const *leading, const char *const *extra_args)
+{
+    install_cleanup();
+    const char *const *lists[2] = {leading, extra_args};
+    int total = 0;
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) total++;
+    }
+    if (total > SG_MAX_ARGS) fail_msg("harness: %d extra arguments, at most %d", total, SG_MAX_ARGS);
+    sg_server *s = calloc(1, sizeof(*s));
+    if (s == NULL) fail_msg("harness: out of memory");
+    strcpy(s->dir, "/tmp/slotguard-test-XXXXXX");
+    if (mkdtemp(s->dir) == NULL) {
+        int err = errno;
+        free(s);
+        fail_msg("harness: mkdtemp: %s", strerror(err));
+    }
+    snprintf(s->log_path, sizeof(s->log_path), "%s/redis.log", s->dir);
+    registry_add(s); /* from here on, the exit handler releases it whatever happens */
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
+            s->argv[s->argc] = strdup(lists[l][i]);
+            if (s->argv[s->argc] == NULL) fail_msg("harness: out of memory");
+            s->argc++;
+        }
+    }
+    return s;
+}
+
+static sg_server *server_start(const char *const *leading, const char *const *extra_args)
+{
+    sg_server *s = server_new(leading, extra_args);
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+        s->port = sg_free_port();
+        if (start_on_port(s, attempt < START_ATTEMPTS)) return s;
+        /* The port was taken between sg_free_port() and the bind: start over on a fresh log. */
+        unlink(s->log_path);
+    }
+    return NULL; /* not reached: the last attempt fails the test */
+}
+
+sg_server *sg_server_start(const char *const *extra_args)
+{
+    return server_start(NULL, extra_args);
+}
+
+/* Poll INFO replication of `s` until the link to the master is up and the sync is done. */
+static void wait_replica_synced(sg_server *s, int timeout_ms)
+{
+    int64_t deadline = sg_now_ms() + timeout_ms;
+    while (sg_now_ms() < deadline) {
+        if (child_exited(s)) {
+            print_log_tail(s);
+            fail_msg("harness: replica on port %d exited while syncing", s->port);
+        }
+        redisContext *c = try_connect(s->port, 500);
+        if (c != NULL) {
+            redisReply *r = redisCommand(c, "INFO replication");
+            int synced = r != NULL && r->type == REDIS_REPLY_STRING &&
+                         info_has(r->str, "master_link_status", "up") &&
+                         info_has(r->str, "master_sync_in_progress", "0");
+            if (r != NULL) freeReplyObject(r);
+            redisFree(c);
+            if (synced) return;
+        }
+        sleep_ms(POLL_INTERVAL_MS);
+    }
+    print_log_tail(s);
+    fail_msg("harness: replica on port %d not in sync within %d ms", s->port, timeout_ms);
+}
+
+sg_server *sg_replica_start(const sg_server *master, const char *const *extra_args)
+{
+    assert_non_null(master);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", master->port);
+    const char *leading[] = {"--replicaof", "127.0.0.1", port, NULL};
+    sg_server *s = server_start(leading, extra_args);
+    wait_replica_synced(s, START_TIMEOUT_MS);
+    return s;
+}
+
+void sg_wait_replicas(const sg_server *master, int replicas, int timeout_ms)
+{
+    assert_non_null(master);
+    if (timeout_ms < 1) timeout_ms = 1; /* WAIT 0 would block forever */
+    redisContext *c = sg_connect(master);
+    struct timeval tv = {timeout_ms / 1000 + 30, 0};
+    redisSetTimeout(c, tv);
+    /* WAIT waits for the offset of this client's last command (c->woff), which is 0 on a fresh
+     * connection: WAIT would then return at once. Any command sets it to the master's current
+     * offset (Redis 7.0 updates it after every call), so PING first. */
+    redisReply *r = redisCommand(c, "PING");
+    if (r != NULL) freeReplyObject(r);
+    r = redisCommand(c, "WAIT %d %d", replicas, timeout_ms);
+    if (r == NULL) {
+        char err[128];
+        snprintf(err, sizeof(err), "%s", c->errstr);
+        redisFree(c);
+        fail_msg("harness: WAIT on port %d: connection error: %s", master->port, err);
+    }
+    long long acked = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    int type = r->type;
+    freeReplyObject(r);
+    redisFree(c);
+    if (type != REDIS_REPLY_INTEGER) fail_msg("harness: WAIT answered reply type %d", type);
+    if (acked < replicas) {
+        fail_msg("harness: only %lld of %d replicas of port %d acknowledged within %d ms", acked,
+                 replicas, master->port, timeout_ms);
+    }
+}
+
+void sg_server_kill(sg_server *s)
+{
+    assert_non_null(s);
+    kill_and_reap(s);
+}
+
+void sg_server_start_again(sg_server *s)
+{
+    assert_non_null(s);
+    if (s->pid > 0) fail_msg("harness: server on port %d is still running", s->port);
+    start_on_port(s, 0);
+}
+
+void sg_server_restart(sg_server *s)
+{
+    assert_non_null(s);
+    if (s->pid > 0) {
+        redisContext *c = sg_connect(s);
+        redisReply *r = redisCommand(c, "SHUTDOWN");
+        /* A successful SHUTDOWN closes the connection without a reply. */
+        if (r != NULL) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "%s", r->type == REDIS_REPLY_ERROR ? r->str : "(not an error)");
+            freeReplyObject(r);
+            redisFree(c);
+            fail_msg("harness: SHUTDOWN on port %d answered: %s", s->port, msg);
+        }
+        redisFree(c);
+        if (!wait_exit(s, START_TIMEOUT_MS)) {
+            kill_and_reap(s);
+            print_log_tail(s);
+            fail_msg("harness: server on port %d did not exit after SHUTDOWN", s->port);
+        }
+    }
+    start_on_port(s, 0);
+}
+
+void sg_server_stop(sg_server *s)
+{
+    if (s == NULL) return;
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        if (!wait_exit(s, STOP_GRACE_MS)) kill_and_reap(s);
+    }
+    if (keep_logs()) {
+        fprintf(stderr, "harness: kept server directory %s\n", s->dir);
+    } else {
+        remove_tree(s->dir);
+    }
+    registry_remove(s);
+    for (int i = 0; i < s->argc; i++) free(s->argv[i]);
+    free(s);
+}
+
+/* ---- client helpers ------------------------------------------------------------------------ */
+
+redisContext *sg_connect(const sg_server *s)
+{
+    assert_non_null(s);
+    struct timeval connect_tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, connect_tv);
+    if (c == NULL) fail_msg("harness: cannot allocate a connection to port %d", s->port);
+    if (c->err) {
+        char err[128];
+        snprintf(err, sizeof(err), "%s", c->errstr);
+        redisFree(c);
+        fail_msg("harness: cannot connect to port %d: %s", s->port, err);
+    }
+    struct timeval command_tv = {30, 0};
+    redisSetTimeout(c, command_tv);
+    return c;
+}
+
+static redisReply *checked(redisContext *c, redisReply *r)
+{
+    if (r == NULL) fail_msg("harness: connection error: %s", c->errstr[0] ? c->errstr : "(none)");
+    return r;
+}
+
+static redisReply *vcommand(redisContext *c, const char *fmt, va_list ap)
+{
+    assert_non_null(c);
+    return checked(c, redisvCommand(c, fmt, ap));
+}
+
+redisReply *sg_command(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcommand(c, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+redisReply *sg_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen)
+{
+    assert_non_null(c);
+    return checked(c, redisCommandArgv(c, argc, argv, argvlen));
+}
+
+/* A short description of a reply for failure messages. */
+static void describe(const redisReply *r, char *out, size_t size)
+{
+    switch (r->type) {
+    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
+    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
+    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\"", r->str); break;
+    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
+    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
+    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
+    default: snprintf(out, size, "reply type %d", r->type); break;
+    }
+}
+
+long long sg_command_integer(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcommand(c, fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_INTEGER) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected an integer reply to \"%s\", got %s", fmt, got);
+    }
+    long long value = r->integer;
+    freeReplyObject(r);
+    return value;
+}
+
+void sg_command_error(redisContext *c, const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcommand(c, fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, prefix, strlen(prefix)) != 0) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected an error starting with \"%s\" to \"%s\", got %s", prefix, fmt, got);
+    }
+    freeReplyObject(r);
+}
+
+void sg_command_nil(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcommand(c, fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_NIL) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected a nil reply to \"%s\", got %s", fmt, got);
+    }
+    freeReplyObject(r);
+}
+
+void sg_command_status(redisContext *c, const char *status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcommand(c, fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, status) != 0) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected status \"%s\" to \"%s\", got %s", status, fmt, got);
+    }
+    freeReplyObject(r);
+}
+
+char *sg_info_field(redisContext *c, const char *field)
+{
+    redisReply *r = sg_command(c, "INFO everything");
+    if (r->type != REDIS_REPLY_STRING) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected INFO text, got %s", got);
+    }
+    size_t flen = strlen(field);
+    char *value = NULL;
+    const char *p = r->str;
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, field, flen) == 0 && p[flen] == ':') {
+            const char *start = p + flen + 1;
+            size_t len = strcspn(start, "\r\n");
+            value = strndup(start, len);
+            break;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL) p++;
+    }
+    freeReplyObject(r);
+    return value;
+}
+
+char *sg_debug_digest(redisContext *c)
+{
+    redisReply *r = sg_command(c, "DEBUG DIGEST");
+    if ((r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_STRING) || r->len != 40) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("expected a 40-character DEBUG DIGEST, got %s", got);
+    }
+    char *digest = strndup(r->str, r->len);
+    freeReplyObject(r);
+    if (digest == NULL) fail_msg("harness: out of memory");
+    return digest;
+}
