@@ -61,6 +61,7 @@ int sg_reply_key_status(RedisModuleCtx *ctx, sg_key_status status, const char *e
 static void info_callback(RedisModuleInfoCtx *ctx, int for_crash_report) {
     (void)for_crash_report;
     enroll_info(ctx);
+    lock_info(ctx);
 }
 
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -75,7 +76,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
      * only by commands that really changed a key. */
     RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTIONS_HANDLE_IO_ERRORS |
                                           REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED);
-    if (enroll_on_load(ctx) == REDISMODULE_ERR) return REDISMODULE_ERR;
+    if (enroll_on_load(ctx) == REDISMODULE_ERR || lock_on_load(ctx) == REDISMODULE_ERR) return REDISMODULE_ERR;
     if (RedisModule_RegisterInfoFunc(ctx, info_callback) == REDISMODULE_ERR) return REDISMODULE_ERR;
     return REDISMODULE_OK;
 }

@@ -50,5 +50,7 @@ int sg_reply_key_status(RedisModuleCtx *ctx, sg_key_status status, const char *e
 /* Families. */
 int enroll_on_load(RedisModuleCtx *ctx);
 void enroll_info(RedisModuleInfoCtx *ctx);
+int lock_on_load(RedisModuleCtx *ctx);
+void lock_info(RedisModuleInfoCtx *ctx);
 
 #endif

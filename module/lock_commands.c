@@ -1,0 +1,580 @@
+/* lock_commands.c -- the lock family: the lock data type and LOCK.* commands.
+ *
+ * A lock key holds a lock_record; its lease is the key's expiry. Waiters (LOCK.ACQUIRE ... WAIT)
+ * are blocked clients kept in a FIFO per lock name, outside the keyspace, because the key itself
+ * disappears when a lease ends. A lock changes hands in three places: LOCK.RELEASE, the lease timer
+ * of a lock that has waiters, and any LOCK.ACQUIRE that finds the lock free with waiters queued.
+ * Every change is replicated as its effect (LOCK.GRANT with an absolute deadline, or DEL), never
+ * as the command that caused it. */
+#include "lock.h"
+#include "slotguard.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define LOCK_TYPE_NAME "sg-lock00"
+#define OWNER_ERROR "ERR invalid owner: must be 1 to 512 bytes"
+#define TIMER_RETRY_MS 10 /* when writes must wait (CLIENT PAUSE WRITE, failover) */
+
+static RedisModuleType *lock_type;
+static lock_token_clock token_clock;
+/* Lock name (db number + key) -> lock_home, for names with waiters or a pending lease timer. */
+static RedisModuleDict *homes;
+/* Blocked-client handle -> its lock_waiter, to find the waiter from timeout/disconnect callbacks. */
+static RedisModuleDict *waiters;
+
+typedef struct lock_home {
+    lock_queue queue;
+    RedisModuleString *name; /* dict key: 4 bytes of db number then the key name */
+    RedisModuleString *key;
+    int db;
+    RedisModuleTimerID timer;
+    int timer_armed;
+} lock_home;
+
+/* What a granted waiter's reply callback sends. */
+typedef struct lock_grant {
+    uint64_t token;
+} lock_grant;
+
+static struct {
+    long long granted, refreshed, reentered, busy, waited, handed_over, wait_timeouts, waiters_left;
+    long long released, release_not_owner, extended, extend_not_owner;
+} stats;
+
+/* ---- arguments ------------------------------------------------------------------------------- */
+static int parse_owner(RedisModuleCtx *ctx, RedisModuleString *arg, const char **owner, size_t *len) {
+    *owner = RedisModule_StringPtrLen(arg, len);
+    if (*len == 0 || *len > LOCK_MAX_OWNER_LEN) {
+        RedisModule_ReplyWithError(ctx, OWNER_ERROR);
+        return REDISMODULE_ERR;
+    }
+    return REDISMODULE_OK;
+}
+
+static int parse_ms(RedisModuleCtx *ctx, RedisModuleString *arg, const char *what, long long *out) {
+    return sg_parse_integer(ctx, arg, 1, LOCK_MAX_TTL_MS, what, out);
+}
+
+static uint64_t now_us_from_ms(long long now_ms) { return (uint64_t)now_ms * 1000; }
+
+/* ---- homes (per-name waiter queues) ---------------------------------------------------------- */
+static RedisModuleString *home_name(int db, RedisModuleString *key) {
+    size_t len;
+    const char *k = RedisModule_StringPtrLen(key, &len);
+    RedisModuleString *name = RedisModule_CreateString(NULL, (const char *)&db, sizeof(db));
+    RedisModule_StringAppendBuffer(NULL, name, k, len);
+    return name;
+}
+
+static lock_home *home_find(int db, RedisModuleString *key) {
+    if (RedisModule_DictSize(homes) == 0) return NULL; /* the common case: nobody waits anywhere */
+    RedisModuleString *name = home_name(db, key);
+    lock_home *home = RedisModule_DictGet(homes, name, NULL);
+    RedisModule_FreeString(NULL, name);
+    return home;
+}
+
+static lock_home *home_get_or_create(int db, RedisModuleString *key) {
+    lock_home *home = home_find(db, key);
+    if (home) return home;
+    home = RedisModule_Calloc(1, sizeof(*home));
+    home->db = db;
+    home->name = home_name(db, key);
+    home->key = RedisModule_CreateStringFromString(NULL, key);
+    RedisModule_DictSet(homes, home->name, home);
+    return home;
+}
+
+/* Drop a home nobody waits in any more. */
+static void home_release_if_idle(RedisModuleCtx *ctx, lock_home *home) {
+    if (home->queue.count > 0) return;
+    if (home->timer_armed) RedisModule_StopTimer(ctx, home->timer, NULL);
+    RedisModule_DictDel(homes, home->name, NULL);
+    RedisModule_FreeString(NULL, home->name);
+    RedisModule_FreeString(NULL, home->key);
+    RedisModule_Free(home);
+}
+
+static void lease_timer_fired(RedisModuleCtx *ctx, void *data);
+
+/* Wake up when the current lease may have ended (deadline_ms is absolute). */
+static void home_arm_timer(RedisModuleCtx *ctx, lock_home *home, long long deadline_ms, long long now_ms) {
+    if (home->timer_armed) RedisModule_StopTimer(ctx, home->timer, NULL);
+    long long delay = deadline_ms - now_ms + 1;
+    if (delay < 1) delay = 1;
+    home->timer = RedisModule_CreateTimer(ctx, delay, lease_timer_fired, home);
+    home->timer_armed = 1;
+}
+
+static void waiter_forget(lock_waiter *w) {
+    RedisModule_DictDelC(waiters, &w->handle, sizeof(w->handle), NULL);
+}
+
+/* ---- changing the lock ----------------------------------------------------------------------- */
+static void replicate_grant(RedisModuleCtx *ctx, RedisModuleString *keyname, const lock_record *r) {
+    RedisModule_Replicate(ctx, "LOCK.GRANT", "sblll", keyname, r->owner, (size_t)r->owner_len, (long long)r->token,
+                          (long long)r->deadline_ms, (long long)r->holds);
+}
+
+static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const char *event) {
+    RedisModule_SignalModifiedKey(ctx, keyname);
+    RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, event, keyname);
+}
+
+/* Give the lock to `owner` with a fresh token; the key is open for writing and empty or a lock. */
+static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *keyname,
+                                    const char *owner, size_t len, long long ttl_ms, long long now_ms) {
+    uint64_t token = lock_token_next(&token_clock, now_us_from_ms(now_ms));
+    lock_record *r = lock_record_new(owner, len, token, now_ms + ttl_ms, 1);
+    RedisModule_ModuleTypeSetValue(key, lock_type, r);
+    RedisModule_SetAbsExpire(key, r->deadline_ms);
+    replicate_grant(ctx, keyname, r);
+    lock_changed(ctx, keyname, "lock.grant");
+    stats.granted++;
+    return r;
+}
+
+/* The lock is free (key open for writing, empty): hand it to the first waiter, if any. Returns
+ * the new record or NULL when nobody waits. */
+static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lock_home *home, long long now_ms) {
+    lock_waiter *w = lock_queue_pop(&home->queue);
+    if (w == NULL) return NULL;
+    waiter_forget(w);
+    const lock_record *r = grant_new(ctx, key, home->key, w->owner, w->owner_len, w->ttl_ms, now_ms);
+    stats.handed_over++;
+    lock_grant *g = RedisModule_Alloc(sizeof(*g));
+    g->token = r->token;
+    RedisModule_UnblockClient(w->handle, g);
+    lock_waiter_free(w);
+    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, now_ms);
+    return r;
+}
+
+/* Open the lock at `keyname`; *record is NULL when the lock is free. For a key of another type,
+ * replies WRONGTYPE, closes the key and returns REDISMODULE_ERR. */
+static int open_lock(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode, RedisModuleKey **key,
+                     lock_record **record) {
+    void *value;
+    sg_key_status status = sg_open_key(ctx, keyname, mode, lock_type, key, &value);
+    if (status == SG_KEY_WRONGTYPE) {
+        RedisModule_CloseKey(*key);
+        sg_reply_key_status(ctx, status, NULL);
+        return REDISMODULE_ERR;
+    }
+    *record = value;
+    return REDISMODULE_OK;
+}
+
+/* ---- LOCK.ACQUIRE key owner ttl [WAIT timeout] [REENTRANT] ------------------------------------ */
+static int reply_with_grant(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    (void)argv;
+    (void)argc;
+    const lock_grant *g = RedisModule_GetBlockedClientPrivateData(ctx);
+    return RedisModule_ReplyWithLongLong(ctx, (long long)g->token);
+}
+
+/* The waiter leaves its queue: timeout, CLIENT UNBLOCK, disconnection. */
+static void waiter_leaves(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) {
+    lock_waiter *w = RedisModule_DictGetC(waiters, &bc, sizeof(bc), NULL);
+    if (w == NULL) return; /* already granted: its reply is on the way */
+    waiter_forget(w);
+    lock_home *home = w->home;
+    lock_queue_remove(&home->queue, w);
+    lock_waiter_free(w);
+    stats.waiters_left++;
+    home_release_if_idle(ctx, home);
+    RedisModule_UnblockClient(bc, NULL); /* releases the handle; no reply is sent through it */
+}
+
+static int reply_wait_timeout(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    (void)argv;
+    (void)argc;
+    stats.wait_timeouts++;
+    waiter_leaves(ctx, RedisModule_GetBlockedClientHandle(ctx));
+    return RedisModule_ReplyWithNull(ctx);
+}
+
+static void waiter_disconnected(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) { waiter_leaves(ctx, bc); }
+
+static void free_grant(RedisModuleCtx *ctx, void *privdata) {
+    (void)ctx;
+    RedisModule_Free(privdata);
+}
+
+static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc < 4) return RedisModule_WrongArity(ctx);
+    const char *owner;
+    size_t len;
+    long long ttl_ms, timeout_ms = 0;
+    int reentrant = 0;
+    if (parse_owner(ctx, argv[2], &owner, &len) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (parse_ms(ctx, argv[3], "ttl", &ttl_ms) != REDISMODULE_OK) return REDISMODULE_OK;
+    for (int i = 4; i < argc; i++) {
+        if (sg_arg_is(argv[i], "WAIT") && i + 1 < argc && timeout_ms == 0) {
+            if (parse_ms(ctx, argv[++i], "timeout", &timeout_ms) != REDISMODULE_OK) return REDISMODULE_OK;
+        } else if (sg_arg_is(argv[i], "REENTRANT") && !reentrant) {
+            reentrant = 1;
+        } else {
+            return RedisModule_ReplyWithError(ctx, "ERR syntax error");
+        }
+    }
+    lock_record *held;
+    RedisModuleKey *key;
+    if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
+    long long now_ms = RedisModule_Milliseconds();
+    int db = RedisModule_GetSelectedDb(ctx);
+    lock_home *home = home_find(db, argv[1]);
+
+    /* A free lock with waiters (its lease ended or the key was deleted before the timer ran)
+     * belongs to the first of them: nobody cuts in. */
+    if (held == NULL && home != NULL && home->queue.count > 0) held = (lock_record *)hand_over(ctx, key, home, now_ms);
+
+    switch (lock_decide_acquire(held, owner, len, reentrant, home ? home->queue.count : 0)) {
+    case LOCK_GRANT: {
+        const lock_record *r = grant_new(ctx, key, argv[1], owner, len, ttl_ms, now_ms);
+        RedisModule_CloseKey(key);
+        return RedisModule_ReplyWithLongLong(ctx, (long long)r->token);
+    }
+    case LOCK_REENTER:
+    case LOCK_REFRESH:
+        if (held->holds < UINT32_MAX && reentrant) {
+            held->holds++;
+            stats.reentered++;
+        } else {
+            stats.refreshed++;
+        }
+        held->deadline_ms = now_ms + ttl_ms;
+        RedisModule_SetAbsExpire(key, held->deadline_ms);
+        replicate_grant(ctx, argv[1], held);
+        lock_changed(ctx, argv[1], "lock.grant");
+        RedisModule_CloseKey(key);
+        return RedisModule_ReplyWithLongLong(ctx, (long long)held->token);
+    case LOCK_BUSY:
+        break;
+    }
+    long long deadline_ms = held ? held->deadline_ms : now_ms;
+    RedisModule_CloseKey(key);
+    stats.busy++;
+    int flags = RedisModule_GetContextFlags(ctx);
+    if (timeout_ms == 0 || (flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+                                     REDISMODULE_CTX_FLAGS_DENY_BLOCKING)))
+        return RedisModule_ReplyWithNull(ctx);
+
+    RedisModuleBlockedClient *bc = RedisModule_BlockClient(ctx, reply_with_grant, reply_wait_timeout, free_grant, timeout_ms);
+    lock_waiter *w = lock_waiter_new(owner, len, ttl_ms, reentrant, bc);
+    home = home_get_or_create(db, argv[1]);
+    w->home = home;
+    lock_queue_push(&home->queue, w);
+    RedisModule_DictSetC(waiters, &w->handle, sizeof(w->handle), w);
+    RedisModule_SetDisconnectCallback(bc, waiter_disconnected);
+    if (!home->timer_armed) home_arm_timer(ctx, home, deadline_ms, now_ms);
+    stats.waited++;
+    return REDISMODULE_OK;
+}
+
+/* The lease of a lock with waiters may have ended: hand it over, or wait for the new deadline. */
+static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
+    lock_home *home = data;
+    home->timer_armed = 0;
+    if (home->queue.count == 0) {
+        home_release_if_idle(ctx, home);
+        return;
+    }
+    long long now_ms = RedisModule_Milliseconds();
+    int flags = RedisModule_GetContextFlags(ctx);
+    if (flags & REDISMODULE_CTX_FLAGS_SLAVE) return; /* Redis unblocks waiters on a role change */
+    if (RedisModule_AvoidReplicaTraffic()) {
+        /* CLIENT PAUSE WRITE (failover, shutdown): writing now would crash 7.0; try again soon. */
+        home_arm_timer(ctx, home, now_ms + TIMER_RETRY_MS, now_ms);
+        return;
+    }
+    RedisModule_SelectDb(ctx, home->db);
+    RedisModuleKey *key;
+    void *held;
+    sg_key_status status = sg_open_key(ctx, home->key, REDISMODULE_READ | REDISMODULE_WRITE, lock_type, &key, &held);
+    if (status == SG_KEY_WRONGTYPE) {
+        /* Replaced by another type: check again later; waiters leave at their own timeout. */
+        home_arm_timer(ctx, home, now_ms + 1000, now_ms);
+    } else if (held != NULL) {
+        long long expire = RedisModule_GetAbsExpire(key);
+        home_arm_timer(ctx, home, expire == REDISMODULE_NO_EXPIRE ? now_ms + 1000 : expire, now_ms);
+    } else {
+        hand_over(ctx, key, home, now_ms);
+    }
+    RedisModule_CloseKey(key);
+    home_release_if_idle(ctx, home);
+}
+
+/* ---- LOCK.RELEASE key owner ------------------------------------------------------------------ */
+static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 3) return RedisModule_WrongArity(ctx);
+    const char *owner;
+    size_t len;
+    if (parse_owner(ctx, argv[2], &owner, &len) != REDISMODULE_OK) return REDISMODULE_OK;
+    lock_record *held;
+    RedisModuleKey *key;
+    if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (held == NULL || !lock_record_is_owner(held, owner, len)) {
+        RedisModule_CloseKey(key);
+        stats.release_not_owner++;
+        return RedisModule_ReplyWithLongLong(ctx, 0);
+    }
+    stats.released++;
+    if (held->holds > 1) {
+        held->holds--;
+        replicate_grant(ctx, argv[1], held);
+        lock_changed(ctx, argv[1], "lock.release");
+        RedisModule_CloseKey(key);
+        return RedisModule_ReplyWithLongLong(ctx, 1);
+    }
+    lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
+    if (home != NULL && home->queue.count > 0) {
+        /* Straight to the first waiter: its LOCK.GRANT replaces this record. */
+        hand_over(ctx, key, home, RedisModule_Milliseconds());
+    } else {
+        RedisModule_DeleteKey(key);
+        RedisModule_Replicate(ctx, "DEL", "s", argv[1]);
+        lock_changed(ctx, argv[1], "lock.release");
+    }
+    if (home != NULL) home_release_if_idle(ctx, home);
+    RedisModule_CloseKey(key);
+    return RedisModule_ReplyWithLongLong(ctx, 1);
+}
+
+/* ---- LOCK.EXTEND key owner ttl --------------------------------------------------------------- */
+static int lock_extend_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 4) return RedisModule_WrongArity(ctx);
+    const char *owner;
+    size_t len;
+    long long ttl_ms;
+    if (parse_owner(ctx, argv[2], &owner, &len) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (parse_ms(ctx, argv[3], "ttl", &ttl_ms) != REDISMODULE_OK) return REDISMODULE_OK;
+    lock_record *held;
+    RedisModuleKey *key;
+    if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (held == NULL || !lock_record_is_owner(held, owner, len)) {
+        RedisModule_CloseKey(key);
+        stats.extend_not_owner++;
+        return RedisModule_ReplyWithLongLong(ctx, 0);
+    }
+    held->deadline_ms = RedisModule_Milliseconds() + ttl_ms;
+    RedisModule_SetAbsExpire(key, held->deadline_ms);
+    replicate_grant(ctx, argv[1], held);
+    lock_changed(ctx, argv[1], "lock.extend");
+    RedisModule_CloseKey(key);
+    stats.extended++;
+    return RedisModule_ReplyWithLongLong(ctx, 1);
+}
+
+/* ---- LOCK.INFO key --------------------------------------------------------------------------- */
+static int lock_info_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 2) return RedisModule_WrongArity(ctx);
+    lock_record *held;
+    RedisModuleKey *key;
+    if (open_lock(ctx, argv[1], REDISMODULE_READ, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (held == NULL) {
+        RedisModule_CloseKey(key);
+        return RedisModule_ReplyWithNull(ctx);
+    }
+    long long ttl = RedisModule_GetExpire(key);
+    lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
+    RedisModule_ReplyWithArray(ctx, 10);
+    RedisModule_ReplyWithCString(ctx, "owner");
+    RedisModule_ReplyWithStringBuffer(ctx, held->owner, held->owner_len);
+    RedisModule_ReplyWithCString(ctx, "ttl");
+    RedisModule_ReplyWithLongLong(ctx, ttl == REDISMODULE_NO_EXPIRE ? -1 : ttl);
+    RedisModule_ReplyWithCString(ctx, "token");
+    RedisModule_ReplyWithLongLong(ctx, (long long)held->token);
+    RedisModule_ReplyWithCString(ctx, "holds");
+    RedisModule_ReplyWithLongLong(ctx, held->holds);
+    RedisModule_ReplyWithCString(ctx, "waiters");
+    RedisModule_ReplyWithLongLong(ctx, home ? (long long)home->queue.count : 0);
+    RedisModule_CloseKey(key);
+    return REDISMODULE_OK;
+}
+
+/* ---- LOCK.GRANT key owner token deadline holds ----------------------------------------------- */
+static int lock_grant_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 6) return RedisModule_WrongArity(ctx);
+    const char *owner;
+    size_t len;
+    long long token, deadline, holds;
+    if (parse_owner(ctx, argv[2], &owner, &len) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (sg_parse_integer(ctx, argv[3], 1, INT64_MAX, "token", &token) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (sg_parse_integer(ctx, argv[4], 1, INT64_MAX, "deadline", &deadline) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (sg_parse_integer(ctx, argv[5], 1, UINT32_MAX, "holds", &holds) != REDISMODULE_OK) return REDISMODULE_OK;
+    lock_record *held;
+    RedisModuleKey *key;
+    if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
+    lock_record *r = lock_record_new(owner, len, (uint64_t)token, deadline, (uint32_t)holds);
+    RedisModule_ModuleTypeSetValue(key, lock_type, r);
+    RedisModule_SetAbsExpire(key, deadline);
+    lock_token_observe(&token_clock, (uint64_t)token);
+    RedisModule_CloseKey(key);
+    RedisModule_ReplicateVerbatim(ctx);
+    lock_changed(ctx, argv[1], "lock.grant");
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
+
+/* ---- the data type --------------------------------------------------------------------------- */
+static void *lock_rdb_load(RedisModuleIO *rdb, int encver) {
+    if (encver != LOCK_ENCODING_VERSION) {
+        RedisModule_LogIOError(rdb, "warning", "slotguard: unknown lock encoding %d", encver);
+        return NULL;
+    }
+    size_t len = 0;
+    char *owner = RedisModule_LoadStringBuffer(rdb, &len);
+    uint64_t token = RedisModule_LoadUnsigned(rdb);
+    int64_t deadline = RedisModule_LoadSigned(rdb);
+    uint64_t holds = RedisModule_LoadUnsigned(rdb);
+    lock_record *r = NULL;
+    if (!RedisModule_IsIOError(rdb) && owner != NULL && lock_record_valid_fields(len, token, holds)) {
+        r = lock_record_new(owner, len, token, deadline, (uint32_t)holds);
+        lock_token_observe(&token_clock, token);
+    }
+    if (owner) RedisModule_Free(owner);
+    if (r == NULL) RedisModule_LogIOError(rdb, "warning", "slotguard: lock data is corrupt");
+    return r;
+}
+
+static void lock_rdb_save(RedisModuleIO *rdb, void *value) {
+    const lock_record *r = value;
+    RedisModule_SaveStringBuffer(rdb, r->owner, r->owner_len);
+    RedisModule_SaveUnsigned(rdb, r->token);
+    RedisModule_SaveSigned(rdb, r->deadline_ms);
+    RedisModule_SaveUnsigned(rdb, r->holds);
+}
+
+/* The token clock travels in every RDB file (and so to replicas on full sync). */
+static void lock_aux_save(RedisModuleIO *rdb, int when) {
+    (void)when;
+    RedisModule_SaveUnsigned(rdb, token_clock.last);
+}
+
+static int lock_aux_load(RedisModuleIO *rdb, int encver, int when) {
+    (void)when;
+    if (encver != LOCK_ENCODING_VERSION) return REDISMODULE_ERR;
+    uint64_t last = RedisModule_LoadUnsigned(rdb);
+    if (RedisModule_IsIOError(rdb)) return REDISMODULE_ERR;
+    lock_token_observe(&token_clock, last);
+    return REDISMODULE_OK;
+}
+
+static void lock_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) {
+    const lock_record *r = value;
+    RedisModule_EmitAOF(aof, "LOCK.GRANT", "sblll", key, r->owner, (size_t)r->owner_len, (long long)r->token,
+                        (long long)r->deadline_ms, (long long)r->holds);
+}
+
+static void lock_digest(RedisModuleDigest *md, void *value) {
+    const lock_record *r = value;
+    RedisModule_DigestAddStringBuffer(md, r->owner, r->owner_len);
+    RedisModule_DigestAddLongLong(md, (long long)r->token);
+    RedisModule_DigestAddLongLong(md, r->deadline_ms);
+    RedisModule_DigestAddLongLong(md, r->holds);
+    RedisModule_DigestEndSequence(md);
+}
+
+static size_t lock_mem_usage(const void *value) { return lock_record_size(value); }
+static void lock_type_free(void *value) { lock_record_free(value); }
+static void *lock_type_copy(RedisModuleString *fromkey, RedisModuleString *tokey, const void *value) {
+    (void)fromkey;
+    (void)tokey;
+    return lock_record_copy(value);
+}
+
+/* ---- registration ---------------------------------------------------------------------------- */
+#define ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
+#define KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
+#define KEY_SPEC(f) {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1, \
+                      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}}, {0}}
+#define INFO(summary_, complexity_, arity_, specs_, args_)                                               \
+    &(RedisModuleCommandInfo) {                                                                           \
+        .version = REDISMODULE_COMMAND_INFO_VERSION, .summary = summary_, .complexity = complexity_,     \
+        .since = SG_SINCE, .arity = arity_, .key_specs = specs_, .args = args_                           \
+    }
+
+static RedisModuleCommandKeySpec spec_write[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
+static RedisModuleCommandKeySpec spec_release[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
+static RedisModuleCommandKeySpec spec_overwrite[] = KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
+static RedisModuleCommandKeySpec spec_read[] = KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
+
+static RedisModuleCommandArg acquire_args[] = {
+    KEY_ARG, ARG("owner", STRING), ARG("ttl", INTEGER),
+    {.name = "timeout", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .token = "WAIT",
+     .flags = REDISMODULE_CMD_ARG_OPTIONAL},
+    {.name = "reentrant", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "REENTRANT",
+     .flags = REDISMODULE_CMD_ARG_OPTIONAL},
+    {0}};
+static RedisModuleCommandArg owner_args[] = {KEY_ARG, ARG("owner", STRING), {0}};
+static RedisModuleCommandArg extend_args[] = {KEY_ARG, ARG("owner", STRING), ARG("ttl", INTEGER), {0}};
+static RedisModuleCommandArg key_args[] = {KEY_ARG, {0}};
+static RedisModuleCommandArg grant_args[] = {
+    KEY_ARG, ARG("owner", STRING), ARG("token", INTEGER), ARG("deadline", UNIX_TIME), ARG("holds", INTEGER), {0}};
+
+static const sg_command lock_commands[] = {
+    {"lock.acquire", lock_acquire_command, "write deny-oom fast blocking", 1, 1, 1,
+     INFO("Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
+          -4, spec_write, acquire_args)},
+    {"lock.release", lock_release_command, "write fast", 1, 1, 1,
+     INFO("Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, spec_release,
+          owner_args)},
+    {"lock.extend", lock_extend_command, "write fast", 1, 1, 1,
+     INFO("Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, spec_write, extend_args)},
+    {"lock.info", lock_info_command, "readonly fast", 1, 1, 1,
+     INFO("Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
+          key_args)},
+    {"lock.grant", lock_grant_command, "write deny-oom", 1, 1, 1,
+     INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", 6,
+          spec_overwrite, grant_args)},
+};
+
+int lock_on_load(RedisModuleCtx *ctx) {
+    const trial_allocator module_allocator = {RedisModule_Alloc, RedisModule_Realloc, RedisModule_Free,
+                                              RedisModule_MallocSize};
+    lock_set_allocator(&module_allocator);
+    homes = RedisModule_CreateDict(NULL);
+    waiters = RedisModule_CreateDict(NULL);
+    RedisModuleTypeMethods methods = {
+        .version = REDISMODULE_TYPE_METHOD_VERSION,
+        .rdb_load = lock_rdb_load,
+        .rdb_save = lock_rdb_save,
+        .aof_rewrite = lock_aof_rewrite,
+        .mem_usage = lock_mem_usage,
+        .digest = lock_digest,
+        .free = lock_type_free,
+        .aux_load = lock_aux_load,
+        .aux_save = lock_aux_save,
+        .aux_save_triggers = REDISMODULE_AUX_BEFORE_RDB,
+        .copy = lock_type_copy,
+    };
+    lock_type = RedisModule_CreateDataType(ctx, LOCK_TYPE_NAME, LOCK_ENCODING_VERSION, &methods);
+    if (lock_type == NULL) {
+        RedisModule_Log(ctx, "warning", "could not register the %s data type", LOCK_TYPE_NAME);
+        return REDISMODULE_ERR;
+    }
+    return sg_register_commands(ctx, lock_commands, sizeof(lock_commands) / sizeof(lock_commands[0]));
+}
+
+void lock_info(RedisModuleInfoCtx *ctx) {
+    if (RedisModule_InfoAddSection(ctx, "lock") == REDISMODULE_ERR) return;
+    const struct { const char *name; long long value; } fields[] = {
+        {"lock_granted", stats.granted},
+        {"lock_refreshed", stats.refreshed},
+        {"lock_reentered", stats.reentered},
+        {"lock_busy", stats.busy},
+        {"lock_waited", stats.waited},
+        {"lock_handed_over", stats.handed_over},
+        {"lock_wait_timeouts", stats.wait_timeouts},
+        {"lock_waiters_left", stats.waiters_left},
+        {"lock_released", stats.released},
+        {"lock_release_not_owner", stats.release_not_owner},
+        {"lock_extended", stats.extended},
+        {"lock_extend_not_owner", stats.extend_not_owner},
+        {"lock_waiting_now", (long long)RedisModule_DictSize(waiters)},
+        {"lock_last_token", (long long)token_clock.last},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        RedisModule_InfoAddFieldLongLong(ctx, fields[i].name, fields[i].value);
+}
