@@ -51,6 +51,7 @@ measure() {
 pipe_n=${SG_BENCH_PIPE_N:-200000}
 measure_pipe() {
   local stat=$1 first=$2 then=$3
+  cli flushall >/dev/null # an empty keyspace, so neither side pays for a dict rehash the other caused
   seq 1 "$pipe_n" | awk -v f="$first" '{printf f "\r\n", $1}' | cli --pipe >/dev/null
   cli config resetstat >/dev/null
   seq 1 "$pipe_n" | awk -v f="$then" '{printf f "\r\n", $1}' | cli --pipe >/dev/null
