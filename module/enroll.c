@@ -194,6 +194,7 @@ static int slots_resize_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     int changed = trial_capacity(t) != (uint64_t)capacity;
     uint64_t promoted = trial_resize(t, (uint64_t)capacity);
     RedisModule_CloseKey(key);
+    if (promoted == TRIAL_RESIZE_NO_MEMORY) return RedisModule_ReplyWithError(ctx, "ERR out of memory");
     if (changed || promoted) {
         stats.resized++;
         stats.promoted += (long long)promoted;

@@ -311,19 +311,38 @@ static void seq_maybe_shrink(trial *t, sequence *q) {
     }
 }
 
-/* Room for one more slot at the tail. */
-static int seq_reserve(trial *t, sequence *q) {
-    if (q->tail < q->cap) return 0;
-    if (q->head > 0 && seq_used(q) - q->live + q->head >= q->cap / 2) {
+static size_t seq_lower_bound(const sequence *q, uint64_t ticket);
+
+/* Room for n more slots at the tail: reuse dead slots when at least half the array is dead, grow
+ * otherwise. */
+static int seq_reserve_n(trial *t, sequence *q, size_t n) {
+    if (q->cap - q->tail >= n) return 0;
+    size_t dead = seq_used(q) - q->live + q->head; /* tombstones and the free prefix */
+    if (q->cap - q->tail + dead >= n && dead >= q->cap / 2) {
         seq_compact(q); /* at least half the array was dead: reuse it */
         return 0;
     }
-    size_t new_cap = q->cap ? q->cap * 2 : 8;
+    size_t new_cap = q->cap ? q->cap : 8;
+    while (new_cap - q->live < n || new_cap < q->cap * 2) new_cap *= 2;
     slot *p = tracked_realloc(t, q->slots, q->cap * sizeof(slot), new_cap * sizeof(slot));
-    if (p == NULL) return -1;
+    if (p == NULL) {
+        /* Out of memory: dead slots still make room without allocating. */
+        if (q->cap - q->tail + dead < n) return -1;
+        seq_compact(q);
+        return 0;
+    }
     q->slots = p;
     q->cap = new_cap;
     return 0;
+}
+
+/* Room for one more slot at the tail. */
+static int seq_reserve(trial *t, sequence *q) { return seq_reserve_n(t, q, 1); }
+
+/* 1 when a live entry of the sequence has this arrival number. */
+static int seq_has_ticket(const sequence *q, uint64_t ticket) {
+    size_t i = seq_lower_bound(q, ticket);
+    return i < q->tail && slot_is_live(q->slots[i]) && slot_entry(q->slots[i])->ticket == ticket;
 }
 
 static uint64_t seq_last_ticket(const sequence *q) {
@@ -418,17 +437,19 @@ static entry *add_user(trial *t, sequence *q, const char *user, size_t len, uint
     return e;
 }
 
-/* Enroll waitlisted users, head first, while there is a free slot. */
-static uint64_t promote_while_room(trial *t) {
-    uint64_t promoted = 0;
-    while (t->waitlist.live > 0 && t->enrolled.live < t->capacity) {
-        if (seq_reserve(t, &t->enrolled) != 0) break; /* out of memory: stays waitlisted */
+/* Enroll waitlisted users, head first, while there is a free slot. All or nothing: -1 (and no
+ * change) when the enrolled sequence cannot make room. */
+static int promote_while_room(trial *t, uint64_t *promoted) {
+    uint64_t room = trial_remaining(t);
+    uint64_t n = t->waitlist.live < room ? t->waitlist.live : room;
+    if (n > 0 && seq_reserve_n(t, &t->enrolled, (size_t)n) != 0) return -1;
+    if (promoted) *promoted = n;
+    for (uint64_t i = 0; i < n; i++) {
         entry *e = seq_pop_front(t, &t->waitlist);
         e->state = TRIAL_STATE_ENROLLED;
         seq_insert(&t->enrolled, e);
-        promoted++;
     }
-    return promoted;
+    return 0;
 }
 
 static int copy_list(trial *dst, sequence *q, const sequence *src) {
@@ -493,15 +514,20 @@ trial_cancel_result trial_cancel(trial *t, const char *user, size_t len, uint64_
     index_remove(t, e, h);
     entry_free(t, e);
     if (!was_enrolled) return TRIAL_CANCEL_LEFT_WAITLIST;
-    uint64_t n = promote_while_room(t);
-    if (promoted) *promoted = n;
+    /* Never fails: the slot just vacated can always be reused without allocating. */
+    promote_while_room(t, promoted);
     return TRIAL_CANCEL_WITHDRAWN;
 }
 
 uint64_t trial_resize(trial *t, uint64_t capacity) {
     if (capacity > TRIAL_MAX_CAPACITY) capacity = TRIAL_MAX_CAPACITY;
+    uint64_t old_capacity = t->capacity, promoted;
     t->capacity = capacity;
-    return promote_while_room(t);
+    if (promote_while_room(t, &promoted) != 0) {
+        t->capacity = old_capacity;
+        return TRIAL_RESIZE_NO_MEMORY;
+    }
+    return promoted;
 }
 
 trial_state trial_status(const trial *t, const char *user, size_t len, uint64_t *value) {
@@ -579,14 +605,23 @@ trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const ui
             result = TRIAL_RESTORE_BAD_TICKET;
         } else if (index_find(t, users[done], lens[done], h) != NULL) {
             result = TRIAL_RESTORE_DUPLICATE;
+        } else if (seq_has_ticket(list == TRIAL_LIST_ENROLLED ? &t->waitlist : &t->enrolled, tickets[done])) {
+            result = TRIAL_RESTORE_BAD_TICKET; /* arrival numbers are unique across both lists */
         } else if (add_user(t, q, users[done], lens[done], tickets[done], state, h) == NULL) {
             result = TRIAL_RESTORE_NO_MEMORY;
         }
         if (result != TRIAL_RESTORE_OK) break;
         last = tickets[done];
     }
+    /* Users restored onto a waitlist while slots are free are promoted at once, keeping the
+     * invariant that nobody waits while a slot is free. */
+    if (result == TRIAL_RESTORE_OK && promote_while_room(t, NULL) != 0) {
+        result = TRIAL_RESTORE_NO_MEMORY;
+        if (failed_at) *failed_at = n > 0 ? n - 1 : 0;
+    } else if (failed_at) {
+        *failed_at = done;
+    }
     if (result != TRIAL_RESTORE_OK) {
-        if (failed_at) *failed_at = done;
         /* Undo: the users added by this call are the last `done` slots of the list. */
         while (done-- > 0) {
             entry *e = slot_entry(q->slots[q->tail - 1]);
@@ -597,7 +632,6 @@ trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const ui
         return result;
     }
     if (last >= t->next_ticket) t->next_ticket = last + 1;
-    promote_while_room(t);
     return TRIAL_RESTORE_OK;
 }
 

@@ -71,12 +71,14 @@ typedef enum trial_cancel_result {
 } trial_cancel_result;
 
 /* Withdraw `user`. *promoted (when not NULL) receives how many waitlisted users were enrolled in
- * the same step (0 or 1). */
+ * the same step (0 or 1). Never needs memory to succeed. */
 trial_cancel_result trial_cancel(trial *t, const char *user, size_t len, uint64_t *promoted);
 
-/* Change capacity. Enrolled users are never dropped: lowering below the enrolled count only leaves
- * no room until enough users cancel. Raising promotes from the waitlist in FIFO order. Returns the
- * number of users promoted. */
+/* Change capacity (values above TRIAL_MAX_CAPACITY are clamped). Enrolled users are never
+ * dropped: lowering below the enrolled count only leaves no room until enough users cancel.
+ * Raising promotes from the waitlist in FIFO order. Returns the number of users promoted, or
+ * TRIAL_RESIZE_NO_MEMORY, with nothing changed, when the promotions could not be made room for. */
+#define TRIAL_RESIZE_NO_MEMORY UINT64_MAX
 uint64_t trial_resize(trial *t, uint64_t capacity);
 
 typedef enum trial_state {
@@ -128,9 +130,11 @@ typedef enum trial_restore_result {
 } trial_restore_result;
 
 /* Append `n` users with their tickets to one list, all or nothing: on failure the trial is left as
- * it was and *failed_at (when not NULL) receives the index of the offending pair. The next-ticket
- * counter is raised above every restored ticket. Capacity is not checked: a trial may legitimately
- * hold more users than its capacity after SLOTS.RESIZE lowered it. */
+ * it was and *failed_at (when not NULL) receives the index of the offending pair. Arrival numbers
+ * must increase within the list and be unused in the other list. The next-ticket counter is raised
+ * above every restored ticket. Capacity is not checked: a trial may legitimately hold more users
+ * than its capacity after SLOTS.RESIZE lowered it; but waitlisted users are promoted at once while
+ * slots are free. */
 trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const uint64_t *tickets,
                                    const char *const *users, const size_t *lens, size_t *failed_at);
 
