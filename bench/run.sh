@@ -1,121 +1,286 @@
 #!/usr/bin/env bash
-# SlotGuard benchmark: one redis-server, one run, native commands and their Lua equivalents side by
-# side. Reports server time per call (INFO commandstats, reset before each measurement) and
-# throughput (redis-benchmark), and bytes per enrolled user against a native SET.
+# bench/run.sh -- SlotGuard benchmark: ENROLL against a plain SADD and against the Lua script it
+# replaces (EVALSHA of SISMEMBER + GET + DECR + SADD), LOCK.ACQUIRE against SET NX PX and
+# LOCK.RELEASE against the usual release script, then memory per member of a trial against a native
+# SET. One throwaway redis-server on 127.0.0.1 (free port, temp dir), always torn down.
 #
-#   SG_BENCH_N        requests per measurement (default 1000000)
-#   SG_BENCH_ROUNDS   interleaved rounds; figures are medians (default 3)
-#   SG_BENCH_USERS    ids for the memory comparison (default 200000)
+# Builds nothing: run `make` first (or `make bench`, which does). Uses bash, redis-cli,
+# redis-benchmark and awk only. Reports PASS/MISS against the goals but never fails on a miss.
+#
+# Environment:
+#   SG_BENCH_N         requests per redis-benchmark run (default 2000000)
+#   SG_BENCH_CLIENTS   parallel connections (default 50)
+#   SG_BENCH_PIPELINE  requests per pipeline (default 16)
+#   SG_BENCH_KEYSPACE  range of __rand_int__, i.e. distinct user ids (default 100000000)
+#   SG_BENCH_MEMBERS   members for the memory comparison (default 200000)
+#   SG_BENCH_RELEASES  lock releases per release measurement (default 200000)
+#   SG_MODULE          module to load (default module/slotguard.so)
+#   SG_REDIS_SERVER    redis-server binary (default: from PATH)
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-module="$top/module/slotguard.so"
-[ -f "$module" ] || { echo "bench: $module not built (run make)" >&2; exit 1; }
-n=${SG_BENCH_N:-1000000}
-rounds=${SG_BENCH_ROUNDS:-3}
-users=${SG_BENCH_USERS:-200000}
 
-dir=$(mktemp -d /tmp/slotguard-bench-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-       echo $((20000 + RANDOM % 20000)))
-cleanup() { redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$dir"; }
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODULE=${SG_MODULE:-$ROOT/module/slotguard.so}
+SERVER=${SG_REDIS_SERVER:-redis-server}
+N=${SG_BENCH_N:-2000000}
+CLIENTS=${SG_BENCH_CLIENTS:-50}
+PIPELINE=${SG_BENCH_PIPELINE:-16}
+KEYSPACE=${SG_BENCH_KEYSPACE:-100000000}
+MEMBERS=${SG_BENCH_MEMBERS:-200000}
+RELEASES=${SG_BENCH_RELEASES:-200000}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[[ -f $MODULE ]] || die "$MODULE not found: build it first with 'make' (or run 'make bench')"
+for tool in "$SERVER" redis-cli redis-benchmark awk; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
+done
+for v in N CLIENTS PIPELINE KEYSPACE MEMBERS RELEASES; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/slotguard-bench.XXXXXX")
+PORT=
+SERVER_PID=
+BENCH_PID=
+
+cleanup() {
+    if [[ -n $BENCH_PID ]]; then kill "$BENCH_PID" 2>/dev/null || true; wait "$BENCH_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        redis-cli -h 127.0.0.1 -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
-redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
-  --loadmodule "$module" --daemonize yes --logfile "$dir/redis.log"
-cli() { redis-cli -p "$port" "$@"; }
-for _ in $(seq 50); do cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# Today's scripts, as users run them.
-enroll_lua='if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return -1 end
-local r = tonumber(redis.call("GET", KEYS[2]))
-if r == nil or r <= 0 then return 0 end
-redis.call("DECR", KEYS[2]); redis.call("SADD", KEYS[1], ARGV[1]); return 1'
-release_lua='if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end'
-enroll_sha=$(cli script load "$enroll_lua")
-release_sha=$(cli script load "$release_lua")
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-big=1000000000000
-# One measurement: name, commandstats entry, then the redis-benchmark command.
-# Prints "usec_per_call requests_per_second".
-measure() {
-  local stat=$1; shift
-  cli config resetstat >/dev/null
-  local rps
-  rps=$(redis-benchmark -p "$port" -n "$n" -c 50 -P 16 -r 100000000 --csv "$@" 2>/dev/null |
-        awk -F'","' 'NR==2 {print $2}' | tr -d '"')
-  local us
-  us=$(cli info commandstats | tr -d '\r' | awk -F'usec_per_call=' -v s="cmdstat_$stat:" 'index($0, s) == 1 {split($2, a, ","); print a[1]}')
-  echo "$us $rps"
+cli() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+# ---- start the server on a free port ----------------------------------------------------------------
+start_server() {
+    local attempt
+    for attempt in $(seq 1 20); do
+        PORT=$((20000 + RANDOM % 20000))
+        port_in_use "$PORT" && continue
+        "$SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --logfile "$WORK/redis.log" \
+            --save "" --appendonly no --daemonize no --loadmodule "$MODULE" >/dev/null 2>&1 &
+        SERVER_PID=$!
+        for _ in $(seq 1 100); do
+            if [[ $(cli ping 2>/dev/null) == PONG ]]; then return 0; fi
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+        if grep -q -i 'module' "$WORK/redis.log" 2>/dev/null && ! grep -q -i 'address already in use' "$WORK/redis.log"; then
+            tail -5 "$WORK/redis.log" >&2
+            die "redis-server did not start with $MODULE"
+        fi
+    done
+    die "could not start redis-server on a free port"
 }
 
-# Server time per call of `then` over pipe_n names after `first` ran on each (both printf formats).
-pipe_n=${SG_BENCH_PIPE_N:-200000}
-measure_pipe() {
-  local stat=$1 first=$2 then=$3
-  cli flushall >/dev/null # an empty keyspace, so neither side pays for a dict rehash the other caused
-  seq 1 "$pipe_n" | awk -v f="$first" '{printf f "\r\n", $1}' | cli --pipe >/dev/null
-  cli config resetstat >/dev/null
-  seq 1 "$pipe_n" | awk -v f="$then" '{printf f "\r\n", $1}' | cli --pipe >/dev/null
-  cli info commandstats | tr -d '\r' | awk -F'usec_per_call=' -v s="cmdstat_$stat:" 'index($0, s) == 1 {split($2, a, ","); print a[1]}'
+# ---- one measured run ----------------------------------------------------------------------------------
+SCRIPT='if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return -1 end
+local left = tonumber(redis.call("GET", KEYS[2]))
+if left == nil or left <= 0 then return 0 end
+redis.call("DECR", KEYS[2])
+redis.call("SADD", KEYS[1], ARGV[1])
+return 1'
+SHA=
+RELEASE_SCRIPT='if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end'
+RELEASE_SHA=
+
+# Fresh key for each run, so every run starts from the same empty state.
+prepare() {
+    case $1 in
+        sadd) cli del bench:set >/dev/null ;;
+        enroll) cli del bench:trial >/dev/null
+                [[ $(cli slots.init bench:trial 9223372036854775807) == 1 ]] || die "SLOTS.INIT failed" ;;
+        evalsha) cli del bench:lua:members bench:lua:left >/dev/null
+                 cli set bench:lua:left 9223372036854775807 >/dev/null ;;
+        set|lock.acquire) cli flushall >/dev/null ;; # one key per lock: start from an empty keyspace
+    esac
 }
 
-declare -A US RPS
-record() { US[$1]+="${2} "; RPS[$1]+="${3} "; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+command_of() {
+    case $1 in
+        sadd) echo "SADD bench:set user:__rand_int__" ;;
+        enroll) echo "ENROLL bench:trial user:__rand_int__" ;;
+        evalsha) echo "EVALSHA $SHA 2 bench:lua:members bench:lua:left user:__rand_int__" ;;
+        set) echo "SET lock:__rand_int__ owner-1 NX PX 600000" ;;
+        lock.acquire) echo "LOCK.ACQUIRE lock:__rand_int__ owner-1 600000" ;;
+    esac
+}
 
-echo "bench: redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$port, n=$n per run, $rounds rounds, -c 50 -P 16, random users"
-for round in $(seq "$rounds"); do
-  cli flushall >/dev/null
-  cli slots.init bench:trial $big >/dev/null
-  cli set bench:remaining $big >/dev/null
-  read -r us rps < <(measure sadd sadd bench:set user:__rand_int__); record sadd "$us" "$rps"
-  read -r us rps < <(measure enroll enroll bench:trial user:__rand_int__); record enroll "$us" "$rps"
-  read -r us rps < <(measure evalsha evalsha "$enroll_sha" 2 bench:users bench:remaining user:__rand_int__); record enroll_lua "$us" "$rps"
-  # Locks: one acquire per random name (all succeed), and the same with SET NX PX.
-  read -r us rps < <(measure set set lock:__rand_int__ owner-1 NX PX 60000); record set_nx_px "$us" "$rps"
-  read -r us rps < <(measure lock.acquire lock.acquire lk:__rand_int__ owner-1 60000); record lock_acquire "$us" "$rps"
-  # Releases of held locks: redis-benchmark cannot pair a release with its acquire, so the locks
-  # are taken first and released through one pipe (server time per call does not depend on the
-  # client); throughput is not reported for these two.
-  read -r us < <(measure_pipe lock.release "LOCK.ACQUIRE rl:%d owner-1 600000" "LOCK.RELEASE rl:%d owner-1"); record lock_release "$us" "-"
-  read -r us < <(measure_pipe evalsha "SET rs:%d owner-1 NX PX 600000" "EVALSHA $release_sha 1 rs:%d owner-1"); record release_lua "$us" "-"
-  echo "  round $round done"
+# field of cmdstat_<name>: calls or usec
+cmdstat() {
+    cli info commandstats | tr -d '\r' | awk -F'[:,=]' -v name="cmdstat_$1" -v field="$2" '
+        $1 == name { for (i = 2; i < NF; i += 2) if ($i == field) print $(i + 1) }'
+}
+
+declare -A RPS CALLS USEC
+
+run_one() { # kind round
+    local kind=$1 round=$2 csv rps
+    prepare "$kind"
+    cli config resetstat >/dev/null
+    # In the background + wait, so a signal runs the cleanup trap at once instead of after the run.
+    # shellcheck disable=SC2046
+    redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$N" -P "$PIPELINE" -r "$KEYSPACE" --csv \
+        $(command_of "$kind") >"$WORK/benchmark.csv" 2>"$WORK/benchmark.err" &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || die "redis-benchmark failed for $kind: $(tail -3 "$WORK/benchmark.err")"
+    BENCH_PID=
+    csv=$(cat "$WORK/benchmark.csv")
+    rps=$(printf '%s\n' "$csv" | tr -d '\r"' | awk -F, 'NR > 1 && $2 ~ /^[0-9.]+$/ { print $2; exit }')
+    [[ -n $rps ]] || die "could not read requests/s from redis-benchmark for $kind: $csv"
+    RPS[$kind,$round]=$rps
+    CALLS[$kind,$round]=$(cmdstat "$kind" calls)
+    USEC[$kind,$round]=$(cmdstat "$kind" usec)
+    [[ -n ${CALLS[$kind,$round]} && ${CALLS[$kind,$round]} -gt 0 ]] || die "no cmdstat_$kind after the $kind run"
+    local failed
+    failed=$(cmdstat "$kind" failed_calls)
+    [[ ${failed:-0} == 0 ]] || die "$failed $kind calls failed: the benchmark is not measuring what it should"
+    printf '  %-12s round %d: %12s req/s  %8s us/call  (%s calls)\n' "$kind" "$round" "$rps" \
+        "$(awk -v u="${USEC[$kind,$round]}" -v c="${CALLS[$kind,$round]}" 'BEGIN { printf "%.3f", u / c }')" \
+        "${CALLS[$kind,$round]}"
+}
+
+# Releases: redis-benchmark cannot pair a release with its acquire, so RELEASES locks are taken
+# first, then released through one pipe; only server time per call is measured (no throughput).
+release_one() { # kind round
+    local kind=$1 round=$2 take give stat out
+    case $kind in
+        lock.release) take='LOCK.ACQUIRE rl:%d owner-1 600000'; give='LOCK.RELEASE rl:%d owner-1'; stat=lock.release ;;
+        release_lua) take='SET rl:%d owner-1 NX PX 600000'; give="EVALSHA $RELEASE_SHA 1 rl:%d owner-1"; stat=evalsha ;;
+    esac
+    cli flushall >/dev/null
+    out=$(awk -v f="$take" -v n="$RELEASES" 'BEGIN { for (i = 1; i <= n; i++) printf f "\r\n", i }' | cli --pipe 2>&1)
+    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "taking locks for $kind failed: $out"
+    cli config resetstat >/dev/null
+    out=$(awk -v f="$give" -v n="$RELEASES" 'BEGIN { for (i = 1; i <= n; i++) printf f "\r\n", i }' | cli --pipe 2>&1)
+    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "releasing locks for $kind failed: $out"
+    RPS[$kind,$round]=0
+    CALLS[$kind,$round]=$(cmdstat "$stat" calls)
+    USEC[$kind,$round]=$(cmdstat "$stat" usec)
+    [[ ${CALLS[$kind,$round]:-0} == "$RELEASES" ]] || die "expected $RELEASES $stat calls, saw '${CALLS[$kind,$round]}'"
+    [[ $(cli dbsize) == 0 ]] || die "$kind left locks behind: the releases did not all succeed"
+    printf '  %-12s round %d: %12s        %8s us/call  (%s calls)\n' "$kind" "$round" "-" \
+        "$(awk -v u="${USEC[$kind,$round]}" -v c="${CALLS[$kind,$round]}" 'BEGIN { printf "%.3f", u / c }')" \
+        "${CALLS[$kind,$round]}"
+}
+
+# ---- memory: the same ids in a native SET and in a trial ----------------------------------------------
+used_memory() { cli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
+
+# RESP for `cmd key user:%012d` for 0 <= i < MEMBERS, fed to redis-cli --pipe
+fill() { # command key
+    local out
+    out=$(awk -v cmd="$1" -v key="$2" -v n="$MEMBERS" 'BEGIN {
+            for (i = 0; i < n; i++) {
+                id = sprintf("user:%012d", i)
+                printf "*3\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(cmd), cmd, length(key), key, length(id), id
+            }
+        }' | cli --pipe 2>&1) || die "filling $2 failed: $out"
+    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "filling $2 reported errors: $out"
+}
+
+# ---- go --------------------------------------------------------------------------------------------------
+start_server
+SHA=$(cli script load "$SCRIPT")
+[[ $SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHA"
+RELEASE_SHA=$(cli script load "$RELEASE_SCRIPT")
+[[ $RELEASE_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $RELEASE_SHA"
+
+echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), 127.0.0.1:$PORT," \
+     "$(nproc 2>/dev/null || echo '?') CPUs"
+echo "redis-benchmark: -n $N -c $CLIENTS -P $PIPELINE -r $KEYSPACE (user:__rand_int__ = 17-byte ids), runs interleaved"
+for round in 1 2; do
+    for kind in sadd enroll evalsha set lock.acquire; do run_one "$kind" "$round"; done
+    for kind in lock.release release_lua; do release_one "$kind" "$round"; done
 done
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-verdict() { awk -v r="$1" -v g="$2" -v dir="$3" 'BEGIN {ok = (dir == "le") ? (r <= g) : (r >= g); print ok ? "PASS" : "MISS"}'; }
-
-printf '\n%-34s %14s %16s\n' "command" "server us/call" "requests/s"
-for k in sadd enroll enroll_lua set_nx_px lock_acquire lock_release release_lua; do
-  printf '%-34s %14s %16s\n' "$k" "$(echo "${US[$k]}" | median)" "$(echo "${RPS[$k]}" | median)"
-done
-sadd=$(echo "${US[sadd]}" | median); enroll=$(echo "${US[enroll]}" | median); lua=$(echo "${US[enroll_lua]}" | median)
-setnx=$(echo "${US[set_nx_px]}" | median); acq=$(echo "${US[lock_acquire]}" | median)
-rel=$(echo "${US[lock_release]}" | median); rel_lua=$(echo "${US[release_lua]}" | median)
-r1=$(ratio "$enroll" "$sadd"); r2=$(ratio "$lua" "$enroll"); r3=$(ratio "$acq" "$setnx"); r4=$(ratio "$rel_lua" "$rel")
-echo
-echo "ENROLL / SADD                 ${r1}x  (goal <= 1.25x)  $(verdict "$r1" 1.25 le)"
-echo "Lua enroll script / ENROLL    ${r2}x  (goal >= 3x)     $(verdict "$r2" 3 ge)"
-echo "LOCK.ACQUIRE / SET NX PX      ${r3}x  (goal <= 1.3x)   $(verdict "$r3" 1.3 le)"
-echo "Lua release script / RELEASE  ${r4}x  (goal >= 2.5x)   $(verdict "$r4" 2.5 ge)"
-
-# Memory: the same ids in a native SET and in a trial.
 cli flushall >/dev/null
-cli slots.init mem:trial $big >/dev/null
-before=$(cli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}')
-seq 1 "$users" | awk '{printf "SADD mem:set user:%012d\r\n", $1}' | cli --pipe >/dev/null
-mid=$(cli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}')
-seq 1 "$users" | awk '{printf "ENROLL mem:trial user:%012d\r\n", $1}' | cli --pipe >/dev/null
-after=$(cli info memory | tr -d '\r' | awk -F: '$1 == "used_memory" {print $2}')
-set_usage=$(cli memory usage mem:set samples 0)
-trial_usage=$(cli memory usage mem:trial samples 0)
-[ "$(cli scard mem:set)" = "$users" ] || { echo "bench: SET holds $(cli scard mem:set) ids, expected $users" >&2; exit 1; }
-enrolled=$(cli slots.info mem:trial | sed -n 6p)
-[ "$enrolled" = "$users" ] || { echo "bench: trial holds $enrolled users, expected $users" >&2; exit 1; }
-set_b=$(ratio "$set_usage" "$users"); trial_b=$(ratio "$trial_usage" "$users")
-set_d=$(ratio "$((mid - before))" "$users"); trial_d=$(ratio "$((after - mid))" "$users")
-r5=$(ratio "$trial_usage" "$set_usage")
-echo
-echo "memory, $users ids of 17 bytes      MEMORY USAGE/id   used_memory delta/id"
-echo "  native SET                         $set_b B          $set_d B"
-echo "  SlotGuard trial                    $trial_b B          $trial_d B"
-echo "trial / SET (MEMORY USAGE)    ${r5}x  (goal <= 1x)     $(verdict "$r5" 1 le)"
+
+echo "memory: $MEMBERS ids 'user:%012d' (17 bytes) in a SET and in a trial"
+m0=$(used_memory)
+fill SADD mem:set
+m1=$(used_memory)
+[[ $(cli slots.init mem:trial 9223372036854775807) == 1 ]] || die "SLOTS.INIT mem:trial failed"
+fill ENROLL mem:trial
+m2=$(used_memory)
+[[ $(cli scard mem:set) == "$MEMBERS" ]] || die "mem:set does not hold $MEMBERS members"
+trial_enrolled=$(cli slots.info mem:trial | awk 'prev == "enrolled" { print; exit } { prev = $0 }')
+[[ $trial_enrolled == "$MEMBERS" ]] || die "mem:trial does not hold $MEMBERS users (got '$trial_enrolled')"
+usage_set=$(cli memory usage mem:set samples 0)
+usage_trial=$(cli memory usage mem:trial samples 0)
+
+# ---- report ----------------------------------------------------------------------------------------------
+summary() { # kind -> "rps1 rps2 usec_per_call"
+    awk -v r1="${RPS[$1,1]}" -v r2="${RPS[$1,2]}" -v c="$((CALLS[$1,1] + CALLS[$1,2]))" \
+        -v u="$((USEC[$1,1] + USEC[$1,2]))" 'BEGIN { printf "%.0f %.0f %.3f", r1, r2, u / c }'
+}
+read -r sadd_r1 sadd_r2 sadd_us <<<"$(summary sadd)"
+read -r enroll_r1 enroll_r2 enroll_us <<<"$(summary enroll)"
+read -r lua_r1 lua_r2 lua_us <<<"$(summary evalsha)"
+read -r setnx_r1 setnx_r2 setnx_us <<<"$(summary set)"
+read -r acq_r1 acq_r2 acq_us <<<"$(summary lock.acquire)"
+read -r _ _ rel_us <<<"$(summary lock.release)"
+read -r _ _ rel_lua_us <<<"$(summary release_lua)"
+
+verdict() { awk -v x="$1" -v op="$2" -v goal="$3" 'BEGIN {
+    ok = (op == "<=") ? (x <= goal) : (x >= goal); print ok ? "PASS" : "MISS" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+
+enroll_vs_sadd=$(ratio "$enroll_us" "$sadd_us")
+lua_vs_enroll=$(ratio "$lua_us" "$enroll_us")
+acq_vs_setnx=$(ratio "$acq_us" "$setnx_us")
+lua_vs_release=$(ratio "$rel_lua_us" "$rel_us")
+per_member() { awk -v b="$1" -v n="$MEMBERS" 'BEGIN { printf "%.1f", b / n }'; }
+usage_set_pm=$(per_member "$usage_set")
+usage_trial_pm=$(per_member "$usage_trial")
+delta_set_pm=$(per_member "$((m1 - m0))")
+delta_trial_pm=$(per_member "$((m2 - m1))")
+mem_ratio=$(ratio "$usage_trial" "$usage_set")
+delta_ratio=$(ratio "$((m2 - m1))" "$((m1 - m0))")
+
+cat <<EOF
+
+Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users) and server time
+(INFO commandstats usec_per_call over both runs):
+
+| command | run 1 req/s | run 2 req/s | server µs/call |
+|---|---:|---:|---:|
+| \`SADD set user\` | $sadd_r1 | $sadd_r2 | $sadd_us |
+| \`ENROLL trial user\` | $enroll_r1 | $enroll_r2 | $enroll_us |
+| \`EVALSHA\` script (SISMEMBER+GET+DECR+SADD) | $lua_r1 | $lua_r2 | $lua_us |
+| \`SET lock owner NX PX ttl\` | $setnx_r1 | $setnx_r2 | $setnx_us |
+| \`LOCK.ACQUIRE lock owner ttl\` | $acq_r1 | $acq_r2 | $acq_us |
+| \`LOCK.RELEASE lock owner\` ($RELEASES held locks, one pipe) | – | – | $rel_us |
+| \`EVALSHA\` release script (GET+DEL) (same) | – | – | $rel_lua_us |
+
+| goal | measured | result |
+|---|---:|---|
+| ENROLL ≤ 1.25 × SADD µs/call | ${enroll_vs_sadd}× | $(verdict "$enroll_vs_sadd" "<=" 1.25) |
+| script ≥ 3 × ENROLL µs/call | ${lua_vs_enroll}× | $(verdict "$lua_vs_enroll" ">=" 3) |
+| LOCK.ACQUIRE ≤ 1.3 × SET NX PX µs/call | ${acq_vs_setnx}× | $(verdict "$acq_vs_setnx" "<=" 1.3) |
+| release script ≥ 2.5 × LOCK.RELEASE µs/call | ${lua_vs_release}× | $(verdict "$lua_vs_release" ">=" 2.5) |
+
+Memory, $MEMBERS members of 17 bytes:
+
+| key | MEMORY USAGE B/member | used_memory Δ B/member |
+|---|---:|---:|
+| native SET | $usage_set_pm | $delta_set_pm |
+| trial | $usage_trial_pm | $delta_trial_pm |
+
+| goal | measured | result |
+|---|---:|---|
+| trial ≤ SET (MEMORY USAGE) | ${mem_ratio}× | $(verdict "$mem_ratio" "<=" 1) |
+| trial ≤ SET (used_memory Δ) | ${delta_ratio}× | $(verdict "$delta_ratio" "<=" 1) |
+EOF

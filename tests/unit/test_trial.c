@@ -1506,15 +1506,6 @@ static void restoring_a_waitlisted_user_with_an_enrolled_users_arrival_number_is
     enroll_all(t, (const char *[]){"alice", "bob"}, 2); /* tickets 1 and 2 */
     buffer before = save(t);
     size_t failed_at = 99;
-    assert_int_equal(restore(t, TRIAL_LIST_WAITLIST, 2, (uint64_t[]){7, 8}, (const char *[]){"vera", "wendy"}, NULL),
-                     TRIAL_RESTORE_OK);
-    buffer_free(&before);
-    before = save(t);
-    trial_free(t);
-    t = new_trial(2, 5);
-    enroll_all(t, (const char *[]){"alice", "bob"}, 2);
-    buffer_free(&before);
-    before = save(t);
     assert_int_equal(restore(t, TRIAL_LIST_WAITLIST, 1, (uint64_t[]){1}, (const char *[]){"wendy"}, &failed_at),
                      TRIAL_RESTORE_BAD_TICKET);
     assert_int_equal(failed_at, 0);
