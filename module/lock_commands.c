@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define LOCK_TYPE_NAME "sg-lock00"
 #define OWNER_ERROR "ERR invalid owner: must be 1 to 512 bytes"
@@ -56,7 +57,14 @@ static int parse_ms(RedisModuleCtx *ctx, RedisModuleString *arg, const char *wha
     return sg_parse_integer(ctx, arg, 1, LOCK_MAX_TTL_MS, what, out);
 }
 
-static uint64_t now_us_from_ms(long long now_ms) { return (uint64_t)now_ms * 1000; }
+/* Unix time in microseconds, read once per command: fencing tokens use it as is, leases in ms. */
+static uint64_t unix_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static long long ms_of(uint64_t now_us) { return (long long)(now_us / 1000); }
 
 /* ---- homes (per-name waiter queues) ---------------------------------------------------------- */
 static RedisModuleString *home_name(int db, RedisModuleString *key) {
@@ -124,9 +132,9 @@ static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const 
 
 /* Give the lock to `owner` with a fresh token; the key is open for writing and empty or a lock. */
 static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *keyname,
-                                    const char *owner, size_t len, long long ttl_ms, long long now_ms) {
-    uint64_t token = lock_token_next(&token_clock, now_us_from_ms(now_ms));
-    lock_record *r = lock_record_new(owner, len, token, now_ms + ttl_ms, 1);
+                                    const char *owner, size_t len, long long ttl_ms, uint64_t now_us) {
+    uint64_t token = lock_token_next(&token_clock, now_us);
+    lock_record *r = lock_record_new(owner, len, token, ms_of(now_us) + ttl_ms, 1);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, r->deadline_ms);
     replicate_grant(ctx, keyname, r);
@@ -137,17 +145,17 @@ static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, Re
 
 /* The lock is free (key open for writing, empty): hand it to the first waiter, if any. Returns
  * the new record or NULL when nobody waits. */
-static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lock_home *home, long long now_ms) {
+static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lock_home *home, uint64_t now_us) {
     lock_waiter *w = lock_queue_pop(&home->queue);
     if (w == NULL) return NULL;
     waiter_forget(w);
-    const lock_record *r = grant_new(ctx, key, home->key, w->owner, w->owner_len, w->ttl_ms, now_ms);
+    const lock_record *r = grant_new(ctx, key, home->key, w->owner, w->owner_len, w->ttl_ms, now_us);
     stats.handed_over++;
     lock_grant *g = RedisModule_Alloc(sizeof(*g));
     g->token = r->token;
     RedisModule_UnblockClient(w->handle, g);
     lock_waiter_free(w);
-    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, now_ms);
+    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, ms_of(now_us));
     return r;
 }
 
@@ -222,17 +230,18 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     lock_record *held;
     RedisModuleKey *key;
     if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
-    long long now_ms = RedisModule_Milliseconds();
+    uint64_t now_us = unix_now_us();
+    long long now_ms = ms_of(now_us);
     int db = RedisModule_GetSelectedDb(ctx);
     lock_home *home = home_find(db, argv[1]);
 
     /* A free lock with waiters (its lease ended or the key was deleted before the timer ran)
      * belongs to the first of them: nobody cuts in. */
-    if (held == NULL && home != NULL && home->queue.count > 0) held = (lock_record *)hand_over(ctx, key, home, now_ms);
+    if (held == NULL && home != NULL && home->queue.count > 0) held = (lock_record *)hand_over(ctx, key, home, now_us);
 
     switch (lock_decide_acquire(held, owner, len, reentrant, home ? home->queue.count : 0)) {
     case LOCK_GRANT: {
-        const lock_record *r = grant_new(ctx, key, argv[1], owner, len, ttl_ms, now_ms);
+        const lock_record *r = grant_new(ctx, key, argv[1], owner, len, ttl_ms, now_us);
         RedisModule_CloseKey(key);
         return RedisModule_ReplyWithLongLong(ctx, (long long)r->token);
     }
@@ -281,7 +290,8 @@ static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
         home_release_if_idle(ctx, home);
         return;
     }
-    long long now_ms = RedisModule_Milliseconds();
+    uint64_t now_us = unix_now_us();
+    long long now_ms = ms_of(now_us);
     int flags = RedisModule_GetContextFlags(ctx);
     if (flags & REDISMODULE_CTX_FLAGS_SLAVE) return; /* Redis unblocks waiters on a role change */
     if (RedisModule_AvoidReplicaTraffic()) {
@@ -300,7 +310,7 @@ static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
         long long expire = RedisModule_GetAbsExpire(key);
         home_arm_timer(ctx, home, expire == REDISMODULE_NO_EXPIRE ? now_ms + 1000 : expire, now_ms);
     } else {
-        hand_over(ctx, key, home, now_ms);
+        hand_over(ctx, key, home, now_us);
     }
     RedisModule_CloseKey(key);
     home_release_if_idle(ctx, home);
@@ -331,7 +341,7 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
     if (home != NULL && home->queue.count > 0) {
         /* Straight to the first waiter: its LOCK.GRANT replaces this record. */
-        hand_over(ctx, key, home, RedisModule_Milliseconds());
+        hand_over(ctx, key, home, unix_now_us());
     } else {
         RedisModule_DeleteKey(key);
         RedisModule_Replicate(ctx, "DEL", "s", argv[1]);
@@ -358,7 +368,7 @@ static int lock_extend_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
         stats.extend_not_owner++;
         return RedisModule_ReplyWithLongLong(ctx, 0);
     }
-    held->deadline_ms = RedisModule_Milliseconds() + ttl_ms;
+    held->deadline_ms = ms_of(unix_now_us()) + ttl_ms;
     RedisModule_SetAbsExpire(key, held->deadline_ms);
     replicate_grant(ctx, argv[1], held);
     lock_changed(ctx, argv[1], "lock.extend");

@@ -1,0 +1,1031 @@
+/* test_lock_safety.c -- the guarantees of README.md "## Lock commands" under load, across restarts
+ * and across replication.
+ *
+ * (a) Mutual exclusion: many threads, each with its own connection, increment a plain counter under
+ *     the lock; no increment is lost and fencing tokens increase in the order the lock was granted.
+ * (b) Persistence: a held lock comes back with its owner, token, holds and (absolute) lease after
+ *     DEBUG RELOAD, an RDB restart and AOF restarts, and the next token is larger than every token
+ *     seen before. The server's token clock is first pushed an hour ahead of Unix time (LOCK.GRANT
+ *     on a lock that is then deleted), so only the persisted last token -- not the wall clock -- can
+ *     keep later tokens above it.
+ * (c) Replication: a replica ends a seeded random workload (grants, reentrant holds, releases,
+ *     extends, DEL, hand-offs to waiters on release and at lease end) with the master's DEBUG DIGEST
+ *     and LOCK.INFO, refuses lock writes with READONLY, and once promoted issues tokens above every
+ *     token its master issued.
+ *
+ * Every test owns its servers and connections through a fixture whose teardown stops them, pass or
+ * fail. Worker threads never call cmocka: they record their first problem and the main thread
+ * fails the test. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define MAX_OWNER_LEN 512
+#define REPLY_TIMEOUT_MS 5000
+#define QUEUE_TIMEOUT_MS 5000
+#define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
+
+/* ---- fixture: the servers and connections a test owns ------------------------------------------- */
+
+#define FIXTURE_MAX_SERVERS 4
+#define FIXTURE_MAX_CLIENTS 48
+
+typedef struct fixture {
+    sg_server *servers[FIXTURE_MAX_SERVERS];
+    redisContext *clients[FIXTURE_MAX_CLIENTS];
+} fixture;
+
+static int fixture_setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL) return -1;
+    *state = f;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] != NULL) redisFree(f->clients[i]);
+    }
+    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) sg_server_stop(f->servers[i]);
+    free(f);
+    return 0;
+}
+
+static sg_server **fixture_free_server_slot(fixture *f)
+{
+    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) {
+        if (f->servers[i] == NULL) return &f->servers[i];
+    }
+    fail_msg("fixture: too many servers");
+    return NULL;
+}
+
+static sg_server *fixture_start(fixture *f, const char *const *extra_args)
+{
+    sg_server **slot = fixture_free_server_slot(f);
+    *slot = sg_server_start(extra_args);
+    return *slot;
+}
+
+static sg_server *fixture_start_replica(fixture *f, const sg_server *master)
+{
+    sg_server **slot = fixture_free_server_slot(f);
+    *slot = sg_replica_start(master, NULL);
+    return *slot;
+}
+
+static redisContext *fixture_connect(fixture *f, const sg_server *s)
+{
+    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] == NULL) {
+            f->clients[i] = sg_connect(s);
+            return f->clients[i];
+        }
+    }
+    fail_msg("fixture: too many connections");
+    return NULL;
+}
+
+/* Close a connection (one that broke with a restart) and open a new one in its place. */
+static redisContext *fixture_reconnect(fixture *f, redisContext *old, const sg_server *s)
+{
+    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] == old) {
+            redisFree(old);
+            f->clients[i] = NULL;
+            f->clients[i] = sg_connect(s);
+            return f->clients[i];
+        }
+    }
+    fail_msg("fixture: unknown connection");
+    return NULL;
+}
+
+/* ---- small utilities --------------------------------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+static long long unix_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void describe(const redisReply *r, char *out, size_t size)
+{
+    switch (r->type) {
+    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
+    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
+    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\"", r->str); break;
+    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
+    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
+    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
+    default: snprintf(out, size, "reply type %d", r->type); break;
+    }
+}
+
+/* A LOCK.ACQUIRE reply: the token (>= 1) when granted, 0 for nil. Frees the reply. */
+static long long token_or_nil(redisReply *r, const char *what)
+{
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("%s: expected a token >= 1 or nil, got %s", what, got);
+    }
+    long long token = r->integer;
+    freeReplyObject(r);
+    return token;
+}
+
+static long long acquire(redisContext *c, const char *key, const char *owner, long long ttl)
+{
+    return token_or_nil(sg_command(c, "LOCK.ACQUIRE %s %s %lld", key, owner, ttl), "LOCK.ACQUIRE");
+}
+
+/* Write whatever is in the connection's output buffer. */
+static void flush_output(redisContext *c)
+{
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(c, &done) != REDIS_OK) fail_msg("cannot send: %s", c->errstr);
+    }
+}
+
+/* Send a command without reading its reply (it may block on the server). */
+static void send_command(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAppendCommand(c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) fail_msg("cannot format \"%s\": %s", fmt, c->errstr);
+    flush_output(c);
+}
+
+static int reply_arrives_within(redisContext *c, int timeout_ms)
+{
+    if (c->reader->pos < c->reader->len) return 1;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN, .revents = 0};
+    int rc;
+    do {
+        rc = poll(&pfd, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) fail_msg("poll: %s", strerror(errno));
+    return rc > 0;
+}
+
+static redisReply *receive_reply(redisContext *c, int timeout_ms, const char *what)
+{
+    flush_output(c);
+    void *reply = NULL;
+    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) fail_msg("%s: protocol error", what);
+    if (reply != NULL) return reply;
+    if (!reply_arrives_within(c, timeout_ms)) fail_msg("%s: no reply within %d ms", what, timeout_ms);
+    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) fail_msg("%s: connection error: %s", what, c->errstr);
+    return reply;
+}
+
+/* ---- LOCK.INFO ---------------------------------------------------------------------------------- */
+
+typedef struct lock_info {
+    int held;
+    char owner[MAX_OWNER_LEN + 1];
+    size_t owner_len;
+    long long ttl, token, holds, waiters;
+} lock_info;
+
+static int reply_is_text(const redisReply *r, const char *text)
+{
+    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
+           memcmp(r->str, text, r->len) == 0;
+}
+
+static lock_info info_of(redisContext *c, const char *key)
+{
+    lock_info info;
+    memset(&info, 0, sizeof(info));
+    redisReply *r = redisCommand(c, "LOCK.INFO %s", key);
+    if (r == NULL) fail_msg("LOCK.INFO %s: no reply (%s)", key, c->errstr);
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return info;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        char got[300];
+        describe(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("LOCK.INFO %s: expected nil or a field/value array, got %s", key, got);
+    }
+    int seen = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *name = r->element[i];
+        const redisReply *value = r->element[i + 1];
+        if (reply_is_text(name, "owner") && value->type == REDIS_REPLY_STRING && value->len <= MAX_OWNER_LEN) {
+            memcpy(info.owner, value->str, value->len);
+            info.owner_len = value->len;
+            seen |= 1;
+        } else if (value->type == REDIS_REPLY_INTEGER) {
+            if (reply_is_text(name, "ttl")) { info.ttl = value->integer; seen |= 2; }
+            else if (reply_is_text(name, "token")) { info.token = value->integer; seen |= 4; }
+            else if (reply_is_text(name, "holds")) { info.holds = value->integer; seen |= 8; }
+            else if (reply_is_text(name, "waiters")) { info.waiters = value->integer; seen |= 16; }
+        }
+    }
+    freeReplyObject(r);
+    if (seen != 31) fail_msg("LOCK.INFO %s lacks documented fields (mask 0x%x)", key, seen);
+    info.held = 1;
+    return info;
+}
+
+static void wait_for_waiters(redisContext *c, const char *key, long long count)
+{
+    int64_t deadline = sg_now_ms() + QUEUE_TIMEOUT_MS;
+    long long last = -1;
+    while (sg_now_ms() < deadline) {
+        lock_info info = info_of(c, key);
+        if (!info.held) fail_msg("LOCK.INFO %s is nil while waiting for %lld waiters", key, count);
+        last = info.waiters;
+        if (last == count) return;
+        sleep_ms(2);
+    }
+    fail_msg("LOCK.INFO %s waiters stayed %lld, expected %lld", key, last, count);
+}
+
+/* ---- deterministic PRNG (splitmix64) ----------------------------------------------------------- */
+
+#define DEFAULT_WORKLOAD_SEED UINT64_C(0x10C4ED5AFE7E5EED)
+
+typedef struct prng {
+    uint64_t state;
+} prng;
+
+static uint64_t prng_next(prng *p)
+{
+    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static uint64_t prng_below(prng *p, uint64_t n)
+{
+    return prng_next(p) % n;
+}
+
+static uint64_t workload_seed(void)
+{
+    uint64_t seed = DEFAULT_WORKLOAD_SEED;
+    const char *env = getenv("SG_WORKLOAD_SEED");
+    if (env != NULL && *env != '\0') seed = strtoull(env, NULL, 0);
+    print_message("workload seed: 0x%016" PRIx64 " (replay with SG_WORKLOAD_SEED)\n", seed);
+    return seed;
+}
+
+/* ---- (a) mutual exclusion ---------------------------------------------------------------------- */
+
+#define MUTEX_THREADS 32
+#define MUTEX_ITERATIONS 200
+#define MUTEX_TOTAL (MUTEX_THREADS * MUTEX_ITERATIONS)
+#define MUTEX_MAX_NIL 3 /* WAIT 10000 timing out this often means the lock is stuck */
+
+typedef struct grant_record {
+    long long token;
+    long long counter; /* the value read under the lock: the grant's position in grant order */
+} grant_record;
+
+typedef struct mutex_worker {
+    pthread_t thread;
+    redisContext *c;
+    int index;
+    grant_record records[MUTEX_ITERATIONS];
+    int done;
+    int nils;
+    char problem[256];
+} mutex_worker;
+
+static void worker_problem(mutex_worker *w, const char *what, const redisReply *r, const redisContext *c)
+{
+    char got[300] = "no reply";
+    if (r != NULL) describe(r, got, sizeof(got));
+    else if (c->errstr[0]) snprintf(got, sizeof(got), "connection error: %s", c->errstr);
+    snprintf(w->problem, sizeof(w->problem), "thread %d, iteration %d: %s: %s", w->index, w->done, what, got);
+}
+
+static void *mutex_worker_main(void *arg)
+{
+    mutex_worker *w = arg;
+    char owner[32];
+    snprintf(owner, sizeof(owner), "owner-%02d", w->index);
+    while (w->done < MUTEX_ITERATIONS) {
+        redisReply *r = redisCommand(w->c, "LOCK.ACQUIRE mutex %s 5000 WAIT 10000", owner);
+        if (r != NULL && r->type == REDIS_REPLY_NIL && ++w->nils <= MUTEX_MAX_NIL) {
+            freeReplyObject(r);
+            continue;
+        }
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+            worker_problem(w, "LOCK.ACQUIRE ... WAIT", r, w->c);
+            if (r != NULL) freeReplyObject(r);
+            return NULL;
+        }
+        long long token = r->integer;
+        freeReplyObject(r);
+
+        r = redisCommand(w->c, "GET counter");
+        if (r == NULL || r->type != REDIS_REPLY_STRING) {
+            worker_problem(w, "GET counter", r, w->c);
+            if (r != NULL) freeReplyObject(r);
+            return NULL;
+        }
+        long long counter = strtoll(r->str, NULL, 10);
+        freeReplyObject(r);
+
+        r = redisCommand(w->c, "SET counter %lld", counter + 1);
+        if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+            worker_problem(w, "SET counter", r, w->c);
+            if (r != NULL) freeReplyObject(r);
+            return NULL;
+        }
+        freeReplyObject(r);
+
+        r = redisCommand(w->c, "LOCK.RELEASE mutex %s", owner);
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+            worker_problem(w, "LOCK.RELEASE (expected 1: the lease is 5 s)", r, w->c);
+            if (r != NULL) freeReplyObject(r);
+            return NULL;
+        }
+        freeReplyObject(r);
+        w->records[w->done].token = token;
+        w->records[w->done].counter = counter;
+        w->done++;
+    }
+    return NULL;
+}
+
+static int by_counter(const void *a, const void *b)
+{
+    const grant_record *x = a, *y = b;
+    return (x->counter > y->counter) - (x->counter < y->counter);
+}
+
+static void test_threads_incrementing_under_the_lock_lose_no_update_and_see_tokens_in_grant_order(void **state)
+{
+    fixture *f = *state;
+    sg_server *s = fixture_start(f, NULL);
+    redisContext *c = fixture_connect(f, s);
+    sg_command_status(c, "OK", "SET counter 0");
+    mutex_worker *workers = calloc(MUTEX_THREADS, sizeof(*workers));
+    assert_non_null(workers);
+    for (int i = 0; i < MUTEX_THREADS; i++) {
+        workers[i].index = i;
+        workers[i].c = fixture_connect(f, s);
+    }
+    int64_t start = sg_now_ms();
+    int started = 0;
+    for (; started < MUTEX_THREADS; started++) {
+        if (pthread_create(&workers[started].thread, NULL, mutex_worker_main, &workers[started]) != 0) break;
+    }
+    for (int i = 0; i < started; i++) pthread_join(workers[i].thread, NULL);
+    int64_t elapsed = sg_now_ms() - start;
+    if (started < MUTEX_THREADS) {
+        free(workers);
+        fail_msg("could start only %d threads", started);
+    }
+
+    grant_record *all = calloc(MUTEX_TOTAL, sizeof(*all));
+    assert_non_null(all);
+    size_t n = 0;
+    int nils = 0;
+    char problem[300] = "";
+    for (int i = 0; i < MUTEX_THREADS; i++) {
+        if (workers[i].problem[0] != '\0' && problem[0] == '\0') {
+            snprintf(problem, sizeof(problem), "%s", workers[i].problem);
+        }
+        nils += workers[i].nils;
+        for (int k = 0; k < workers[i].done; k++) all[n++] = workers[i].records[k];
+    }
+    free(workers);
+    print_message("%zu critical sections by %d threads in %lld ms (%d WAIT timeouts)\n", n, MUTEX_THREADS,
+                  (long long)elapsed, nils);
+    if (problem[0] != '\0') {
+        free(all);
+        fail_msg("%s", problem);
+    }
+    assert_int_equal(n, MUTEX_TOTAL);
+    redisReply *r = sg_command(c, "GET counter");
+    long long counter = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+    freeReplyObject(r);
+    if (counter != MUTEX_TOTAL) {
+        free(all);
+        fail_msg("counter is %lld after %d increments under the lock: updates were lost", counter, MUTEX_TOTAL);
+    }
+    qsort(all, n, sizeof(*all), by_counter);
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].counter != (long long)i) {
+            long long got = all[i].counter;
+            free(all);
+            fail_msg("grant #%zu read counter %lld: two holders read the same value", i, got);
+        }
+        if (i > 0 && all[i].token <= all[i - 1].token) {
+            long long prev = all[i - 1].token, cur = all[i].token;
+            free(all);
+            fail_msg("grant #%zu has token %lld, not above the token %lld of the grant before", i, cur, prev);
+        }
+    }
+    free(all);
+    assert_false(info_of(c, "mutex").held);
+}
+
+/* ---- (b) persistence ------------------------------------------------------------------------------ */
+
+typedef enum persistence_mode {
+    DEBUG_RELOAD,             /* DEBUG RELOAD: save and load the RDB in place */
+    RDB_RESTART,              /* SAVE, then restart (no save at shutdown) */
+    AOF_REWRITE_RDB_PREAMBLE, /* BGREWRITEAOF with RDB preamble, then more writes */
+    AOF_REWRITE_PLAIN,        /* BGREWRITEAOF without RDB preamble, then more writes */
+    AOF_COMMAND_LOG,          /* appendonly without preamble, no rewrite after the start: the command log is
+                               * replayed */
+} persistence_mode;
+
+static const char *const *mode_server_args(persistence_mode mode)
+{
+    static const char *const aof_plain[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "no", NULL};
+    static const char *const aof_preamble[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "yes", NULL};
+    switch (mode) {
+    case DEBUG_RELOAD: return NULL;
+    case RDB_RESTART: return NULL;
+    case AOF_REWRITE_RDB_PREAMBLE: return aof_preamble;
+    case AOF_REWRITE_PLAIN: return aof_plain;
+    case AOF_COMMAND_LOG: return aof_plain;
+    }
+    return NULL;
+}
+
+static int info_field_is(redisContext *c, const char *field, const char *value)
+{
+    char *v = sg_info_field(c, field);
+    int equal = v != NULL && strcmp(v, value) == 0;
+    free(v);
+    return equal;
+}
+
+static void wait_for_aof_rewrite(redisContext *c)
+{
+    int64_t deadline = sg_now_ms() + 15000;
+    while (!info_field_is(c, "aof_rewrite_in_progress", "0") || !info_field_is(c, "aof_rewrite_scheduled", "0")) {
+        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
+        sleep_ms(20);
+    }
+    if (!info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
+}
+
+/* Up to `max` bytes of a file under the server's directory; returns the length, -1 when missing. */
+static long read_server_file(const sg_server *s, const char *relative, char *buf, size_t max)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", s->dir, relative);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return -1;
+    size_t n = fread(buf, 1, max, f);
+    fclose(f);
+    return (long)n;
+}
+
+static int contains_nocase(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        if (strncasecmp(hay + i, needle, n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The rewrite went through the path under test: the base AOF file named by the manifest starts with
+ * an RDB preamble, or (plain) holds LOCK.GRANT commands. */
+static void assert_rewritten_base(const sg_server *s, persistence_mode mode)
+{
+    static char buf[1 << 20];
+    long len = read_server_file(s, "appendonlydir/appendonly.aof.manifest", buf, sizeof(buf) - 1);
+    if (len < 0) fail_msg("no AOF manifest in %s", s->dir);
+    buf[len] = '\0';
+    char base[256] = "";
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char file[200];
+        long long seq;
+        char type;
+        if (sscanf(line, "file %199s seq %lld type %c", file, &seq, &type) == 3 && type == 'b') {
+            snprintf(base, sizeof(base), "appendonlydir/%s", file);
+        }
+    }
+    if (base[0] == '\0') fail_msg("the AOF manifest names no base file");
+    len = read_server_file(s, base, buf, sizeof(buf));
+    if (len < 0) fail_msg("%s is missing", base);
+    int preamble = len >= 5 && memcmp(buf, "REDIS", 5) == 0;
+    if (mode == AOF_REWRITE_RDB_PREAMBLE && !preamble) fail_msg("%s has no RDB preamble", base);
+    if (mode == AOF_REWRITE_PLAIN) {
+        if (preamble) fail_msg("%s has an RDB preamble", base);
+        if (!contains_nocase(buf, (size_t)len, "LOCK.GRANT")) fail_msg("rewritten %s holds no LOCK.GRANT", base);
+    }
+}
+
+/* Acquire and release a few locks; returns the largest token granted. */
+static long long churn_tokens(redisContext *c, const char *prefix, long long above)
+{
+    long long last = above;
+    char key[64];
+    for (int i = 0; i < 12; i++) {
+        snprintf(key, sizeof(key), "%s:%d", prefix, i % 4);
+        long long token = acquire(c, key, "churner", 600000);
+        if (token <= last) fail_msg("%s: token %lld after %lld", key, token, last);
+        last = token;
+        assert_int_equal(sg_command_integer(c, "LOCK.RELEASE %s churner", key), 1);
+    }
+    return last;
+}
+
+static const char reentrant_owner[] = {'k', 'e', 'e', 'p', '\0', '\r', '\n', '2'};
+
+static void assert_lock_state(redisContext *c, const char *key, const char *owner, size_t owner_len, long long token,
+                              long long holds, long long pttl_before)
+{
+    lock_info info = info_of(c, key);
+    if (!info.held) fail_msg("%s is free after the restart, expected it held (token %lld)", key, token);
+    if (info.owner_len != owner_len || memcmp(info.owner, owner, owner_len) != 0) {
+        fail_msg("%s: owner changed across the restart", key);
+    }
+    if (info.token != token) fail_msg("%s: token %lld after the restart, %lld before", key, info.token, token);
+    if (info.holds != holds) fail_msg("%s: holds %lld after the restart, %lld before", key, info.holds, holds);
+    long long left = sg_command_integer(c, "PTTL %s", key);
+    if (left <= 0 || left > pttl_before) {
+        fail_msg("%s: PTTL %lld after the restart, %lld before", key, left, pttl_before);
+    }
+}
+
+static void assert_locks_survive(void **state, persistence_mode mode)
+{
+    fixture *f = *state;
+    sg_server *s = fixture_start(f, mode_server_args(mode));
+    redisContext *c = fixture_connect(f, s);
+
+    /* Push the token clock ahead of Unix time on a lock that is then deleted. */
+    long long ahead = unix_us() + AHEAD_US;
+    long long deadline_ms = unix_us() / 1000 + 600000;
+    sg_command_status(c, "OK", "LOCK.GRANT pusher pusher %lld %lld 1", ahead, deadline_ms);
+    assert_int_equal(sg_command_integer(c, "DEL pusher"), 1);
+    long long max_seen = ahead;
+
+    long long held_token = acquire(c, "held", "keeper", 600000);
+    if (held_token <= max_seen) fail_msg("token %lld after LOCK.GRANT of %lld", held_token, max_seen);
+    max_seen = held_token;
+    long long re_token = token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
+                                                 sizeof(reentrant_owner)),
+                                      "LOCK.ACQUIRE REENTRANT");
+    assert_int_equal(token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
+                                             sizeof(reentrant_owner)),
+                                  "LOCK.ACQUIRE REENTRANT"),
+                     re_token);
+    assert_true(re_token > max_seen);
+    max_seen = re_token;
+
+    /* Grants that are released at once: their tokens live only in the server's last token. A plain
+     * AOF rewrite does not carry it (README: it relies on the clock), so there they come after. */
+    if (mode != AOF_REWRITE_PLAIN) max_seen = churn_tokens(c, "before", max_seen);
+    switch (mode) {
+    case DEBUG_RELOAD:
+    case AOF_COMMAND_LOG: break;
+    case RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
+    case AOF_REWRITE_RDB_PREAMBLE:
+    case AOF_REWRITE_PLAIN: {
+        redisReply *r = sg_command(c, "BGREWRITEAOF");
+        if (r->type != REDIS_REPLY_STATUS) fail_msg("BGREWRITEAOF answered type %d", r->type);
+        freeReplyObject(r);
+        wait_for_aof_rewrite(c);
+        assert_rewritten_base(s, mode);
+        break;
+    }
+    }
+    /* Grants after the rewrite are in the incremental AOF as commands. Not in the preamble mode:
+     * there the token of the grants before must come from the preamble's aux data alone. */
+    if (mode == AOF_REWRITE_PLAIN || mode == AOF_COMMAND_LOG) max_seen = churn_tokens(c, "after", max_seen);
+    long long held_pttl = sg_command_integer(c, "PTTL held");
+    long long re_pttl = sg_command_integer(c, "PTTL held:re");
+
+    if (mode == DEBUG_RELOAD) {
+        sg_command_status(c, "OK", "DEBUG RELOAD");
+    } else {
+        sg_server_restart(s);
+        c = fixture_reconnect(f, c, s);
+    }
+
+    assert_lock_state(c, "held", "keeper", 6, held_token, 1, held_pttl);
+    assert_lock_state(c, "held:re", reentrant_owner, sizeof(reentrant_owner), re_token, 2, re_pttl);
+    assert_int_equal(acquire(c, "held", "intruder", 10000), 0);
+    long long fresh = acquire(c, "fresh", "newcomer", 10000);
+    if (fresh <= max_seen) {
+        fail_msg("first token after the restart is %lld, not above %lld issued before (%lld above the pushed clock)",
+                 fresh, max_seen, max_seen - ahead);
+    }
+    assert_int_equal(sg_command_integer(c, "LOCK.RELEASE held keeper"), 1);
+    long long again = acquire(c, "held", "keeper", 10000);
+    if (again <= fresh) fail_msg("token %lld for the released lock after %lld", again, fresh);
+}
+
+static void test_debug_reload_keeps_held_locks_and_the_token_clock(void **state)
+{
+    assert_locks_survive(state, DEBUG_RELOAD);
+}
+
+static void test_restart_from_rdb_keeps_held_locks_and_the_token_clock(void **state)
+{
+    assert_locks_survive(state, RDB_RESTART);
+}
+
+static void test_restart_from_aof_with_rdb_preamble_keeps_held_locks_and_the_token_clock(void **state)
+{
+    assert_locks_survive(state, AOF_REWRITE_RDB_PREAMBLE);
+}
+
+static void test_restart_from_rewritten_aof_without_preamble_keeps_held_locks_and_the_token_clock(void **state)
+{
+    assert_locks_survive(state, AOF_REWRITE_PLAIN);
+}
+
+static void test_restart_from_the_aof_command_log_keeps_held_locks_and_the_token_clock(void **state)
+{
+    assert_locks_survive(state, AOF_COMMAND_LOG);
+}
+
+static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_restart(void **state)
+{
+    fixture *f = *state;
+    sg_server *s = fixture_start(f, NULL);
+    redisContext *c = fixture_connect(f, s);
+    long long token = acquire(c, "short", "keeper", 300);
+    assert_true(token >= 1);
+    sg_command_status(c, "OK", "SAVE");
+    sg_server_kill(s);
+    sleep_ms(400);
+    sg_server_start_again(s);
+    c = fixture_reconnect(f, c, s);
+    assert_false(info_of(c, "short").held);
+    assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
+    long long next = acquire(c, "short", "other", 10000);
+    if (next <= token) fail_msg("token %lld after the restart, %lld before", next, token);
+}
+
+static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_an_aof_replay(void **state)
+{
+    static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+    fixture *f = *state;
+    sg_server *s = fixture_start(f, args);
+    redisContext *c = fixture_connect(f, s);
+    long long kept = acquire(c, "long", "keeper", 600000);
+    long long token = acquire(c, "short", "keeper", 300);
+    assert_true(kept >= 1 && token > kept);
+    long long kept_pttl = sg_command_integer(c, "PTTL long");
+    sg_server_kill(s);
+    sleep_ms(400);
+    sg_server_start_again(s);
+    c = fixture_reconnect(f, c, s);
+    assert_false(info_of(c, "short").held);
+    assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
+    assert_lock_state(c, "long", "keeper", 6, kept, 1, kept_pttl);
+    long long next = acquire(c, "short", "other", 10000);
+    if (next <= token) fail_msg("token %lld after the AOF replay, %lld before", next, token);
+}
+
+/* ---- (c) replication ------------------------------------------------------------------------------ */
+
+static const char *const master_args[] = {"--repl-diskless-sync-delay", "0", NULL};
+
+#define WORKLOAD_NAMES 8
+#define WORKLOAD_OWNERS 6
+#define WORKLOAD_OPS 300
+#define WORKLOAD_WAITERS 3
+
+typedef struct workload {
+    fixture *f;
+    sg_server *master;
+    sg_server *replica; /* NULL when the replica is started afterwards */
+    redisContext *m;
+    redisContext *r;
+    redisContext *waiters[WORKLOAD_WAITERS];
+    prng rng;
+    long long max_token;
+    int grants, releases, extends, dels, handoffs, lease_handoffs;
+} workload;
+
+static void note_token(workload *w, long long token)
+{
+    if (token > w->max_token) w->max_token = token;
+}
+
+/* Replica and master agree on LOCK.INFO of `key` (owner, token, holds; waiters are not replicated). */
+static void assert_replica_agrees(workload *w, const char *key)
+{
+    if (w->replica == NULL) return;
+    sg_wait_replicas(w->master, 1, 10000);
+    lock_info a = info_of(w->m, key);
+    lock_info b = info_of(w->r, key);
+    if (a.held != b.held || a.owner_len != b.owner_len || memcmp(a.owner, b.owner, a.owner_len) != 0 ||
+        a.token != b.token || a.holds != b.holds) {
+        fail_msg("LOCK.INFO %s: master held=%d owner=%.*s token=%lld holds=%lld, replica held=%d owner=%.*s "
+                 "token=%lld holds=%lld",
+                 key, a.held, (int)a.owner_len, a.owner, a.token, a.holds, b.held, (int)b.owner_len, b.owner, b.token,
+                 b.holds);
+    }
+}
+
+/* Release `key` held by `owner` once per hold. */
+static void release_all_holds(workload *w, const char *key, const lock_info *info)
+{
+    char owner[MAX_OWNER_LEN + 1];
+    memcpy(owner, info->owner, info->owner_len);
+    for (long long h = 0; h < info->holds; h++) {
+        assert_int_equal(sg_command_integer(w->m, "LOCK.RELEASE %s %b", key, owner, info->owner_len), 1);
+        w->releases++;
+    }
+}
+
+/* Queue 1..WORKLOAD_WAITERS waiters on `key` (held), then release the holder: each waiter in turn
+ * is granted and releases to the next; the last keeps the lock. */
+static void handoff_on_release(workload *w, const char *key)
+{
+    lock_info info = info_of(w->m, key);
+    if (!info.held) {
+        note_token(w, acquire(w->m, key, "o0", 60000));
+        w->grants++;
+        info = info_of(w->m, key);
+    }
+    int count = 1 + (int)prng_below(&w->rng, WORKLOAD_WAITERS);
+    char owners[WORKLOAD_WAITERS][32];
+    for (int i = 0; i < count; i++) {
+        snprintf(owners[i], sizeof(owners[i]), "waiter-%d-%d", w->handoffs, i);
+        send_command(w->waiters[i], "LOCK.ACQUIRE %s %s %lld WAIT 10000", key, owners[i],
+                     (long long)(20000 + prng_below(&w->rng, 100000)));
+        wait_for_waiters(w->m, key, i + 1);
+    }
+    long long last = info.token;
+    release_all_holds(w, key, &info);
+    for (int i = 0; i < count; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "waiter %s", owners[i]);
+        long long token = token_or_nil(receive_reply(w->waiters[i], REPLY_TIMEOUT_MS, what), what);
+        if (token <= last) fail_msg("%s granted token %lld after %lld", owners[i], token, last);
+        last = token;
+        note_token(w, token);
+        assert_replica_agrees(w, key);
+        if (i + 1 < count) {
+            assert_int_equal(sg_command_integer(w->m, "LOCK.RELEASE %s %s", key, owners[i]), 1);
+            w->releases++;
+        }
+    }
+    w->handoffs++;
+}
+
+/* A lock with a 150 ms lease and a waiter: the waiter is granted when the lease ends. */
+static void handoff_at_lease_end(workload *w)
+{
+    const char *key = "wl:lease";
+    lock_info info = info_of(w->m, key);
+    if (info.held) release_all_holds(w, key, &info);
+    long long first = acquire(w->m, key, "short-lived", 150);
+    assert_true(first >= 1);
+    note_token(w, first);
+    send_command(w->waiters[0], "LOCK.ACQUIRE %s heir-%d 60000 WAIT 10000", key, w->lease_handoffs);
+    long long token = token_or_nil(receive_reply(w->waiters[0], REPLY_TIMEOUT_MS, "heir"), "heir");
+    if (token <= first) fail_msg("the heir was granted token %lld after %lld", token, first);
+    note_token(w, token);
+    assert_replica_agrees(w, key);
+    w->lease_handoffs++;
+}
+
+static void run_lock_workload(workload *w, int ops)
+{
+    char key[32], owner[32];
+    /* an hour ahead of Unix time: from here on only the replicated last token orders the tokens */
+    long long ahead = unix_us() + AHEAD_US;
+    sg_command_status(w->m, "OK", "LOCK.GRANT wl:pusher pusher %lld %lld 1", ahead, unix_us() / 1000 + 600000);
+    assert_int_equal(sg_command_integer(w->m, "DEL wl:pusher"), 1);
+    note_token(w, ahead);
+    for (int op = 0; op < ops; op++) {
+        snprintf(key, sizeof(key), "wl:%d", (int)prng_below(&w->rng, WORKLOAD_NAMES));
+        snprintf(owner, sizeof(owner), "o%d", (int)prng_below(&w->rng, WORKLOAD_OWNERS));
+        long long ttl = 20000 + (long long)prng_below(&w->rng, 100000);
+        unsigned roll = (unsigned)prng_below(&w->rng, 100);
+        if (roll < 35) {
+            int reentrant = roll < 12;
+            redisReply *r = reentrant ? sg_command(w->m, "LOCK.ACQUIRE %s %s %lld REENTRANT", key, owner, ttl)
+                                      : sg_command(w->m, "LOCK.ACQUIRE %s %s %lld", key, owner, ttl);
+            long long token = token_or_nil(r, "LOCK.ACQUIRE");
+            if (token) w->grants++;
+            note_token(w, token);
+        } else if (roll < 55) {
+            lock_info info = info_of(w->m, key);
+            const char *who = owner;
+            char holder[MAX_OWNER_LEN + 1];
+            if (info.held && prng_below(&w->rng, 10) < 7) {
+                memcpy(holder, info.owner, info.owner_len);
+                holder[info.owner_len] = '\0';
+                who = holder;
+            }
+            w->releases += (int)sg_command_integer(w->m, "LOCK.RELEASE %s %s", key, who);
+        } else if (roll < 70) {
+            lock_info info = info_of(w->m, key);
+            const char *who = owner;
+            char holder[MAX_OWNER_LEN + 1];
+            if (info.held && prng_below(&w->rng, 10) < 7) {
+                memcpy(holder, info.owner, info.owner_len);
+                holder[info.owner_len] = '\0';
+                who = holder;
+            }
+            w->extends += (int)sg_command_integer(w->m, "LOCK.EXTEND %s %s %lld", key, who, ttl);
+        } else if (roll < 74) {
+            w->dels += (int)sg_command_integer(w->m, "DEL %s", key);
+        } else if (roll < 86) {
+            handoff_on_release(w, key);
+        } else if (roll < 90) {
+            handoff_at_lease_end(w);
+        } else {
+            lock_info info = info_of(w->m, key);
+            if (info.held) note_token(w, info.token);
+        }
+    }
+    print_message("workload: %d grants, %d releases, %d extends, %d DEL, %d hand-offs on release, "
+                  "%d at lease end; max token %lld\n",
+                  w->grants, w->releases, w->extends, w->dels, w->handoffs, w->lease_handoffs, w->max_token);
+}
+
+static void workload_start(workload *w, fixture *f, int with_replica)
+{
+    memset(w, 0, sizeof(*w));
+    w->f = f;
+    w->rng.state = workload_seed();
+    w->master = fixture_start(f, master_args);
+    w->m = fixture_connect(f, w->master);
+    for (int i = 0; i < WORKLOAD_WAITERS; i++) w->waiters[i] = fixture_connect(f, w->master);
+    if (with_replica) {
+        w->replica = fixture_start_replica(f, w->master);
+        w->r = fixture_connect(f, w->replica);
+    }
+}
+
+static void attach_replica(workload *w)
+{
+    w->replica = fixture_start_replica(w->f, w->master);
+    w->r = fixture_connect(w->f, w->replica);
+    sg_wait_replicas(w->master, 1, 10000);
+}
+
+static void assert_digests_equal(workload *w)
+{
+    sg_wait_replicas(w->master, 1, 10000);
+    char *a = sg_debug_digest(w->m);
+    char *b = sg_debug_digest(w->r);
+    long long keys_m = sg_command_integer(w->m, "DBSIZE");
+    long long keys_r = sg_command_integer(w->r, "DBSIZE");
+    int equal = strcmp(a, b) == 0;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "DEBUG DIGEST master %s (%lld keys), replica %s (%lld keys)", a, keys_m, b, keys_r);
+    free(a);
+    free(b);
+    if (!equal) fail_msg("%s", msg);
+    char key[32];
+    for (int i = 0; i < WORKLOAD_NAMES; i++) {
+        snprintf(key, sizeof(key), "wl:%d", i);
+        assert_replica_agrees(w, key);
+    }
+    assert_replica_agrees(w, "wl:lease");
+}
+
+static void promote_and_assert_larger_tokens(workload *w)
+{
+    sg_wait_replicas(w->master, 1, 10000);
+    lock_info kept = info_of(w->r, "wl:lease");
+    sg_command_status(w->r, "OK", "REPLICAOF NO ONE");
+    long long token = acquire(w->r, "promoted:new", "successor", 10000);
+    if (token <= w->max_token) {
+        fail_msg("the promoted replica granted token %lld, not above %lld issued by its master", token, w->max_token);
+    }
+    /* the locks it replicated are still held there */
+    if (kept.held) {
+        lock_info now = info_of(w->r, "wl:lease");
+        assert_true(now.held);
+        assert_int_equal(now.token, kept.token);
+        assert_int_equal(acquire(w->r, "wl:lease", "intruder", 10000), 0);
+    }
+}
+
+static void test_replica_holds_the_same_locks_after_a_random_workload_with_handoffs(void **state)
+{
+    workload w;
+    workload_start(&w, *state, 1);
+    run_lock_workload(&w, WORKLOAD_OPS);
+    assert_digests_equal(&w);
+}
+
+static void test_replica_that_syncs_after_the_workload_holds_the_same_locks(void **state)
+{
+    workload w;
+    workload_start(&w, *state, 0);
+    run_lock_workload(&w, WORKLOAD_OPS / 2);
+    attach_replica(&w);
+    assert_digests_equal(&w);
+}
+
+static void test_replica_refuses_lock_writes_with_readonly(void **state)
+{
+    workload w;
+    workload_start(&w, *state, 1);
+    note_token(&w, acquire(w.m, "ro:held", "keeper", 60000));
+    sg_wait_replicas(w.master, 1, 10000);
+    char *before = sg_debug_digest(w.r);
+    sg_command_error(w.r, "READONLY", "LOCK.ACQUIRE ro:free someone 10000");
+    sg_command_error(w.r, "READONLY", "LOCK.ACQUIRE ro:free someone 10000 WAIT 100");
+    sg_command_error(w.r, "READONLY", "LOCK.ACQUIRE ro:held keeper 10000");
+    sg_command_error(w.r, "READONLY", "LOCK.RELEASE ro:held keeper");
+    sg_command_error(w.r, "READONLY", "LOCK.EXTEND ro:held keeper 10000");
+    sg_command_error(w.r, "READONLY", "LOCK.GRANT ro:free someone %lld %lld 1", unix_us() + AHEAD_US,
+                     unix_us() / 1000 + 60000);
+    char *after = sg_debug_digest(w.r);
+    int same = strcmp(before, after) == 0;
+    free(before);
+    free(after);
+    if (!same) fail_msg("the replica's dataset changed after refused writes");
+    lock_info info = info_of(w.r, "ro:held");
+    assert_true(info.held);
+    assert_int_equal(info.owner_len, 6);
+    assert_memory_equal(info.owner, "keeper", 6);
+}
+
+static void test_promoted_replica_issues_tokens_above_every_token_of_its_master(void **state)
+{
+    workload w;
+    workload_start(&w, *state, 1);
+    run_lock_workload(&w, WORKLOAD_OPS / 2);
+    promote_and_assert_larger_tokens(&w);
+}
+
+static void test_replica_synced_after_the_workload_once_promoted_issues_larger_tokens(void **state)
+{
+    workload w;
+    workload_start(&w, *state, 0);
+    run_lock_workload(&w, WORKLOAD_OPS / 3);
+    /* the last grant is of a lock released at once: its token reaches the replica only as the
+     * server's last token in the RDB of the full sync */
+    long long token = acquire(w.m, "gone", "briefly", 10000);
+    note_token(&w, token);
+    assert_int_equal(sg_command_integer(w.m, "LOCK.RELEASE gone briefly"), 1);
+    attach_replica(&w);
+    promote_and_assert_larger_tokens(&w);
+}
+
+#define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FIXTURE_TEST(test_threads_incrementing_under_the_lock_lose_no_update_and_see_tokens_in_grant_order),
+        FIXTURE_TEST(test_debug_reload_keeps_held_locks_and_the_token_clock),
+        FIXTURE_TEST(test_restart_from_rdb_keeps_held_locks_and_the_token_clock),
+        FIXTURE_TEST(test_restart_from_aof_with_rdb_preamble_keeps_held_locks_and_the_token_clock),
+        FIXTURE_TEST(test_restart_from_rewritten_aof_without_preamble_keeps_held_locks_and_the_token_clock),
+        FIXTURE_TEST(test_restart_from_the_aof_command_log_keeps_held_locks_and_the_token_clock),
+        FIXTURE_TEST(test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_restart),
+        FIXTURE_TEST(test_a_lease_that_ended_while_the_server_was_down_is_gone_after_an_aof_replay),
+        FIXTURE_TEST(test_replica_holds_the_same_locks_after_a_random_workload_with_handoffs),
+        FIXTURE_TEST(test_replica_that_syncs_after_the_workload_holds_the_same_locks),
+        FIXTURE_TEST(test_replica_refuses_lock_writes_with_readonly),
+        FIXTURE_TEST(test_promoted_replica_issues_tokens_above_every_token_of_its_master),
+        FIXTURE_TEST(test_replica_synced_after_the_workload_once_promoted_issues_larger_tokens),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
