@@ -120,9 +120,20 @@ static void waiter_forget(lock_waiter *w) {
 }
 
 /* ---- changing the lock ----------------------------------------------------------------------- */
-static void replicate_grant(RedisModuleCtx *ctx, RedisModuleString *keyname, const lock_record *r) {
-    RedisModule_Replicate(ctx, "LOCK.GRANT", "sblll", keyname, r->owner, (size_t)r->owner_len, (long long)r->token,
-                          (long long)r->deadline_ms, (long long)r->holds);
+/* Replicate the lock's state. `owner` is the caller's argument when it names the holder (no copy is
+ * made of it), NULL otherwise. The holds count is left out when it is 1, as it almost always is. */
+static void replicate_grant(RedisModuleCtx *ctx, RedisModuleString *keyname, RedisModuleString *owner,
+                            const lock_record *r) {
+    long long token = (long long)r->token, deadline = r->deadline_ms, holds = r->holds;
+    const char *name = "LOCK.GRANT";
+    if (owner != NULL && holds == 1)
+        RedisModule_Replicate(ctx, name, "ssll", keyname, owner, token, deadline);
+    else if (owner != NULL)
+        RedisModule_Replicate(ctx, name, "sslll", keyname, owner, token, deadline, holds);
+    else if (holds == 1)
+        RedisModule_Replicate(ctx, name, "sbll", keyname, r->owner, (size_t)r->owner_len, token, deadline);
+    else
+        RedisModule_Replicate(ctx, name, "sblll", keyname, r->owner, (size_t)r->owner_len, token, deadline, holds);
 }
 
 static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const char *event) {
@@ -132,12 +143,13 @@ static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const 
 
 /* Give the lock to `owner` with a fresh token; the key is open for writing and empty or a lock. */
 static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *keyname,
-                                    const char *owner, size_t len, long long ttl_ms, uint64_t now_us) {
+                                    RedisModuleString *owner_arg, const char *owner, size_t len, long long ttl_ms,
+                                    uint64_t now_us) {
     uint64_t token = lock_token_next(&token_clock, now_us);
     lock_record *r = lock_record_new(owner, len, token, ms_of(now_us) + ttl_ms, 1);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, r->deadline_ms);
-    replicate_grant(ctx, keyname, r);
+    replicate_grant(ctx, keyname, owner_arg, r);
     lock_changed(ctx, keyname, "lock.grant");
     stats.granted++;
     return r;
@@ -149,7 +161,7 @@ static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lo
     lock_waiter *w = lock_queue_pop(&home->queue);
     if (w == NULL) return NULL;
     waiter_forget(w);
-    const lock_record *r = grant_new(ctx, key, home->key, w->owner, w->owner_len, w->ttl_ms, now_us);
+    const lock_record *r = grant_new(ctx, key, home->key, NULL, w->owner, w->owner_len, w->ttl_ms, now_us);
     stats.handed_over++;
     lock_grant *g = RedisModule_Alloc(sizeof(*g));
     g->token = r->token;
@@ -241,7 +253,7 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
 
     switch (lock_decide_acquire(held, owner, len, reentrant, home ? home->queue.count : 0)) {
     case LOCK_GRANT: {
-        const lock_record *r = grant_new(ctx, key, argv[1], owner, len, ttl_ms, now_us);
+        const lock_record *r = grant_new(ctx, key, argv[1], argv[2], owner, len, ttl_ms, now_us);
         RedisModule_CloseKey(key);
         return RedisModule_ReplyWithLongLong(ctx, (long long)r->token);
     }
@@ -255,7 +267,7 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
         }
         held->deadline_ms = now_ms + ttl_ms;
         RedisModule_SetAbsExpire(key, held->deadline_ms);
-        replicate_grant(ctx, argv[1], held);
+        replicate_grant(ctx, argv[1], argv[2], held);
         lock_changed(ctx, argv[1], "lock.grant");
         RedisModule_CloseKey(key);
         return RedisModule_ReplyWithLongLong(ctx, (long long)held->token);
@@ -333,7 +345,7 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     stats.released++;
     if (held->holds > 1) {
         held->holds--;
-        replicate_grant(ctx, argv[1], held);
+        replicate_grant(ctx, argv[1], argv[2], held);
         lock_changed(ctx, argv[1], "lock.release");
         RedisModule_CloseKey(key);
         return RedisModule_ReplyWithLongLong(ctx, 1);
@@ -370,7 +382,7 @@ static int lock_extend_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     }
     held->deadline_ms = ms_of(unix_now_us()) + ttl_ms;
     RedisModule_SetAbsExpire(key, held->deadline_ms);
-    replicate_grant(ctx, argv[1], held);
+    replicate_grant(ctx, argv[1], argv[2], held);
     lock_changed(ctx, argv[1], "lock.extend");
     RedisModule_CloseKey(key);
     stats.extended++;
@@ -406,14 +418,15 @@ static int lock_info_command(RedisModuleCtx *ctx, RedisModuleString **argv, int 
 
 /* ---- LOCK.GRANT key owner token deadline holds ----------------------------------------------- */
 static int lock_grant_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    if (argc != 6) return RedisModule_WrongArity(ctx);
+    if (argc != 5 && argc != 6) return RedisModule_WrongArity(ctx);
     const char *owner;
     size_t len;
-    long long token, deadline, holds;
+    long long token, deadline, holds = 1;
     if (parse_owner(ctx, argv[2], &owner, &len) != REDISMODULE_OK) return REDISMODULE_OK;
     if (sg_parse_integer(ctx, argv[3], 1, INT64_MAX, "token", &token) != REDISMODULE_OK) return REDISMODULE_OK;
     if (sg_parse_integer(ctx, argv[4], 1, INT64_MAX, "deadline", &deadline) != REDISMODULE_OK) return REDISMODULE_OK;
-    if (sg_parse_integer(ctx, argv[5], 1, UINT32_MAX, "holds", &holds) != REDISMODULE_OK) return REDISMODULE_OK;
+    if (argc == 6 && sg_parse_integer(ctx, argv[5], 1, UINT32_MAX, "holds", &holds) != REDISMODULE_OK)
+        return REDISMODULE_OK;
     lock_record *held;
     RedisModuleKey *key;
     if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
@@ -474,7 +487,7 @@ static int lock_aux_load(RedisModuleIO *rdb, int encver, int when) {
 static void lock_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) {
     const lock_record *r = value;
     RedisModule_EmitAOF(aof, "LOCK.GRANT", "sblll", key, r->owner, (size_t)r->owner_len, (long long)r->token,
-                        (long long)r->deadline_ms, (long long)r->holds);
+                        (long long)r->deadline_ms, (long long)r->holds); /* holds always: a rewrite is rare */
 }
 
 static void lock_digest(RedisModuleDigest *md, void *value) {
@@ -521,7 +534,9 @@ static RedisModuleCommandArg owner_args[] = {KEY_ARG, ARG("owner", STRING), {0}}
 static RedisModuleCommandArg extend_args[] = {KEY_ARG, ARG("owner", STRING), ARG("ttl", INTEGER), {0}};
 static RedisModuleCommandArg key_args[] = {KEY_ARG, {0}};
 static RedisModuleCommandArg grant_args[] = {
-    KEY_ARG, ARG("owner", STRING), ARG("token", INTEGER), ARG("deadline", UNIX_TIME), ARG("holds", INTEGER), {0}};
+    KEY_ARG, ARG("owner", STRING), ARG("token", INTEGER), ARG("deadline", UNIX_TIME),
+    {.name = "holds", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .flags = REDISMODULE_CMD_ARG_OPTIONAL},
+    {0}};
 
 static const sg_command lock_commands[] = {
     {"lock.acquire", lock_acquire_command, "write deny-oom fast blocking", 1, 1, 1,
@@ -536,7 +551,7 @@ static const sg_command lock_commands[] = {
      INFO("Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
           key_args)},
     {"lock.grant", lock_grant_command, "write deny-oom", 1, 1, 1,
-     INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", 6,
+     INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
           spec_overwrite, grant_args)},
 };
 
