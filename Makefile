@@ -84,7 +84,13 @@ asan-test: asan
 	  SG_MODULE=$(CURDIR)/$(ASAN_MODULE) SG_PRELOAD="$(ASAN_RUNTIME) $(UBSAN_RUNTIME)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 $$t; done
 
-bench: $(MODULE)
+BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< -lhiredis -lpthread
+
+bench: $(MODULE) $(BENCH_BINS)
 	./bench/run.sh
 
 setup:
