@@ -121,19 +121,23 @@ static void waiter_forget(lock_waiter *w) {
 
 /* ---- changing the lock ----------------------------------------------------------------------- */
 /* Replicate the lock's state. `owner` is the caller's argument when it names the holder (no copy is
- * made of it), NULL otherwise. The holds count is left out when it is 1, as it almost always is. */
+ * made of it), NULL otherwise. Numbers go as C strings (one small allocation each instead of two);
+ * the holds count is left out when it is 1, as it almost always is. */
 static void replicate_grant(RedisModuleCtx *ctx, RedisModuleString *keyname, RedisModuleString *owner,
                             const lock_record *r) {
-    long long token = (long long)r->token, deadline = r->deadline_ms, holds = r->holds;
+    char token[24], deadline[24], holds[16];
+    snprintf(token, sizeof(token), "%llu", (unsigned long long)r->token);
+    snprintf(deadline, sizeof(deadline), "%lld", (long long)r->deadline_ms);
+    snprintf(holds, sizeof(holds), "%u", r->holds);
     const char *name = "LOCK.GRANT";
-    if (owner != NULL && holds == 1)
-        RedisModule_Replicate(ctx, name, "ssll", keyname, owner, token, deadline);
+    if (owner != NULL && r->holds == 1)
+        RedisModule_Replicate(ctx, name, "sscc", keyname, owner, token, deadline);
     else if (owner != NULL)
-        RedisModule_Replicate(ctx, name, "sslll", keyname, owner, token, deadline, holds);
-    else if (holds == 1)
-        RedisModule_Replicate(ctx, name, "sbll", keyname, r->owner, (size_t)r->owner_len, token, deadline);
+        RedisModule_Replicate(ctx, name, "ssccc", keyname, owner, token, deadline, holds);
+    else if (r->holds == 1)
+        RedisModule_Replicate(ctx, name, "sbcc", keyname, r->owner, (size_t)r->owner_len, token, deadline);
     else
-        RedisModule_Replicate(ctx, name, "sblll", keyname, r->owner, (size_t)r->owner_len, token, deadline, holds);
+        RedisModule_Replicate(ctx, name, "sbccc", keyname, r->owner, (size_t)r->owner_len, token, deadline, holds);
 }
 
 static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const char *event) {
@@ -343,9 +347,12 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
         return RedisModule_ReplyWithLongLong(ctx, 0);
     }
     stats.released++;
+    /* Releasing a held lock without waiters is deterministic given the lock (a replica or an AOF
+     * replay holds the same record and never expires it on its own), so it replicates verbatim.
+     * A hand-over draws a new token and replicates as LOCK.GRANT instead. */
     if (held->holds > 1) {
         held->holds--;
-        replicate_grant(ctx, argv[1], argv[2], held);
+        RedisModule_ReplicateVerbatim(ctx);
         lock_changed(ctx, argv[1], "lock.release");
         RedisModule_CloseKey(key);
         return RedisModule_ReplyWithLongLong(ctx, 1);
@@ -356,7 +363,7 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
         hand_over(ctx, key, home, unix_now_us());
     } else {
         RedisModule_DeleteKey(key);
-        RedisModule_Replicate(ctx, "DEL", "s", argv[1]);
+        RedisModule_ReplicateVerbatim(ctx);
         lock_changed(ctx, argv[1], "lock.release");
     }
     if (home != NULL) home_release_if_idle(ctx, home);
