@@ -11,14 +11,12 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define LOCK_TYPE_NAME "sg-lock00"
 #define OWNER_ERROR "ERR invalid owner: must be 1 to 512 bytes"
 #define TIMER_RETRY_MS 10 /* when writes must wait (CLIENT PAUSE WRITE, failover) */
 
 static RedisModuleType *lock_type;
-static lock_token_clock token_clock;
 /* Lock name (db number + key) -> lock_home, for names with waiters or a pending lease timer. */
 static RedisModuleDict *homes;
 /* Blocked-client handle -> its lock_waiter, to find the waiter from timeout/disconnect callbacks. */
@@ -57,14 +55,6 @@ static int parse_ms(RedisModuleCtx *ctx, RedisModuleString *arg, const char *wha
     return sg_parse_integer(ctx, arg, 1, LOCK_MAX_TTL_MS, what, out);
 }
 
-/* Unix time in microseconds, read once per command: fencing tokens use it as is, leases in ms. */
-static uint64_t unix_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static long long ms_of(uint64_t now_us) { return (long long)(now_us / 1000); }
 
 /* ---- homes (per-name waiter queues) ---------------------------------------------------------- */
 static RedisModuleString *home_name(int db, RedisModuleString *key) {
@@ -149,8 +139,8 @@ static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const 
 static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *keyname,
                                     RedisModuleString *owner_arg, const char *owner, size_t len, long long ttl_ms,
                                     uint64_t now_us) {
-    uint64_t token = lock_token_next(&token_clock, now_us);
-    lock_record *r = lock_record_new(owner, len, token, ms_of(now_us) + ttl_ms, 1);
+    uint64_t token = sg_token_next(now_us);
+    lock_record *r = lock_record_new(owner, len, token, sg_ms_of(now_us) + ttl_ms, 1);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, r->deadline_ms);
     replicate_grant(ctx, keyname, owner_arg, r);
@@ -171,7 +161,7 @@ static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lo
     g->token = r->token;
     RedisModule_UnblockClient(w->handle, g);
     lock_waiter_free(w);
-    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, ms_of(now_us));
+    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, sg_ms_of(now_us));
     return r;
 }
 
@@ -246,8 +236,8 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     lock_record *held;
     RedisModuleKey *key;
     if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
-    uint64_t now_us = unix_now_us();
-    long long now_ms = ms_of(now_us);
+    uint64_t now_us = sg_unix_now_us();
+    long long now_ms = sg_ms_of(now_us);
     int db = RedisModule_GetSelectedDb(ctx);
     lock_home *home = home_find(db, argv[1]);
 
@@ -306,8 +296,8 @@ static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
         home_release_if_idle(ctx, home);
         return;
     }
-    uint64_t now_us = unix_now_us();
-    long long now_ms = ms_of(now_us);
+    uint64_t now_us = sg_unix_now_us();
+    long long now_ms = sg_ms_of(now_us);
     int flags = RedisModule_GetContextFlags(ctx);
     if (flags & REDISMODULE_CTX_FLAGS_SLAVE) return; /* Redis unblocks waiters on a role change */
     if (RedisModule_AvoidReplicaTraffic()) {
@@ -360,7 +350,7 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
     if (home != NULL && home->queue.count > 0) {
         /* Straight to the first waiter: its LOCK.GRANT replaces this record. */
-        hand_over(ctx, key, home, unix_now_us());
+        hand_over(ctx, key, home, sg_unix_now_us());
     } else {
         RedisModule_DeleteKey(key);
         RedisModule_ReplicateVerbatim(ctx);
@@ -387,7 +377,7 @@ static int lock_extend_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
         stats.extend_not_owner++;
         return RedisModule_ReplyWithLongLong(ctx, 0);
     }
-    held->deadline_ms = ms_of(unix_now_us()) + ttl_ms;
+    held->deadline_ms = sg_ms_of(sg_unix_now_us()) + ttl_ms;
     RedisModule_SetAbsExpire(key, held->deadline_ms);
     replicate_grant(ctx, argv[1], argv[2], held);
     lock_changed(ctx, argv[1], "lock.extend");
@@ -440,7 +430,7 @@ static int lock_grant_command(RedisModuleCtx *ctx, RedisModuleString **argv, int
     lock_record *r = lock_record_new(owner, len, (uint64_t)token, deadline, (uint32_t)holds);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, deadline);
-    lock_token_observe(&token_clock, (uint64_t)token);
+    sg_token_observe((uint64_t)token);
     RedisModule_CloseKey(key);
     RedisModule_ReplicateVerbatim(ctx);
     lock_changed(ctx, argv[1], "lock.grant");
@@ -461,7 +451,7 @@ static void *lock_rdb_load(RedisModuleIO *rdb, int encver) {
     lock_record *r = NULL;
     if (!RedisModule_IsIOError(rdb) && owner != NULL && lock_record_valid_fields(len, token, holds)) {
         r = lock_record_new(owner, len, token, deadline, (uint32_t)holds);
-        lock_token_observe(&token_clock, token);
+        sg_token_observe(token);
     }
     if (owner) RedisModule_Free(owner);
     if (r == NULL) RedisModule_LogIOError(rdb, "warning", "slotguard: lock data is corrupt");
@@ -479,7 +469,7 @@ static void lock_rdb_save(RedisModuleIO *rdb, void *value) {
 /* The token clock travels in every RDB file (and so to replicas on full sync). */
 static void lock_aux_save(RedisModuleIO *rdb, int when) {
     (void)when;
-    RedisModule_SaveUnsigned(rdb, token_clock.last);
+    RedisModule_SaveUnsigned(rdb, sg_token_last());
 }
 
 static int lock_aux_load(RedisModuleIO *rdb, int encver, int when) {
@@ -487,7 +477,7 @@ static int lock_aux_load(RedisModuleIO *rdb, int encver, int when) {
     if (encver != LOCK_ENCODING_VERSION) return REDISMODULE_ERR;
     uint64_t last = RedisModule_LoadUnsigned(rdb);
     if (RedisModule_IsIOError(rdb)) return REDISMODULE_ERR;
-    lock_token_observe(&token_clock, last);
+    sg_token_observe(last);
     return REDISMODULE_OK;
 }
 
@@ -605,7 +595,7 @@ void lock_info(RedisModuleInfoCtx *ctx) {
         {"lock_extended", stats.extended},
         {"lock_extend_not_owner", stats.extend_not_owner},
         {"lock_waiting_now", (long long)RedisModule_DictSize(waiters)},
-        {"lock_last_token", (long long)token_clock.last},
+        {"lock_last_token", (long long)sg_token_last()},
     };
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         RedisModule_InfoAddFieldLongLong(ctx, fields[i].name, fields[i].value);

@@ -1,10 +1,25 @@
 /* slotguard.c -- module entry point and the helpers every command family shares. */
 #include "slotguard.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+static lock_token_clock token_clock;
+
+uint64_t sg_unix_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+long long sg_ms_of(uint64_t now_us) { return (long long)(now_us / 1000); }
+uint64_t sg_token_next(uint64_t now_us) { return lock_token_next(&token_clock, now_us); }
+void sg_token_observe(uint64_t token) { lock_token_observe(&token_clock, token); }
+uint64_t sg_token_last(void) { return token_clock.last; }
 
 int sg_register_commands(RedisModuleCtx *ctx, const sg_command *table, size_t count) {
     for (size_t i = 0; i < count; i++) {

@@ -6,6 +6,8 @@
 
 #include "redismodule.h"
 
+#include <stdint.h>
+
 #define SG_MODULE_NAME "slotguard"
 #define SG_MODULE_VERSION 1  /* 0.0.1 */
 #define SG_SINCE "0.1.0"     /* the version that introduced a command, for COMMAND DOCS */
@@ -46,6 +48,16 @@ sg_key_status sg_open_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode
 /* The one error reply for a failed lookup: WRONGTYPE, or `empty_error` (e.g. "NOTRIAL ...") for a
  * missing key. Always returns REDISMODULE_OK after replying. */
 int sg_reply_key_status(RedisModuleCtx *ctx, sg_key_status status, const char *empty_error);
+
+/* Unix time in microseconds: commands read it once and derive milliseconds with sg_ms_of(). */
+uint64_t sg_unix_now_us(void);
+long long sg_ms_of(uint64_t now_us);
+
+/* The server-wide token clock (fencing tokens, idempotency leases): max(last + 1, now_us). Kept in
+ * RDB aux data by the lock type and raised by every replicated grant. */
+uint64_t sg_token_next(uint64_t now_us);
+void sg_token_observe(uint64_t token);
+uint64_t sg_token_last(void);
 
 /* Families. */
 int enroll_on_load(RedisModuleCtx *ctx);
