@@ -32,12 +32,7 @@ static int parse_capacity(RedisModuleCtx *ctx, RedisModuleString *arg, long long
 }
 
 static int parse_user(RedisModuleCtx *ctx, RedisModuleString *arg, const char **user, size_t *len) {
-    *user = RedisModule_StringPtrLen(arg, len);
-    if (*len == 0 || *len > TRIAL_MAX_USER_LEN) {
-        RedisModule_ReplyWithError(ctx, USER_ERROR);
-        return REDISMODULE_ERR;
-    }
-    return REDISMODULE_OK;
+    return sg_parse_id(ctx, arg, TRIAL_MAX_USER_LEN, USER_ERROR, user, len);
 }
 
 /* Open the trial at argv[1]; replies NOTRIAL/WRONGTYPE (and closes the key) when there is none. */
@@ -432,30 +427,26 @@ static void *trial_type_copy(RedisModuleString *fromkey, RedisModuleString *toke
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-#define ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
-#define KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
-#define KEY_SPEC(f) {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1, \
-                      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}}, {0}}
 
-static RedisModuleCommandKeySpec spec_insert[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
-static RedisModuleCommandKeySpec spec_update[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_delete[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_read[] = KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
+static RedisModuleCommandKeySpec spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
+static RedisModuleCommandKeySpec spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
+static RedisModuleCommandKeySpec spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
+static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg waitlist_block[] = {
     {.name = "waitlist", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "WAITLIST"},
-    ARG("max", INTEGER),
+    SG_ARG("max", INTEGER),
     {0}};
 static RedisModuleCommandArg init_args[] = {
-    KEY_ARG, ARG("capacity", INTEGER),
+    SG_KEY_ARG, SG_ARG("capacity", INTEGER),
     {.name = "waitlist", .type = REDISMODULE_ARG_TYPE_BLOCK, .key_spec_index = -1,
      .flags = REDISMODULE_CMD_ARG_OPTIONAL, .subargs = waitlist_block},
     {0}};
-static RedisModuleCommandArg key_user_args[] = {KEY_ARG, ARG("user", STRING), {0}};
-static RedisModuleCommandArg key_args[] = {KEY_ARG, {0}};
-static RedisModuleCommandArg resize_args[] = {KEY_ARG, ARG("capacity", INTEGER), {0}};
+static RedisModuleCommandArg key_user_args[] = {SG_KEY_ARG, SG_ARG("user", STRING), {0}};
+static RedisModuleCommandArg key_args[] = {SG_KEY_ARG, {0}};
+static RedisModuleCommandArg resize_args[] = {SG_KEY_ARG, SG_ARG("capacity", INTEGER), {0}};
 static RedisModuleCommandArg members_args[] = {
-    KEY_ARG, ARG("cursor", INTEGER),
+    SG_KEY_ARG, SG_ARG("cursor", INTEGER),
     {.name = "count", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .token = "COUNT",
      .flags = REDISMODULE_CMD_ARG_OPTIONAL},
     {.name = "witharrivals", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1,
@@ -465,55 +456,49 @@ static RedisModuleCommandArg restore_list_choice[] = {
     {.name = "enrolled", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "ENROLLED"},
     {.name = "waitlisted", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "WAITLISTED"},
     {0}};
-static RedisModuleCommandArg restore_pair[] = {ARG("arrival", INTEGER), ARG("user", STRING), {0}};
+static RedisModuleCommandArg restore_pair[] = {SG_ARG("arrival", INTEGER), SG_ARG("user", STRING), {0}};
 static RedisModuleCommandArg restore_users[] = {
     {.name = "list", .type = REDISMODULE_ARG_TYPE_ONEOF, .key_spec_index = -1, .subargs = restore_list_choice},
     {.name = "pair", .type = REDISMODULE_ARG_TYPE_BLOCK, .key_spec_index = -1,
      .flags = REDISMODULE_CMD_ARG_MULTIPLE, .subargs = restore_pair},
     {0}};
 static RedisModuleCommandArg restore_args[] = {
-    KEY_ARG, ARG("next_arrival", INTEGER),
+    SG_KEY_ARG, SG_ARG("next_arrival", INTEGER),
     {.name = "users", .type = REDISMODULE_ARG_TYPE_BLOCK, .key_spec_index = -1,
      .flags = REDISMODULE_CMD_ARG_OPTIONAL, .subargs = restore_users},
     {0}};
 
-#define INFO(summary_, complexity_, arity_, specs_, args_)                                               \
-    &(RedisModuleCommandInfo) {                                                                           \
-        .version = REDISMODULE_COMMAND_INFO_VERSION, .summary = summary_, .complexity = complexity_,     \
-        .since = SG_SINCE, .arity = arity_, .key_specs = specs_, .args = args_                           \
-    }
-
 static const sg_command enroll_commands[] = {
     {"slots.init", slots_init_command, "write deny-oom fast", 1, 1, 1,
-     INFO("Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
+     SG_INFO("Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
           spec_insert, init_args)},
     {"enroll", enroll_command, "write deny-oom fast", 1, 1, 1,
-     INFO("Enrolls a user if a slot is free: 1 enrolled, 0 full, -1 already enrolled, 2 waitlisted, "
+     SG_INFO("Enrolls a user if a slot is free: 1 enrolled, 0 full, -1 already enrolled, 2 waitlisted, "
           "-2 already waitlisted.", "O(1)", 3, spec_update, key_user_args)},
     {"enroll.cancel", enroll_cancel_command, "write fast", 1, 1, 1,
-     INFO("Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, spec_delete,
+     SG_INFO("Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, spec_delete,
           key_user_args)},
     {"enroll.status", enroll_status_command, "readonly fast", 1, 1, 1,
-     INFO("Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
+     SG_INFO("Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
           "or neither.", "O(1) for enrolled users, O(W) for waitlisted users, W the waitlist length", 3,
           spec_read, key_user_args)},
     {"slots.info", slots_info_command, "readonly fast", 1, 1, 1,
-     INFO("Returns a trial's capacity, remaining slots, enrolled and waitlisted counts.", "O(1)", 2,
+     SG_INFO("Returns a trial's capacity, remaining slots, enrolled and waitlisted counts.", "O(1)", 2,
           spec_read, key_args)},
     {"slots.resize", slots_resize_command, "write deny-oom", 1, 1, 1,
-     INFO("Changes a trial's capacity without dropping enrolled users; raising it promotes waitlisted "
+     SG_INFO("Changes a trial's capacity without dropping enrolled users; raising it promotes waitlisted "
           "users in FIFO order.", "O(P), P the number of users promoted", 3, spec_update, resize_args)},
     {"enroll.members", enroll_members_command, "readonly", 1, 1, 1,
-     INFO("Iterates over enrolled users in arrival order, SCAN-style.", "O(log N + COUNT)", -3,
+     SG_INFO("Iterates over enrolled users in arrival order, SCAN-style.", "O(log N + COUNT)", -3,
           spec_read, members_args)},
     {"slots.restore", slots_restore_command, "write deny-oom", 1, 1, 1,
-     INFO("Appends users with their arrival numbers to a trial (used by AOF rewrite).",
+     SG_INFO("Appends users with their arrival numbers to a trial (used by AOF rewrite).",
           "O(N), N the number of users given", -3, spec_insert, restore_args)},
 };
 
 int enroll_on_load(RedisModuleCtx *ctx) {
-    const trial_allocator module_allocator = {
-        RedisModule_Alloc, RedisModule_Realloc, RedisModule_Free, RedisModule_MallocSize};
+    trial_allocator module_allocator;
+    sg_core_allocator(&module_allocator);
     trial_set_allocator(&module_allocator);
     uint64_t seed;
     RedisModule_GetRandomBytes((unsigned char *)&seed, sizeof(seed));

@@ -43,12 +43,7 @@ static struct {
 
 /* ---- arguments ------------------------------------------------------------------------------- */
 static int parse_owner(RedisModuleCtx *ctx, RedisModuleString *arg, const char **owner, size_t *len) {
-    *owner = RedisModule_StringPtrLen(arg, len);
-    if (*len == 0 || *len > LOCK_MAX_OWNER_LEN) {
-        RedisModule_ReplyWithError(ctx, OWNER_ERROR);
-        return REDISMODULE_ERR;
-    }
-    return REDISMODULE_OK;
+    return sg_parse_id(ctx, arg, LOCK_MAX_OWNER_LEN, OWNER_ERROR, owner, len);
 }
 
 static int parse_ms(RedisModuleCtx *ctx, RedisModuleString *arg, const char *what, long long *out) {
@@ -505,56 +500,46 @@ static void *lock_type_copy(RedisModuleString *fromkey, RedisModuleString *tokey
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-#define ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
-#define KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
-#define KEY_SPEC(f) {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1, \
-                      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}}, {0}}
-#define INFO(summary_, complexity_, arity_, specs_, args_)                                               \
-    &(RedisModuleCommandInfo) {                                                                           \
-        .version = REDISMODULE_COMMAND_INFO_VERSION, .summary = summary_, .complexity = complexity_,     \
-        .since = SG_SINCE, .arity = arity_, .key_specs = specs_, .args = args_                           \
-    }
-
-static RedisModuleCommandKeySpec spec_write[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_release[] = KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_overwrite[] = KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_read[] = KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
+static RedisModuleCommandKeySpec spec_write[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
+static RedisModuleCommandKeySpec spec_release[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
+static RedisModuleCommandKeySpec spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
+static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg acquire_args[] = {
-    KEY_ARG, ARG("owner", STRING), ARG("ttl", INTEGER),
+    SG_KEY_ARG, SG_ARG("owner", STRING), SG_ARG("ttl", INTEGER),
     {.name = "timeout", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .token = "WAIT",
      .flags = REDISMODULE_CMD_ARG_OPTIONAL},
     {.name = "reentrant", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "REENTRANT",
      .flags = REDISMODULE_CMD_ARG_OPTIONAL},
     {0}};
-static RedisModuleCommandArg owner_args[] = {KEY_ARG, ARG("owner", STRING), {0}};
-static RedisModuleCommandArg extend_args[] = {KEY_ARG, ARG("owner", STRING), ARG("ttl", INTEGER), {0}};
-static RedisModuleCommandArg key_args[] = {KEY_ARG, {0}};
+static RedisModuleCommandArg owner_args[] = {SG_KEY_ARG, SG_ARG("owner", STRING), {0}};
+static RedisModuleCommandArg extend_args[] = {SG_KEY_ARG, SG_ARG("owner", STRING), SG_ARG("ttl", INTEGER), {0}};
+static RedisModuleCommandArg key_args[] = {SG_KEY_ARG, {0}};
 static RedisModuleCommandArg grant_args[] = {
-    KEY_ARG, ARG("owner", STRING), ARG("token", INTEGER), ARG("deadline", UNIX_TIME),
+    SG_KEY_ARG, SG_ARG("owner", STRING), SG_ARG("token", INTEGER), SG_ARG("deadline", UNIX_TIME),
     {.name = "holds", .type = REDISMODULE_ARG_TYPE_INTEGER, .key_spec_index = -1, .flags = REDISMODULE_CMD_ARG_OPTIONAL},
     {0}};
 
 static const sg_command lock_commands[] = {
     {"lock.acquire", lock_acquire_command, "write deny-oom fast blocking", 1, 1, 1,
-     INFO("Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
+     SG_INFO("Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
           -4, spec_write, acquire_args)},
     {"lock.release", lock_release_command, "write fast", 1, 1, 1,
-     INFO("Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, spec_release,
+     SG_INFO("Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, spec_release,
           owner_args)},
     {"lock.extend", lock_extend_command, "write fast", 1, 1, 1,
-     INFO("Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, spec_write, extend_args)},
+     SG_INFO("Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, spec_write, extend_args)},
     {"lock.info", lock_info_command, "readonly fast", 1, 1, 1,
-     INFO("Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
+     SG_INFO("Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
           key_args)},
     {"lock.grant", lock_grant_command, "write deny-oom", 1, 1, 1,
-     INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
+     SG_INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
           spec_overwrite, grant_args)},
 };
 
 int lock_on_load(RedisModuleCtx *ctx) {
-    const trial_allocator module_allocator = {RedisModule_Alloc, RedisModule_Realloc, RedisModule_Free,
-                                              RedisModule_MallocSize};
+    trial_allocator module_allocator;
+    sg_core_allocator(&module_allocator);
     lock_set_allocator(&module_allocator);
     homes = RedisModule_CreateDict(NULL);
     waiters = RedisModule_CreateDict(NULL);

@@ -51,6 +51,20 @@ int sg_parse_integer(RedisModuleCtx *ctx, RedisModuleString *arg, long long min,
     return REDISMODULE_OK;
 }
 
+int sg_parse_id(RedisModuleCtx *ctx, RedisModuleString *arg, size_t max_len, const char *error, const char **ptr,
+                size_t *len) {
+    *ptr = RedisModule_StringPtrLen(arg, len);
+    if (*len == 0 || *len > max_len) {
+        RedisModule_ReplyWithError(ctx, error);
+        return REDISMODULE_ERR;
+    }
+    return REDISMODULE_OK;
+}
+
+void sg_core_allocator(trial_allocator *out) {
+    *out = (trial_allocator){RedisModule_Alloc, RedisModule_Realloc, RedisModule_Free, RedisModule_MallocSize};
+}
+
 int sg_arg_is(RedisModuleString *arg, const char *keyword) {
     size_t len;
     const char *s = RedisModule_StringPtrLen(arg, &len);

@@ -5,12 +5,27 @@
 #define SG_SLOTGUARD_H
 
 #include "redismodule.h"
+#include "trial.h"
 
 #include <stdint.h>
 
 #define SG_MODULE_NAME "slotguard"
 #define SG_MODULE_VERSION 1  /* 0.0.1 */
 #define SG_SINCE "0.1.0"     /* the version that introduced a command, for COMMAND DOCS */
+
+/* Building blocks of the command tables' COMMAND DOCS entries. Every command of SlotGuard takes
+ * exactly one key, at position 1. */
+#define SG_ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
+#define SG_KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
+#define SG_KEY_SPEC(f)                                                                                     \
+    {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1,                  \
+      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}},                              \
+     {0}}
+#define SG_INFO(summary_, complexity_, arity_, specs_, args_)                                            \
+    &(RedisModuleCommandInfo) {                                                                           \
+        .version = REDISMODULE_COMMAND_INFO_VERSION, .summary = summary_, .complexity = complexity_,     \
+        .since = SG_SINCE, .arity = arity_, .key_specs = specs_, .args = args_                           \
+    }
 
 /* One command: registered by sg_register_commands(), documented through COMMAND DOCS. */
 typedef struct sg_command {
@@ -29,6 +44,10 @@ int sg_register_commands(RedisModuleCtx *ctx, const sg_command *table, size_t co
  * "ERR invalid <what>: must be an integer from <min> to <max>" and returns REDISMODULE_ERR. */
 int sg_parse_integer(RedisModuleCtx *ctx, RedisModuleString *arg, long long min, long long max,
                      const char *what, long long *out);
+
+/* A binary-safe id of 1 to max_len bytes. On failure replies `error` and returns REDISMODULE_ERR. */
+int sg_parse_id(RedisModuleCtx *ctx, RedisModuleString *arg, size_t max_len, const char *error, const char **ptr,
+                size_t *len);
 
 /* Case-insensitive comparison of an argument with a keyword. */
 int sg_arg_is(RedisModuleString *arg, const char *keyword);
@@ -58,6 +77,9 @@ long long sg_ms_of(uint64_t now_us);
 uint64_t sg_token_next(uint64_t now_us);
 void sg_token_observe(uint64_t token);
 uint64_t sg_token_last(void);
+
+/* Module memory for the pure cores (RedisModule_Alloc family, allocator size classes). */
+void sg_core_allocator(trial_allocator *out);
 
 /* Families. */
 int enroll_on_load(RedisModuleCtx *ctx);
