@@ -14,9 +14,9 @@ DEPS_INC  = .deps/include
 HEADER    = $(DEPS_INC)/redismodule.h
 
 # Pure cores: no Redis header, unit-tested on their own.
-CORE_SRCS = module/trial.c module/lock.c
+CORE_SRCS = module/trial.c module/lock.c module/idemp.c
 # Glue: adapts the cores to Redis commands.
-GLUE_SRCS = module/slotguard.c module/enroll.c module/lock_commands.c
+GLUE_SRCS = module/slotguard.c module/enroll.c module/lock_commands.c module/idemp_commands.c
 MODULE_HDRS = $(wildcard module/*.h)
 MODULE    = module/slotguard.so
 

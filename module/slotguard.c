@@ -91,6 +91,7 @@ static void info_callback(RedisModuleInfoCtx *ctx, int for_crash_report) {
     (void)for_crash_report;
     enroll_info(ctx);
     lock_info(ctx);
+    idemp_info(ctx);
 }
 
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -105,7 +106,9 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
      * only by commands that really changed a key. */
     RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTIONS_HANDLE_IO_ERRORS |
                                           REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED);
-    if (enroll_on_load(ctx) == REDISMODULE_ERR || lock_on_load(ctx) == REDISMODULE_ERR) return REDISMODULE_ERR;
+    if (enroll_on_load(ctx) == REDISMODULE_ERR || lock_on_load(ctx) == REDISMODULE_ERR ||
+        idemp_on_load(ctx) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
     if (RedisModule_RegisterInfoFunc(ctx, info_callback) == REDISMODULE_ERR) return REDISMODULE_ERR;
     return REDISMODULE_OK;
 }

@@ -86,5 +86,7 @@ int enroll_on_load(RedisModuleCtx *ctx);
 void enroll_info(RedisModuleInfoCtx *ctx);
 int lock_on_load(RedisModuleCtx *ctx);
 void lock_info(RedisModuleInfoCtx *ctx);
+int idemp_on_load(RedisModuleCtx *ctx);
+void idemp_info(RedisModuleInfoCtx *ctx);
 
 #endif
