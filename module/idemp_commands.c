@@ -18,6 +18,7 @@
 
 static RedisModuleType *idemp_type;
 static RedisModuleString *default_value; /* "1", what SET key 1 NX EX stores */
+static RedisModuleString *pxat_word;     /* "PXAT", made once: replicating it then costs no allocation */
 
 static struct {
     long long setnx_recorded, setnx_seen;
@@ -88,7 +89,7 @@ static int idemp_setnx_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     /* Exactly what SET key value NX EX ttl propagates in Redis 7.0. */
     char at[24];
     snprintf(at, sizeof(at), "%lld", deadline);
-    RedisModule_Replicate(ctx, "SET", "sscc", argv[1], value, "PXAT", at);
+    RedisModule_Replicate(ctx, "SET", "sssc", argv[1], value, pxat_word, at);
     RedisModule_SignalModifiedKey(ctx, argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", argv[1]);
@@ -389,6 +390,7 @@ int idemp_on_load(RedisModuleCtx *ctx) {
     sg_core_allocator(&module_allocator);
     idemp_set_allocator(&module_allocator);
     default_value = RedisModule_CreateString(NULL, "1", 1);
+    pxat_word = RedisModule_CreateString(NULL, "PXAT", 4);
     RedisModuleTypeMethods methods = {
         .version = REDISMODULE_TYPE_METHOD_VERSION,
         .rdb_load = idemp_rdb_load,
