@@ -105,7 +105,7 @@ prepare() {
                 [[ $(cli slots.init bench:trial 9223372036854775807) == 1 ]] || die "SLOTS.INIT failed" ;;
         evalsha) cli del bench:lua:members bench:lua:left >/dev/null
                  cli set bench:lua:left 9223372036854775807 >/dev/null ;;
-        set|lock.acquire) cli flushall >/dev/null ;; # one key per lock: start from an empty keyspace
+        set|lock.acquire|set_ex|idemp.setnx) cli flushall >/dev/null ;; # one key per call: start empty
     esac
 }
 
@@ -116,8 +116,13 @@ command_of() {
         evalsha) echo "EVALSHA $SHA 2 bench:lua:members bench:lua:left user:__rand_int__" ;;
         set) echo "SET lock:__rand_int__ owner-1 NX PX 600000" ;;
         lock.acquire) echo "LOCK.ACQUIRE lock:__rand_int__ owner-1 600000" ;;
+        set_ex) echo "SET msg:__rand_int__ 1 NX EX 86400" ;;
+        idemp.setnx) echo "IDEMP.SETNX msg:__rand_int__ 86400" ;;
     esac
 }
+
+# The commandstats entry a kind is measured by.
+stat_of() { case $1 in set_ex) echo set ;; *) echo "$1" ;; esac; }
 
 # field of cmdstat_<name>: calls or usec
 cmdstat() {
@@ -142,11 +147,11 @@ run_one() { # kind round
     rps=$(printf '%s\n' "$csv" | tr -d '\r"' | awk -F, 'NR > 1 && $2 ~ /^[0-9.]+$/ { print $2; exit }')
     [[ -n $rps ]] || die "could not read requests/s from redis-benchmark for $kind: $csv"
     RPS[$kind,$round]=$rps
-    CALLS[$kind,$round]=$(cmdstat "$kind" calls)
-    USEC[$kind,$round]=$(cmdstat "$kind" usec)
+    CALLS[$kind,$round]=$(cmdstat "$(stat_of "$kind")" calls)
+    USEC[$kind,$round]=$(cmdstat "$(stat_of "$kind")" usec)
     [[ -n ${CALLS[$kind,$round]} && ${CALLS[$kind,$round]} -gt 0 ]] || die "no cmdstat_$kind after the $kind run"
     local failed
-    failed=$(cmdstat "$kind" failed_calls)
+    failed=$(cmdstat "$(stat_of "$kind")" failed_calls)
     [[ ${failed:-0} == 0 ]] || die "$failed $kind calls failed: the benchmark is not measuring what it should"
     printf '  %-12s round %d: %12s req/s  %8s us/call  (%s calls)\n' "$kind" "$round" "$rps" \
         "$(awk -v u="${USEC[$kind,$round]}" -v c="${CALLS[$kind,$round]}" 'BEGIN { printf "%.3f", u / c }')" \
@@ -203,7 +208,7 @@ echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^
      "$(nproc 2>/dev/null || echo '?') CPUs"
 echo "redis-benchmark: -n $N -c $CLIENTS -P $PIPELINE -r $KEYSPACE (user:__rand_int__ = 17-byte ids), runs interleaved"
 for round in 1 2; do
-    for kind in sadd enroll evalsha set lock.acquire; do run_one "$kind" "$round"; done
+    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx; do run_one "$kind" "$round"; done
     for kind in lock.release release_lua; do release_one "$kind" "$round"; done
 done
 cli flushall >/dev/null
@@ -231,6 +236,8 @@ read -r enroll_r1 enroll_r2 enroll_us <<<"$(summary enroll)"
 read -r lua_r1 lua_r2 lua_us <<<"$(summary evalsha)"
 read -r setnx_r1 setnx_r2 setnx_us <<<"$(summary set)"
 read -r acq_r1 acq_r2 acq_us <<<"$(summary lock.acquire)"
+read -r setex_r1 setex_r2 setex_us <<<"$(summary set_ex)"
+read -r idemp_r1 idemp_r2 idemp_us <<<"$(summary idemp.setnx)"
 read -r _ _ rel_us <<<"$(summary lock.release)"
 read -r _ _ rel_lua_us <<<"$(summary release_lua)"
 
@@ -242,6 +249,7 @@ enroll_vs_sadd=$(ratio "$enroll_us" "$sadd_us")
 lua_vs_enroll=$(ratio "$lua_us" "$enroll_us")
 acq_vs_setnx=$(ratio "$acq_us" "$setnx_us")
 lua_vs_release=$(ratio "$rel_lua_us" "$rel_us")
+idemp_vs_setex=$(ratio "$idemp_us" "$setex_us")
 per_member() { awk -v b="$1" -v n="$MEMBERS" 'BEGIN { printf "%.1f", b / n }'; }
 usage_set_pm=$(per_member "$usage_set")
 usage_trial_pm=$(per_member "$usage_trial")
@@ -264,6 +272,8 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | \`LOCK.ACQUIRE lock owner ttl\` | $acq_r1 | $acq_r2 | $acq_us |
 | \`LOCK.RELEASE lock owner\` ($RELEASES held locks, one pipe) | – | – | $rel_us |
 | \`EVALSHA\` release script (GET+DEL) (same) | – | – | $rel_lua_us |
+| \`SET msg 1 NX EX 86400\` | $setex_r1 | $setex_r2 | $setex_us |
+| \`IDEMP.SETNX msg 86400\` | $idemp_r1 | $idemp_r2 | $idemp_us |
 
 | goal | measured | result |
 |---|---:|---|
@@ -271,6 +281,7 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | script ≥ 3 × ENROLL µs/call | ${lua_vs_enroll}× | $(verdict "$lua_vs_enroll" ">=" 3) |
 | LOCK.ACQUIRE ≤ 1.3 × SET NX PX µs/call | ${acq_vs_setnx}× | $(verdict "$acq_vs_setnx" "<=" 1.3) |
 | release script ≥ 2.5 × LOCK.RELEASE µs/call | ${lua_vs_release}× | $(verdict "$lua_vs_release" ">=" 2.5) |
+| IDEMP.SETNX ≤ 1.1 × SET NX EX µs/call | ${idemp_vs_setex}× | $(verdict "$idemp_vs_setex" "<=" 1.1) |
 
 Memory, $MEMBERS members of 17 bytes:
 
