@@ -323,7 +323,7 @@ static int seq_reserve_n(trial *t, sequence *q, size_t n) {
         return 0;
     }
     size_t new_cap = q->cap ? q->cap : 8;
-    while (new_cap - q->live < n || new_cap < q->cap * 2) new_cap *= 2;
+    while (new_cap - q->tail < n || new_cap < q->cap * 2) new_cap *= 2; /* growing keeps tombstones */
     slot *p = tracked_realloc(t, q->slots, q->cap * sizeof(slot), new_cap * sizeof(slot));
     if (p == NULL) {
         /* Out of memory: dead slots still make room without allocating. */
@@ -339,10 +339,11 @@ static int seq_reserve_n(trial *t, sequence *q, size_t n) {
 /* Room for one more slot at the tail. */
 static int seq_reserve(trial *t, sequence *q) { return seq_reserve_n(t, q, 1); }
 
-/* 1 when a live entry of the sequence has this arrival number. */
+/* 1 when a slot of the sequence, live or tombstone, has this arrival number (a tombstone's number
+ * must not be reused either: it still orders the sequence). */
 static int seq_has_ticket(const sequence *q, uint64_t ticket) {
     size_t i = seq_lower_bound(q, ticket);
-    return i < q->tail && slot_is_live(q->slots[i]) && slot_entry(q->slots[i])->ticket == ticket;
+    return i < q->tail && slot_ticket(q->slots[i]) == ticket;
 }
 
 static uint64_t seq_last_ticket(const sequence *q) {
