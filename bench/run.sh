@@ -2,10 +2,12 @@
 # bench/run.sh -- SlotGuard benchmark: ENROLL against a plain SADD and against the Lua script it
 # replaces (EVALSHA of SISMEMBER + GET + DECR + SADD), LOCK.ACQUIRE against SET NX PX and
 # LOCK.RELEASE against the usual release script, then memory per member of a trial against a native
-# SET. One throwaway redis-server on 127.0.0.1 (free port, temp dir), always torn down.
+# SET, then contended hand-off of one lock: FIFO waiting (LOCK.ACQUIRE ... WAIT) against a SET NX PX
+# polling loop (bench/lock_handoff.c, a C load generator: redis-benchmark cannot pair a release with
+# the acquire it follows). One throwaway redis-server on 127.0.0.1 (free port, temp dir), always torn down.
 #
-# Builds nothing: run `make` first (or `make bench`, which does). Uses bash, redis-cli,
-# redis-benchmark and awk only. Reports PASS/MISS against the goals but never fails on a miss.
+# Builds nothing: run `make` and `make build/bench/lock_handoff` first (or `make bench`, which does).
+# Uses bash, redis-cli, redis-benchmark, awk and the load generator. Reports PASS/MISS against the goals but never fails on a miss.
 #
 # Environment:
 #   SG_BENCH_N         requests per redis-benchmark run (default 2000000)
@@ -14,7 +16,10 @@
 #   SG_BENCH_KEYSPACE  range of __rand_int__, i.e. distinct user ids (default 100000000)
 #   SG_BENCH_MEMBERS   members for the memory comparison (default 200000)
 #   SG_BENCH_RELEASES  lock releases per release measurement (default 200000)
+#   SG_BENCH_HANDOFF_SECONDS  length of each hand-off run (default 3)
+#   SG_BENCH_HANDOFF_THREADS  threads contending for the lock (default 16)
 #   SG_MODULE          module to load (default module/slotguard.so)
+#   SG_HANDOFF         the load generator (default build/bench/lock_handoff)
 #   SG_REDIS_SERVER    redis-server binary (default: from PATH)
 set -euo pipefail
 
@@ -27,14 +32,18 @@ PIPELINE=${SG_BENCH_PIPELINE:-16}
 KEYSPACE=${SG_BENCH_KEYSPACE:-100000000}
 MEMBERS=${SG_BENCH_MEMBERS:-200000}
 RELEASES=${SG_BENCH_RELEASES:-200000}
+HANDOFF_SECONDS=${SG_BENCH_HANDOFF_SECONDS:-3}
+HANDOFF_THREADS=${SG_BENCH_HANDOFF_THREADS:-16}
+HANDOFF=${SG_HANDOFF:-$ROOT/build/bench/lock_handoff}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
 [[ -f $MODULE ]] || die "$MODULE not found: build it first with 'make' (or run 'make bench')"
+[[ -x $HANDOFF ]] || die "$HANDOFF not found: build it with 'make build/bench/lock_handoff' (or run 'make bench')"
 for tool in "$SERVER" redis-cli redis-benchmark awk; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
 done
-for v in N CLIENTS PIPELINE KEYSPACE MEMBERS RELEASES; do
+for v in N CLIENTS PIPELINE KEYSPACE MEMBERS RELEASES HANDOFF_SECONDS HANDOFF_THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 
@@ -226,6 +235,32 @@ trial_enrolled=$(cli slots.info mem:trial | awk 'prev == "enrolled" { print; exi
 usage_set=$(cli memory usage mem:set samples 0)
 usage_trial=$(cli memory usage mem:trial samples 0)
 
+# ---- contended hand-off: one lock, HANDOFF_THREADS threads --------------------------------------------
+declare -A HO
+# `handoff name args...`: run the load generator, keep its key=value fields as HO[name,field]
+handoff() {
+    local name=$1 line field
+    shift
+    cli flushall >/dev/null
+    "$HANDOFF" -p "$PORT" -t "$HANDOFF_THREADS" -d "$HANDOFF_SECONDS" "$@" >"$WORK/handoff.out" 2>"$WORK/handoff.err" &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || die "hand-off run $name failed: $(cat "$WORK/handoff.err")"
+    BENCH_PID=
+    line=$(cat "$WORK/handoff.out")
+    for field in $line; do HO[$name,${field%%=*}]=${field#*=}; done
+    [[ ${HO[$name,counter_ok]:-} == 1 ]] || die "hand-off run $name: counter check failed: $line"
+    printf '  %-12s %8s hand-offs/s  %6s attempts/acq  %8s server µs/hand-off  wait p99 %8s µs\n' "$name" \
+        "${HO[$name,handoffs_per_s]}" "${HO[$name,attempts_per_acquisition]}" \
+        "${HO[$name,server_cpu_us_per_handoff]}" "${HO[$name,wait_p99_us]}"
+}
+echo "hand-off: $HANDOFF_THREADS threads on one lock, $HANDOFF_SECONDS s per run, INCR inside the critical section"
+for work in 0 1000; do
+    handoff "fifo/w$work" -m fifo -w "$work"
+    handoff "poll1ms/w$work" -m poll -s 1000 -w "$work"
+    handoff "spin/w$work" -m poll -s 0 -w "$work"
+done
+cli flushall >/dev/null
+
 # ---- report ----------------------------------------------------------------------------------------------
 summary() { # kind -> "rps1 rps2 usec_per_call"
     awk -v r1="${RPS[$1,1]}" -v r2="${RPS[$1,2]}" -v c="$((CALLS[$1,1] + CALLS[$1,2]))" \
@@ -294,4 +329,32 @@ Memory, $MEMBERS members of 17 bytes:
 |---|---:|---|
 | trial ≤ SET (MEMORY USAGE) | ${mem_ratio}× | $(verdict "$mem_ratio" "<=" 1) |
 | trial ≤ SET (used_memory Δ) | ${delta_ratio}× | $(verdict "$delta_ratio" "<=" 1) |
+
+Contended hand-off ($HANDOFF_THREADS threads on one lock, $HANDOFF_SECONDS s per run, bench/lock_handoff.c;
+"work" is a sleep inside the critical section after the INCR; server CPU is INFO cpu used_cpu_sys +
+used_cpu_user per hand-off; wait is from asking for the lock to holding it):
+
+| way | work µs | hand-offs/s | attempts/acq | commands/hand-off | server CPU µs/hand-off | wait p50 µs | wait p99 µs | wait max µs | fewest–most per thread |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
+for work in 0 1000; do
+    for way in fifo poll1ms spin; do
+        k="$way/w$work"
+        case $way in
+            fifo) label='`LOCK.ACQUIRE … WAIT` (FIFO)' ;;
+            poll1ms) label='`SET NX PX`, 1 ms sleep between tries' ;;
+            spin) label='`SET NX PX`, no sleep' ;;
+        esac
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s–%s |\n' "$label" "$work" \
+            "${HO[$k,handoffs_per_s]}" "${HO[$k,attempts_per_acquisition]}" "${HO[$k,commands_per_handoff]}" \
+            "${HO[$k,server_cpu_us_per_handoff]}" "${HO[$k,wait_p50_us]}" "${HO[$k,wait_p99_us]}" \
+            "${HO[$k,wait_max_us]}" "${HO[$k,fewest_per_thread]}" "${HO[$k,most_per_thread]}"
+    done
+done
+echo
+for work in 0 1000; do
+    printf 'work %s µs, FIFO against 1 ms polling: %s× the hand-offs/s, %s× less server CPU per hand-off, %s× shorter p99 wait\n' \
+        "$work" "$(ratio "${HO[fifo/w$work,handoffs_per_s]}" "${HO[poll1ms/w$work,handoffs_per_s]}")" \
+        "$(ratio "${HO[poll1ms/w$work,server_cpu_us_per_handoff]}" "${HO[fifo/w$work,server_cpu_us_per_handoff]}")" \
+        "$(ratio "${HO[poll1ms/w$work,wait_p99_us]}" "${HO[fifo/w$work,wait_p99_us]}")"
+done
