@@ -241,9 +241,8 @@ static int enroll_members_command(RedisModuleCtx *ctx, RedisModuleString **argv,
     members_reply r = {ctx, with_arrivals, 0};
     RedisModule_ReplyWithArray(ctx, 2);
     uint64_t next = trial_scan(t, (uint64_t)cursor, (size_t)count, NULL, NULL);
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)next);
-    RedisModule_ReplyWithStringBuffer(ctx, buf, (size_t)n);
+    char buf[SG_DECIMAL_SIZE];
+    RedisModule_ReplyWithStringBuffer(ctx, buf, sg_format_decimal(buf, next));
     RedisModule_ReplyWithArray(ctx, REDISMODULE_POSTPONED_LEN);
     trial_scan(t, (uint64_t)cursor, (size_t)count, reply_member, &r);
     RedisModule_ReplySetArrayLength(ctx, r.items);

@@ -8,7 +8,6 @@
 #include "idemp.h"
 #include "slotguard.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define IDEMP_TYPE_NAME "sg-idemp0"
@@ -57,9 +56,9 @@ static void store_record(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleSt
                          const char *event) {
     RedisModule_ModuleTypeSetValue(key, idemp_type, r);
     RedisModule_SetAbsExpire(key, r->deadline_ms);
-    char token[24], deadline[24];
-    snprintf(token, sizeof(token), "%llu", (unsigned long long)r->token);
-    snprintf(deadline, sizeof(deadline), "%lld", (long long)r->deadline_ms);
+    char token[SG_DECIMAL_SIZE], deadline[SG_DECIMAL_SIZE];
+    sg_format_decimal(token, r->token);
+    sg_format_decimal(deadline, (uint64_t)r->deadline_ms);
     if (r->state == IDEMP_COMPLETED)
         RedisModule_Replicate(ctx, "IDEMP.RECORD", "scbccb", keyname, state_name(r->state), idemp_fingerprint(r),
                               (size_t)r->fingerprint_len, token, deadline, idemp_response(r), (size_t)r->response_len);
@@ -87,8 +86,8 @@ static int idemp_setnx_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     RedisModule_SetAbsExpire(key, deadline);
     RedisModule_CloseKey(key);
     /* Exactly what SET key value NX EX ttl propagates in Redis 7.0. */
-    char at[24];
-    snprintf(at, sizeof(at), "%lld", deadline);
+    char at[SG_DECIMAL_SIZE];
+    sg_format_decimal(at, (uint64_t)deadline);
     RedisModule_Replicate(ctx, "SET", "sssc", argv[1], value, pxat_word, at);
     RedisModule_SignalModifiedKey(ctx, argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", argv[1]);

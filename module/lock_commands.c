@@ -9,7 +9,6 @@
 #include "lock.h"
 #include "slotguard.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define LOCK_TYPE_NAME "sg-lock00"
@@ -110,19 +109,21 @@ static void waiter_forget(lock_waiter *w) {
  * the holds count is left out when it is 1, as it almost always is. */
 static void replicate_grant(RedisModuleCtx *ctx, RedisModuleString *keyname, RedisModuleString *owner,
                             const lock_record *r) {
-    char token[24], deadline[24], holds[16];
-    snprintf(token, sizeof(token), "%llu", (unsigned long long)r->token);
-    snprintf(deadline, sizeof(deadline), "%lld", (long long)r->deadline_ms);
-    snprintf(holds, sizeof(holds), "%u", r->holds);
+    char token[SG_DECIMAL_SIZE], deadline[SG_DECIMAL_SIZE], holds[SG_DECIMAL_SIZE];
+    sg_format_decimal(token, r->token);
+    sg_format_decimal(deadline, (uint64_t)r->deadline_ms);
     const char *name = "LOCK.GRANT";
-    if (owner != NULL && r->holds == 1)
+    if (owner != NULL && r->holds == 1) {
         RedisModule_Replicate(ctx, name, "sscc", keyname, owner, token, deadline);
-    else if (owner != NULL)
-        RedisModule_Replicate(ctx, name, "ssccc", keyname, owner, token, deadline, holds);
-    else if (r->holds == 1)
+    } else if (r->holds == 1) {
         RedisModule_Replicate(ctx, name, "sbcc", keyname, r->owner, (size_t)r->owner_len, token, deadline);
-    else
-        RedisModule_Replicate(ctx, name, "sbccc", keyname, r->owner, (size_t)r->owner_len, token, deadline, holds);
+    } else {
+        sg_format_decimal(holds, r->holds);
+        if (owner != NULL)
+            RedisModule_Replicate(ctx, name, "ssccc", keyname, owner, token, deadline, holds);
+        else
+            RedisModule_Replicate(ctx, name, "sbccc", keyname, r->owner, (size_t)r->owner_len, token, deadline, holds);
+    }
 }
 
 static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const char *event) {

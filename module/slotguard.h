@@ -5,6 +5,7 @@
 #define SG_SLOTGUARD_H
 
 #include "redismodule.h"
+#include "decimal.h"
 #include "trial.h"
 
 #include <stdint.h>
