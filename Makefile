@@ -3,6 +3,7 @@
 #   make test       unit tests (cmocka, core only) then integration tests (real redis-server)
 #   make asan       build the module and tests with ASan+UBSan; make asan-test runs them
 #   make bench      redis-benchmark comparison (bench/run.sh)
+#   make bench-instructions  the same comparisons in instructions under callgrind (bench/instructions.sh)
 #   make install    copy the module to $(PREFIX)/lib/redis/modules (examples/redis.conf loads it there)
 #   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
 
@@ -35,7 +36,7 @@ ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS))
 TEST_LIBS  = -lcmocka
 INTEG_LIBS = -lhiredis -lcmocka -lpthread
 
-.PHONY: all test unit integration asan asan-test bench setup demo install clean
+.PHONY: all test unit integration asan asan-test bench bench-instructions setup demo install clean
 PREFIX ?= /usr/local
 MODULE_DIR = $(PREFIX)/lib/redis/modules
 all: $(MODULE)
@@ -92,6 +93,9 @@ $(BUILD)/bench/%: bench/%.c
 
 bench: $(MODULE) $(BENCH_BINS)
 	./bench/run.sh
+
+bench-instructions: $(MODULE)
+	./bench/instructions.sh
 
 setup:
 	./scripts/setup.sh

@@ -35,8 +35,9 @@ RELEASES=${SG_BENCH_RELEASES:-200000}
 HANDOFF_SECONDS=${SG_BENCH_HANDOFF_SECONDS:-3}
 HANDOFF_THREADS=${SG_BENCH_HANDOFF_THREADS:-16}
 HANDOFF=${SG_HANDOFF:-$ROOT/build/bench/lock_handoff}
-
-die() { echo "bench: $*" >&2; exit 1; }
+SERVER_WRAPPER=()
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 [[ -f $MODULE ]] || die "$MODULE not found: build it first with 'make' (or run 'make bench')"
 [[ -x $HANDOFF ]] || die "$HANDOFF not found: build it with 'make build/bench/lock_handoff' (or run 'make bench')"
@@ -47,98 +48,7 @@ for v in N CLIENTS PIPELINE KEYSPACE MEMBERS RELEASES HANDOFF_SECONDS HANDOFF_TH
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/slotguard-bench.XXXXXX")
-PORT=
-SERVER_PID=
-BENCH_PID=
-
-cleanup() {
-    if [[ -n $BENCH_PID ]]; then kill "$BENCH_PID" 2>/dev/null || true; wait "$BENCH_PID" 2>/dev/null || true; fi
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        redis-cli -h 127.0.0.1 -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-cli() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
-
-# ---- start the server on a free port ----------------------------------------------------------------
-start_server() {
-    local attempt
-    for attempt in $(seq 1 20); do
-        PORT=$((20000 + RANDOM % 20000))
-        port_in_use "$PORT" && continue
-        "$SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --logfile "$WORK/redis.log" \
-            --save "" --appendonly no --daemonize no --loadmodule "$MODULE" >/dev/null 2>&1 &
-        SERVER_PID=$!
-        for _ in $(seq 1 100); do
-            if [[ $(cli ping 2>/dev/null) == PONG ]]; then return 0; fi
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-        if grep -q -i 'module' "$WORK/redis.log" 2>/dev/null && ! grep -q -i 'address already in use' "$WORK/redis.log"; then
-            tail -5 "$WORK/redis.log" >&2
-            die "redis-server did not start with $MODULE"
-        fi
-    done
-    die "could not start redis-server on a free port"
-}
-
 # ---- one measured run ----------------------------------------------------------------------------------
-SCRIPT='if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return -1 end
-local left = tonumber(redis.call("GET", KEYS[2]))
-if left == nil or left <= 0 then return 0 end
-redis.call("DECR", KEYS[2])
-redis.call("SADD", KEYS[1], ARGV[1])
-return 1'
-SHA=
-RELEASE_SCRIPT='if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end'
-RELEASE_SHA=
-
-# Fresh key for each run, so every run starts from the same empty state.
-prepare() {
-    case $1 in
-        sadd) cli del bench:set >/dev/null ;;
-        enroll) cli del bench:trial >/dev/null
-                [[ $(cli slots.init bench:trial 9223372036854775807) == 1 ]] || die "SLOTS.INIT failed" ;;
-        evalsha) cli del bench:lua:members bench:lua:left >/dev/null
-                 cli set bench:lua:left 9223372036854775807 >/dev/null ;;
-        set|lock.acquire|set_ex|idemp.setnx) cli flushall >/dev/null ;; # one key per call: start empty
-    esac
-}
-
-command_of() {
-    case $1 in
-        sadd) echo "SADD bench:set user:__rand_int__" ;;
-        enroll) echo "ENROLL bench:trial user:__rand_int__" ;;
-        evalsha) echo "EVALSHA $SHA 2 bench:lua:members bench:lua:left user:__rand_int__" ;;
-        set) echo "SET lock:__rand_int__ owner-1 NX PX 600000" ;;
-        lock.acquire) echo "LOCK.ACQUIRE lock:__rand_int__ owner-1 600000" ;;
-        set_ex) echo "SET msg:__rand_int__ 1 NX EX 86400" ;;
-        idemp.setnx) echo "IDEMP.SETNX msg:__rand_int__ 86400" ;;
-    esac
-}
-
-# The commandstats entry a kind is measured by.
-stat_of() { case $1 in set_ex) echo set ;; *) echo "$1" ;; esac; }
-
-# field of cmdstat_<name>: calls or usec
-cmdstat() {
-    cli info commandstats | tr -d '\r' | awk -F'[:,=]' -v name="cmdstat_$1" -v field="$2" '
-        $1 == name { for (i = 2; i < NF; i += 2) if ($i == field) print $(i + 1) }'
-}
-
 declare -A RPS CALLS USEC
 
 run_one() { # kind round
@@ -170,17 +80,14 @@ run_one() { # kind round
 # Releases: redis-benchmark cannot pair a release with its acquire, so RELEASES locks are taken
 # first, then released through one pipe; only server time per call is measured (no throughput).
 release_one() { # kind round
-    local kind=$1 round=$2 take give stat out
-    case $kind in
-        lock.release) take='LOCK.ACQUIRE rl:%d owner-1 600000'; give='LOCK.RELEASE rl:%d owner-1'; stat=lock.release ;;
-        release_lua) take='SET rl:%d owner-1 NX PX 600000'; give="EVALSHA $RELEASE_SHA 1 rl:%d owner-1"; stat=evalsha ;;
-    esac
+    local kind=$1 round=$2 take give stat
+    take=$(release_take "$kind")
+    give=$(release_give "$kind")
+    stat=$(release_stat "$kind")
     cli flushall >/dev/null
-    out=$(awk -v f="$take" -v n="$RELEASES" 'BEGIN { for (i = 1; i <= n; i++) printf f "\r\n", i }' | cli --pipe 2>&1)
-    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "taking locks for $kind failed: $out"
+    pipe_commands "$take" "$RELEASES" "taking locks for $kind"
     cli config resetstat >/dev/null
-    out=$(awk -v f="$give" -v n="$RELEASES" 'BEGIN { for (i = 1; i <= n; i++) printf f "\r\n", i }' | cli --pipe 2>&1)
-    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "releasing locks for $kind failed: $out"
+    pipe_commands "$give" "$RELEASES" "releasing locks for $kind"
     RPS[$kind,$round]=0
     CALLS[$kind,$round]=$(cmdstat "$stat" calls)
     USEC[$kind,$round]=$(cmdstat "$stat" usec)
@@ -208,10 +115,7 @@ fill() { # command key
 
 # ---- go --------------------------------------------------------------------------------------------------
 start_server
-SHA=$(cli script load "$SCRIPT")
-[[ $SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHA"
-RELEASE_SHA=$(cli script load "$RELEASE_SCRIPT")
-[[ $RELEASE_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $RELEASE_SHA"
+load_scripts
 
 echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), 127.0.0.1:$PORT," \
      "$(nproc 2>/dev/null || echo '?') CPUs"

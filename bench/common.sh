@@ -1,0 +1,116 @@
+# bench/common.sh -- pieces shared by bench/run.sh (time) and bench/instructions.sh (instructions):
+# one throwaway redis-server on 127.0.0.1 (free port, temp dir, always torn down), the scripts
+# SlotGuard replaces, and what each benchmarked kind runs. Sourced, not run; expects ROOT, MODULE and
+# SERVER to be set, and SERVER_WRAPPER (an array, possibly empty) for a command to run the server
+# under (valgrind) and optionally START_TRIES (PINGs 50 ms apart before giving up; default 100).
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/slotguard-bench.XXXXXX")
+PORT=
+SERVER_PID=
+BENCH_PID=
+
+cleanup() {
+    if [[ -n $BENCH_PID ]]; then kill "$BENCH_PID" 2>/dev/null || true; wait "$BENCH_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        redis-cli -h 127.0.0.1 -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
+        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cli() { redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+
+# ---- start the server on a free port ----------------------------------------------------------------
+start_server() {
+    local attempt
+    for attempt in $(seq 1 20); do
+        PORT=$((20000 + RANDOM % 20000))
+        port_in_use "$PORT" && continue
+        "${SERVER_WRAPPER[@]}" "$SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --logfile "$WORK/redis.log" \
+            --save "" --appendonly no --daemonize no --loadmodule "$MODULE" >/dev/null 2>&1 &
+        SERVER_PID=$!
+        for _ in $(seq 1 "${START_TRIES:-100}"); do # 50 ms apart
+            if [[ $(cli ping 2>/dev/null) == PONG ]]; then return 0; fi
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+        if grep -q -i 'module' "$WORK/redis.log" 2>/dev/null && ! grep -q -i 'address already in use' "$WORK/redis.log"; then
+            tail -5 "$WORK/redis.log" >&2
+            die "redis-server did not start with $MODULE"
+        fi
+    done
+    die "could not start redis-server on a free port"
+}
+
+SCRIPT='if redis.call("SISMEMBER", KEYS[1], ARGV[1]) == 1 then return -1 end
+local left = tonumber(redis.call("GET", KEYS[2]))
+if left == nil or left <= 0 then return 0 end
+redis.call("DECR", KEYS[2])
+redis.call("SADD", KEYS[1], ARGV[1])
+return 1'
+SHA=
+RELEASE_SCRIPT='if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end'
+RELEASE_SHA=
+
+load_scripts() {
+    SHA=$(cli script load "$SCRIPT")
+    [[ $SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHA"
+    RELEASE_SHA=$(cli script load "$RELEASE_SCRIPT")
+    [[ $RELEASE_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $RELEASE_SHA"
+}
+
+# Fresh key for each run, so every run starts from the same empty state.
+prepare() {
+    case $1 in
+        sadd) cli del bench:set >/dev/null ;;
+        enroll) cli del bench:trial >/dev/null
+                [[ $(cli slots.init bench:trial 9223372036854775807) == 1 ]] || die "SLOTS.INIT failed" ;;
+        evalsha) cli del bench:lua:members bench:lua:left >/dev/null
+                 cli set bench:lua:left 9223372036854775807 >/dev/null ;;
+        set|lock.acquire|set_ex|idemp.setnx) cli flushall >/dev/null ;; # one key per call: start empty
+    esac
+}
+
+command_of() {
+    case $1 in
+        sadd) echo "SADD bench:set user:__rand_int__" ;;
+        enroll) echo "ENROLL bench:trial user:__rand_int__" ;;
+        evalsha) echo "EVALSHA $SHA 2 bench:lua:members bench:lua:left user:__rand_int__" ;;
+        set) echo "SET lock:__rand_int__ owner-1 NX PX 600000" ;;
+        lock.acquire) echo "LOCK.ACQUIRE lock:__rand_int__ owner-1 600000" ;;
+        set_ex) echo "SET msg:__rand_int__ 1 NX EX 86400" ;;
+        idemp.setnx) echo "IDEMP.SETNX msg:__rand_int__ 86400" ;;
+    esac
+}
+
+# The commandstats entry a kind is measured by.
+stat_of() { case $1 in set_ex) echo set ;; *) echo "$1" ;; esac; }
+
+# field of cmdstat_<name>: calls or usec
+cmdstat() {
+    cli info commandstats | tr -d '\r' | awk -F'[:,=]' -v name="cmdstat_$1" -v field="$2" '
+        $1 == name { for (i = 2; i < NF; i += 2) if ($i == field) print $(i + 1) }'
+}
+
+# Releases: redis-benchmark cannot pair a release with its acquire, so `count` locks are taken first
+# and then released, each through one pipe (RESP from awk into redis-cli --pipe).
+release_take() { case $1 in lock.release) echo 'LOCK.ACQUIRE rl:%d owner-1 600000' ;; release_lua) echo 'SET rl:%d owner-1 NX PX 600000' ;; esac; }
+release_give() { case $1 in lock.release) echo 'LOCK.RELEASE rl:%d owner-1' ;; release_lua) echo "EVALSHA $RELEASE_SHA 1 rl:%d owner-1" ;; esac; }
+release_stat() { case $1 in lock.release) echo lock.release ;; release_lua) echo evalsha ;; esac; }
+pipe_commands() { # format count what
+    local out
+    out=$(awk -v f="$1" -v n="$2" 'BEGIN { for (i = 1; i <= n; i++) printf f "\r\n", i }' | cli --pipe 2>&1)
+    printf '%s\n' "$out" | grep -q 'errors: 0,' || die "$3 failed: $out"
+}
