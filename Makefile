@@ -47,7 +47,7 @@ $(HEADER):
 $(MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS)
+$(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
 
@@ -72,7 +72,7 @@ $(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS)
+$(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
 

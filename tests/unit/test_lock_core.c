@@ -12,85 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counting_allocator.h"
 #include "lock.h"
-
-/* ==== counting allocator ====================================================================== */
-#define BLOCK_MAGIC 0x10c4c0a1b10c4ed5ULL
-
-typedef union block_header {
-    struct {
-        size_t size;
-        uint64_t magic;
-    } h;
-    max_align_t align;
-} block_header;
-
-static struct {
-    size_t live_blocks;
-    size_t allocations;
-    size_t frees;
-} heap;
-
-static block_header *header_of(void *ptr) {
-    block_header *b = (block_header *)ptr - 1;
-    if (b->h.magic != BLOCK_MAGIC) {
-        fprintf(stderr, "test_lock_core: %p not from the counting allocator, or freed twice\n", ptr);
-        abort();
-    }
-    return b;
-}
-
-static void *counting_alloc(size_t size) {
-    block_header *b = malloc(sizeof(*b) + size);
-    if (b == NULL) return NULL;
-    b->h.size = size;
-    b->h.magic = BLOCK_MAGIC;
-    heap.live_blocks++;
-    heap.allocations++;
-    return b + 1;
-}
-
-static void counting_free(void *ptr) {
-    if (ptr == NULL) return;
-    block_header *b = header_of(ptr);
-    b->h.magic = 0;
-    heap.live_blocks--;
-    heap.frees++;
-    free(b);
-}
-
-static void *counting_realloc(void *ptr, size_t size) {
-    if (ptr == NULL) return counting_alloc(size);
-    block_header *b = header_of(ptr);
-    block_header *moved = realloc(b, sizeof(*moved) + size);
-    if (moved == NULL) return NULL;
-    moved->h.size = size;
-    return moved + 1;
-}
-
-static size_t counting_usable_size(void *ptr) { return header_of(ptr)->h.size; }
-
-static const trial_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
-                                                   counting_usable_size};
-
-static size_t baseline_blocks;
-
-static int record_heap(void **state) {
-    (void)state;
-    baseline_blocks = heap.live_blocks;
-    return 0;
-}
-
-static int expect_heap_balanced(void **state) {
-    (void)state;
-    if (heap.live_blocks != baseline_blocks) {
-        print_error("leak: %zu block(s) allocated through the lock core are still live\n",
-                    heap.live_blocks - baseline_blocks);
-        baseline_blocks = heap.live_blocks;
-        return -1;
-    }
-    return 0;
-}
 
 #define S(str) (str), (sizeof(str) - 1)
 
