@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,14 +161,22 @@ int64_t sg_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
+void sg_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
 }
 
-int sg_free_port(void)
+long long sg_unix_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Bind `port` on 127.0.0.1 (0: any); returns the port bound and releases it, or -1. */
+static int bind_and_release(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) fail_msg("harness: socket: %s", strerror(errno));
@@ -175,16 +184,42 @@ int sg_free_port(void)
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
+    addr.sin_port = htons((uint16_t)port);
     socklen_t len = sizeof(addr);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
-        int err = errno;
-        close(fd);
-        fail_msg("harness: cannot find a free port: %s", strerror(err));
-    }
+    int bound = -1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 && getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        bound = ntohs(addr.sin_port);
     close(fd);
-    return ntohs(addr.sin_port);
+    return bound;
+}
+
+int sg_free_port(void)
+{
+    int port = bind_and_release(0);
+    if (port < 0) fail_msg("harness: cannot find a free port: %s", strerror(errno));
+    return port;
+}
+
+/* A cluster node also listens on its port + 10000 (the cluster bus), so both must be free and the
+ * port at most 55535: pick from 20000-45000 rather than the ephemeral range. */
+static int free_cluster_port(void)
+{
+    static unsigned seed;
+    if (seed == 0) seed = (unsigned)getpid() ^ (unsigned)sg_now_ms();
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        int port = 20000 + (int)(rand_r(&seed) % 25000);
+        if (bind_and_release(port) == port && bind_and_release(port + 10000) == port + 10000) return port;
+    }
+    fail_msg("harness: no free port pair for a cluster node");
+    return -1;
+}
+
+static int wants_cluster(const sg_server *s)
+{
+    for (int i = 0; i + 1 < s->argc; i++) {
+        if (strcmp(s->argv[i], "--cluster-enabled") == 0 && strcmp(s->argv[i + 1], "yes") == 0) return 1;
+    }
+    return 0;
 }
 
 /* Print the last LOG_TAIL_BYTES of the server's log to stderr. */
@@ -393,7 +428,7 @@ static ready_result wait_ready(sg_server *s, int timeout_ms)
             redisFree(c);
             if (ready) return READY_OK;
         }
-        sleep_ms(POLL_INTERVAL_MS);
+        sg_sleep_ms(POLL_INTERVAL_MS);
     }
     return child_exited(s) ? READY_EXITED : READY_TIMEOUT;
 }
@@ -415,7 +450,7 @@ static int wait_exit(sg_server *s, int timeout_ms)
     while (s->pid > 0) {
         if (child_exited(s)) return 1;
         if (sg_now_ms() >= deadline) return 0;
-        sleep_ms(POLL_INTERVAL_MS);
+        sg_sleep_ms(POLL_INTERVAL_MS);
     }
     return 1;
 }
@@ -472,7 +507,7 @@ static sg_server *server_start(const char *const *leading, const char *const *ex
 {
     sg_server *s = server_new(leading, extra_args);
     for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-        s->port = sg_free_port();
+        s->port = wants_cluster(s) ? free_cluster_port() : sg_free_port();
         if (start_on_port(s, attempt < START_ATTEMPTS)) return s;
         /* The port was taken between sg_free_port() and the bind: start over on a fresh log. */
         unlink(s->log_path);
@@ -504,7 +539,7 @@ static void wait_replica_synced(sg_server *s, int timeout_ms)
             redisFree(c);
             if (synced) return;
         }
-        sleep_ms(POLL_INTERVAL_MS);
+        sg_sleep_ms(POLL_INTERVAL_MS);
     }
     print_log_tail(s);
     fail_msg("harness: replica on port %d not in sync within %d ms", s->port, timeout_ms);
@@ -651,8 +686,7 @@ redisReply *sg_command_argv(redisContext *c, int argc, const char **argv, const 
     return checked(c, redisCommandArgv(c, argc, argv, argvlen));
 }
 
-/* A short description of a reply for failure messages. */
-static void describe(const redisReply *r, char *out, size_t size)
+void sg_describe_reply(const redisReply *r, char *out, size_t size)
 {
     switch (r->type) {
     case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
@@ -673,7 +707,7 @@ long long sg_command_integer(redisContext *c, const char *fmt, ...)
     va_end(ap);
     if (r->type != REDIS_REPLY_INTEGER) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected an integer reply to \"%s\", got %s", fmt, got);
     }
@@ -690,7 +724,7 @@ void sg_command_error(redisContext *c, const char *prefix, const char *fmt, ...)
     va_end(ap);
     if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, prefix, strlen(prefix)) != 0) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected an error starting with \"%s\" to \"%s\", got %s", prefix, fmt, got);
     }
@@ -705,7 +739,7 @@ void sg_command_nil(redisContext *c, const char *fmt, ...)
     va_end(ap);
     if (r->type != REDIS_REPLY_NIL) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected a nil reply to \"%s\", got %s", fmt, got);
     }
@@ -720,7 +754,7 @@ void sg_command_status(redisContext *c, const char *status, const char *fmt, ...
     va_end(ap);
     if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, status) != 0) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected status \"%s\" to \"%s\", got %s", status, fmt, got);
     }
@@ -732,7 +766,7 @@ char *sg_info_field(redisContext *c, const char *field)
     redisReply *r = sg_command(c, "INFO everything");
     if (r->type != REDIS_REPLY_STRING) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected INFO text, got %s", got);
     }
@@ -758,7 +792,7 @@ char *sg_debug_digest(redisContext *c)
     redisReply *r = sg_command(c, "DEBUG DIGEST");
     if ((r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_STRING) || r->len != 40) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("expected a 40-character DEBUG DIGEST, got %s", got);
     }
@@ -766,4 +800,123 @@ char *sg_debug_digest(redisContext *c)
     freeReplyObject(r);
     if (digest == NULL) fail_msg("harness: out of memory");
     return digest;
+}
+
+/* ---- commands that block ---------------------------------------------------------------------- */
+
+static void flush_output(redisContext *c)
+{
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(c, &done) != REDIS_OK) fail_msg("harness: cannot send: %s", c->errstr);
+    }
+}
+
+void sg_send_command(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAppendCommand(c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) fail_msg("harness: cannot format \"%s\": %s", fmt, c->errstr);
+    flush_output(c);
+}
+
+int sg_reply_arrives_within(redisContext *c, int timeout_ms)
+{
+    if (c->reader->pos < c->reader->len) return 1;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN, .revents = 0};
+    int rc;
+    do {
+        rc = poll(&pfd, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) fail_msg("harness: poll: %s", strerror(errno));
+    return rc > 0;
+}
+
+redisReply *sg_receive_reply(redisContext *c, int timeout_ms, const char *what)
+{
+    flush_output(c);
+    void *reply = NULL;
+    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) fail_msg("%s: protocol error", what);
+    if (reply != NULL) return reply;
+    if (!sg_reply_arrives_within(c, timeout_ms)) fail_msg("%s: no reply within %d ms", what, timeout_ms);
+    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) fail_msg("%s: connection error: %s", what, c->errstr);
+    return reply;
+}
+
+int sg_reply_is_text(const redisReply *r, const char *text)
+{
+    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
+           memcmp(r->str, text, r->len) == 0;
+}
+
+/* ---- fixtures ---------------------------------------------------------------------------------- */
+
+int sg_fixture_setup(void **state)
+{
+    sg_fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL) return -1;
+    *state = f;
+    return 0;
+}
+
+int sg_fixture_teardown(void **state)
+{
+    sg_fixture *f = *state;
+    for (int i = 0; i < SG_FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] != NULL) redisFree(f->clients[i]);
+    }
+    for (int i = 0; i < SG_FIXTURE_MAX_SERVERS; i++) sg_server_stop(f->servers[i]);
+    free(f);
+    return 0;
+}
+
+static sg_server **fixture_free_server_slot(sg_fixture *f)
+{
+    for (int i = 0; i < SG_FIXTURE_MAX_SERVERS; i++) {
+        if (f->servers[i] == NULL) return &f->servers[i];
+    }
+    fail_msg("fixture: more than %d servers", SG_FIXTURE_MAX_SERVERS);
+    return NULL;
+}
+
+sg_server *sg_fixture_start(sg_fixture *f, const char *const *extra_args)
+{
+    sg_server **slot = fixture_free_server_slot(f);
+    *slot = sg_server_start(extra_args);
+    return *slot;
+}
+
+sg_server *sg_fixture_start_replica(sg_fixture *f, const sg_server *master, const char *const *extra_args)
+{
+    sg_server **slot = fixture_free_server_slot(f);
+    *slot = sg_replica_start(master, extra_args);
+    return *slot;
+}
+
+redisContext *sg_fixture_connect(sg_fixture *f, const sg_server *s)
+{
+    for (int i = 0; i < SG_FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] == NULL) {
+            f->clients[i] = sg_connect(s);
+            return f->clients[i];
+        }
+    }
+    fail_msg("fixture: more than %d connections", SG_FIXTURE_MAX_CLIENTS);
+    return NULL;
+}
+
+redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_server *s)
+{
+    for (int i = 0; i < SG_FIXTURE_MAX_CLIENTS; i++) {
+        if (f->clients[i] == old) {
+            redisFree(old);
+            f->clients[i] = NULL;
+            f->clients[i] = sg_connect(s);
+            return f->clients[i];
+        }
+    }
+    fail_msg("fixture: unknown connection");
+    return NULL;
 }

@@ -33,7 +33,9 @@ typedef struct sg_server {
 /* Start a server with the module loaded. `extra_args` is a NULL-terminated list of additional
  * redis-server arguments, e.g. {"--appendonly", "yes", NULL}; may be NULL. Defaults given before
  * them: --port P --bind 127.0.0.1 --dir D --logfile L --save "" --appendonly no
- * --enable-debug-command yes --loadmodule $SG_MODULE. Waits until the server answers PING.
+ * --enable-debug-command yes --loadmodule $SG_MODULE. Waits until the server answers PING. With
+ * "--cluster-enabled", "yes" among them, the port is chosen so that port + 10000 (the cluster bus)
+ * is free too.
  * Fails the current test (cmocka) when it cannot start within 10 s. */
 sg_server *sg_server_start(const char *const *extra_args);
 
@@ -90,5 +92,39 @@ int sg_free_port(void);
 
 /* Milliseconds on a monotonic clock. */
 int64_t sg_now_ms(void);
+/* Microseconds of Unix time (the clock the module's deadlines and tokens use). */
+long long sg_unix_us(void);
+/* Sleep, resuming after signals. */
+void sg_sleep_ms(int ms);
+
+/* A short description of a reply for failure messages ("integer 3", "error \"ERR ...\"", ...). */
+void sg_describe_reply(const redisReply *r, char *out, size_t size);
+/* 1 when the reply is a bulk or status string equal to `text`. */
+int sg_reply_is_text(const redisReply *r, const char *text);
+
+/* Commands that may block on the server: send now, read the reply later. */
+void sg_send_command(redisContext *c, const char *fmt, ...);
+/* 1 when a reply (or EOF) is readable within timeout_ms, 0 otherwise. */
+int sg_reply_arrives_within(redisContext *c, int timeout_ms);
+/* The next reply; fails the test when none arrives within timeout_ms or the connection broke.
+ * `what` names the command in the failure message. Caller frees the reply. */
+redisReply *sg_receive_reply(redisContext *c, int timeout_ms, const char *what);
+
+/* A test's servers and connections, released by the teardown whether the test passed or failed.
+ * Use sg_fixture_setup/sg_fixture_teardown as a cmocka setup/teardown pair; the state is an
+ * sg_fixture *. */
+#define SG_FIXTURE_MAX_SERVERS 8
+#define SG_FIXTURE_MAX_CLIENTS 64
+typedef struct sg_fixture {
+    sg_server *servers[SG_FIXTURE_MAX_SERVERS];
+    redisContext *clients[SG_FIXTURE_MAX_CLIENTS];
+} sg_fixture;
+int sg_fixture_setup(void **state);
+int sg_fixture_teardown(void **state);
+sg_server *sg_fixture_start(sg_fixture *f, const char *const *extra_args);
+sg_server *sg_fixture_start_replica(sg_fixture *f, const sg_server *master, const char *const *extra_args);
+redisContext *sg_fixture_connect(sg_fixture *f, const sg_server *s);
+/* Close `old` (e.g. broken by a restart) and open a new connection in its place. */
+redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_server *s);
 
 #endif
