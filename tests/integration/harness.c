@@ -691,7 +691,7 @@ void sg_describe_reply(const redisReply *r, char *out, size_t size)
     switch (r->type) {
     case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
     case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\"", r->str); break;
+    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\" (%zu bytes)", r->str, r->len); break;
     case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
     case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
     case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
@@ -847,7 +847,7 @@ redisReply *sg_receive_reply(redisContext *c, int timeout_ms, const char *what)
 
 int sg_reply_is_text(const redisReply *r, const char *text)
 {
-    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
+    return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
            memcmp(r->str, text, r->len) == 0;
 }
 

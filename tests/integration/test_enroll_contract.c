@@ -72,12 +72,6 @@ static long long reply_number(const redisReply *r)
     return 0;
 }
 
-static int reply_is_text(const redisReply *r, const char *text)
-{
-    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
-           memcmp(r->str, text, r->len) == 0;
-}
-
 typedef struct trial_info {
     long long capacity, remaining, enrolled, waitlisted, waitlist_max, next_arrival;
 } trial_info;
@@ -85,7 +79,7 @@ typedef struct trial_info {
 static long long info_pair(const redisReply *r, const char *field)
 {
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (reply_is_text(r->element[i], field)) {
+        if (sg_reply_is_text(r->element[i], field)) {
             assert_int_equal(r->element[i + 1]->type, REDIS_REPLY_INTEGER);
             return r->element[i + 1]->integer;
         }
@@ -665,7 +659,7 @@ static void enroll_members_pages_through_all_users_in_arrival_order(void **state
         for (size_t i = 0; i < users->elements; i++) {
             snprintf(name, sizeof(name), "user-%02d", seen);
             assert_true(seen < USERS);
-            assert_true(reply_is_text(users->element[i], name));
+            assert_true(sg_reply_is_text(users->element[i], name));
             seen++;
         }
         freeReplyObject(r);
@@ -691,7 +685,7 @@ static void enroll_members_count_defaults_to_ten(void **state)
     assert_int_equal(r->elements, 2);
     assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->element[1]->elements, 10);
-    assert_false(reply_is_text(r->element[0], "0"));
+    assert_false(sg_reply_is_text(r->element[0], "0"));
     freeReplyObject(r);
 }
 
@@ -709,9 +703,9 @@ static void enroll_members_witharrivals_alternates_users_and_arrival_numbers(voi
     redisReply *r = members_page("trial", 0, 10, 1, &next, &users);
     assert_int_equal(next, 0);
     assert_int_equal(users->elements, 4);
-    assert_true(reply_is_text(users->element[0], "b"));
+    assert_true(sg_reply_is_text(users->element[0], "b"));
     assert_int_equal(reply_number(users->element[1]), 2);
-    assert_true(reply_is_text(users->element[2], "w"));
+    assert_true(sg_reply_is_text(users->element[2], "w"));
     assert_int_equal(reply_number(users->element[3]), 3);
     freeReplyObject(r);
 }
@@ -874,7 +868,7 @@ static const command_spec commands[] = {
 static int has_flag(const redisReply *flags, const char *flag)
 {
     for (size_t i = 0; i < flags->elements; i++) {
-        if (reply_is_text(flags->element[i], flag)) return 1;
+        if (sg_reply_is_text(flags->element[i], flag)) return 1;
     }
     return 0;
 }
@@ -893,7 +887,7 @@ static void command_info_describes_every_command_with_key_position_one(void **st
             fail_msg("COMMAND INFO has no entry for %s", spec->name);
         }
         assert_true(e->elements >= 6);
-        assert_true(reply_is_text(e->element[0], spec->name));
+        assert_true(sg_reply_is_text(e->element[0], spec->name));
         const redisReply *flags = e->element[2];
         assert_int_equal(flags->type, REDIS_REPLY_ARRAY);
         if (has_flag(flags, "write") != spec->write || has_flag(flags, "readonly") == spec->write ||
@@ -914,7 +908,7 @@ static const redisReply *map_get(const redisReply *map, const char *field)
 {
     if (map->type != REDIS_REPLY_ARRAY) return NULL;
     for (size_t i = 0; i + 1 < map->elements; i += 2) {
-        if (reply_is_text(map->element[i], field)) return map->element[i + 1];
+        if (sg_reply_is_text(map->element[i], field)) return map->element[i + 1];
     }
     return NULL;
 }

@@ -29,81 +29,6 @@
 
 #include "harness.h"
 
-/* ---- fixture: the servers and connections a test owns ------------------------------------------- */
-
-#define FIXTURE_MAX_SERVERS 4
-#define FIXTURE_MAX_CLIENTS 8
-
-typedef struct fixture {
-    sg_server *servers[FIXTURE_MAX_SERVERS];
-    redisContext *clients[FIXTURE_MAX_CLIENTS];
-} fixture;
-
-static int fixture_setup(void **state) {
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL) return -1;
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state) {
-    fixture *f = *state;
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] != NULL) redisFree(f->clients[i]);
-    }
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) sg_server_stop(f->servers[i]);
-    free(f);
-    return 0;
-}
-
-static sg_server *fixture_start(fixture *f, const char *const *extra_args) {
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) {
-        if (f->servers[i] == NULL) {
-            f->servers[i] = sg_server_start(extra_args);
-            return f->servers[i];
-        }
-    }
-    fail_msg("fixture: too many servers");
-    return NULL;
-}
-
-static sg_server *fixture_start_replica(fixture *f, const sg_server *master) {
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) {
-        if (f->servers[i] == NULL) {
-            f->servers[i] = sg_replica_start(master, NULL);
-            return f->servers[i];
-        }
-    }
-    fail_msg("fixture: too many servers");
-    return NULL;
-}
-
-/* A new connection owned by the fixture. */
-static redisContext *fixture_connect(fixture *f, const sg_server *s) {
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == NULL) {
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: too many connections");
-    return NULL;
-}
-
-/* Close a connection (one that broke with a restart) and open a new one in its place. */
-static redisContext *fixture_reconnect(fixture *f, redisContext *old, const sg_server *s) {
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == old) {
-            redisFree(old);
-            f->clients[i] = NULL;
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: unknown connection");
-    return NULL;
-}
-
 /* ---- deterministic PRNG (splitmix64) ----------------------------------------------------------- */
 
 #define DEFAULT_WORKLOAD_SEED UINT64_C(0x5107C0A2D7E51ED5)
@@ -909,10 +834,10 @@ typedef void (*populate_fn)(redisContext *c);
 /* Populate with `first`, persist according to `mode` with `then` written after the save or rewrite
  * point, restart, and demand an identical snapshot. Returns the connection to the restarted
  * server. */
-static redisContext *assert_restart_keeps_trials(fixture *f, persistence_mode mode, populate_fn first,
+static redisContext *assert_restart_keeps_trials(sg_fixture *f, persistence_mode mode, populate_fn first,
                                                  populate_fn then, const trial_spec *specs, size_t count) {
-    sg_server *s = fixture_start(f, mode_server_args(mode));
-    redisContext *c = fixture_connect(f, s);
+    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    redisContext *c = sg_fixture_connect(f, s);
     first(c);
     switch (mode) {
     case RDB_SAVE_THEN_RESTART:
@@ -943,7 +868,7 @@ static redisContext *assert_restart_keeps_trials(fixture *f, persistence_mode mo
     long long keys = sg_command_integer(c, "DBSIZE");
 
     sg_server_restart(s);
-    c = fixture_reconnect(f, c, s);
+    c = sg_fixture_reconnect(f, c, s);
 
     assert_int_equal(sg_command_integer(c, "DBSIZE"), keys);
     snapshot_take(c, specs, count, &after);
@@ -967,9 +892,9 @@ static void assert_edge_trials_survive(void **state, persistence_mode mode) {
 /* ---- 1. DEBUG RELOAD --------------------------------------------------------------------------- */
 
 static void test_debug_reload_keeps_every_trial_identical(void **state) {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     run_full_workload(c);
     snapshot before, after;
     snapshot_take(c, workload_specs(), WORKLOAD_TRIALS, &before);
@@ -1012,11 +937,11 @@ static void test_replaying_the_aof_command_log_keeps_every_trial_identical(void 
 static const char *const MASTER_ARGS[] = {"--repl-diskless-sync-delay", "0", NULL};
 
 static void test_replica_holds_identical_trials_after_a_streamed_workload(void **state) {
-    fixture *f = *state;
-    sg_server *master = fixture_start(f, MASTER_ARGS);
-    sg_server *replica = fixture_start_replica(f, master);
-    redisContext *mc = fixture_connect(f, master);
-    redisContext *rc = fixture_connect(f, replica);
+    sg_fixture *f = *state;
+    sg_server *master = sg_fixture_start(f, MASTER_ARGS);
+    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
+    redisContext *mc = sg_fixture_connect(f, master);
+    redisContext *rc = sg_fixture_connect(f, replica);
     run_full_workload(mc);
     sg_wait_replicas(master, 1, 10000);
 
@@ -1035,12 +960,12 @@ static void test_replica_holds_identical_trials_after_a_streamed_workload(void *
 }
 
 static void test_replica_that_syncs_after_the_workload_holds_identical_trials(void **state) {
-    fixture *f = *state;
-    sg_server *master = fixture_start(f, MASTER_ARGS);
-    redisContext *mc = fixture_connect(f, master);
+    sg_fixture *f = *state;
+    sg_server *master = sg_fixture_start(f, MASTER_ARGS);
+    redisContext *mc = sg_fixture_connect(f, master);
     run_full_workload(mc);
-    sg_server *replica = fixture_start_replica(f, master);
-    redisContext *rc = fixture_connect(f, replica);
+    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
+    redisContext *rc = sg_fixture_connect(f, replica);
     sg_wait_replicas(master, 1, 10000);
 
     snapshot on_master, on_replica;
@@ -1060,11 +985,11 @@ static void create_small_queue(redisContext *c) {
 }
 
 static void test_replica_refuses_every_write_command_with_readonly(void **state) {
-    fixture *f = *state;
-    sg_server *master = fixture_start(f, MASTER_ARGS);
-    sg_server *replica = fixture_start_replica(f, master);
-    redisContext *mc = fixture_connect(f, master);
-    redisContext *rc = fixture_connect(f, replica);
+    sg_fixture *f = *state;
+    sg_server *master = sg_fixture_start(f, MASTER_ARGS);
+    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
+    redisContext *mc = sg_fixture_connect(f, master);
+    redisContext *rc = sg_fixture_connect(f, replica);
     create_small_queue(mc);
     sg_wait_replicas(master, 1, 10000);
     static const trial_spec ro_spec[] = {{"ro", IDS_TEXT, 8}};
@@ -1088,11 +1013,11 @@ static void test_replica_refuses_every_write_command_with_readonly(void **state)
 }
 
 static void test_replica_answers_every_read_command(void **state) {
-    fixture *f = *state;
-    sg_server *master = fixture_start(f, MASTER_ARGS);
-    sg_server *replica = fixture_start_replica(f, master);
-    redisContext *mc = fixture_connect(f, master);
-    redisContext *rc = fixture_connect(f, replica);
+    sg_fixture *f = *state;
+    sg_server *master = sg_fixture_start(f, MASTER_ARGS);
+    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
+    redisContext *mc = sg_fixture_connect(f, master);
+    redisContext *rc = sg_fixture_connect(f, replica);
     create_small_queue(mc);
     sg_wait_replicas(master, 1, 10000);
 
@@ -1152,10 +1077,10 @@ static void *killer_main(void *arg) {
 }
 
 static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_always(void **state) {
-    fixture *f = *state;
+    sg_fixture *f = *state;
     static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-    sg_server *s = fixture_start(f, args);
-    redisContext *c = fixture_connect(f, s);
+    sg_server *s = sg_fixture_start(f, args);
+    redisContext *c = sg_fixture_connect(f, s);
     assert_int_equal(sg_command_integer(c, "SLOTS.INIT durable %d", DURABLE_CAPACITY), 1);
 
     unsigned *acked = calloc(DURABLE_ATTEMPTS, sizeof(*acked));
@@ -1208,7 +1133,7 @@ static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_
 
     sg_server_kill(s); /* already dead: reaps it and marks it stopped */
     sg_server_start_again(s);
-    c = fixture_reconnect(f, c, s);
+    c = sg_fixture_reconnect(f, c, s);
 
     trial_info info = read_info(c, "durable", NULL);
     assert_int_equal(info.capacity, DURABLE_CAPACITY);
@@ -1247,9 +1172,9 @@ static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_
 /* ---- 7. COPY and MEMORY USAGE ------------------------------------------------------------------ */
 
 static void test_copy_produces_an_identical_trial(void **state) {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     run_full_workload(c);
     for (size_t t = 0; t < WORKLOAD_TRIALS; t++) {
         const trial_spec *src = &WORKLOAD[t].spec;
@@ -1268,9 +1193,9 @@ static void test_copy_produces_an_identical_trial(void **state) {
 }
 
 static void test_copied_trial_is_independent_of_its_source(void **state) {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     run_full_workload(c);
     const trial_spec *src = &WORKLOAD[1].spec; /* trial:queue: enrolled users and a waitlist */
     trial_spec dst = *src;
@@ -1328,9 +1253,9 @@ static void enroll_fixed17_users(redisContext *c, const char *key, unsigned from
 }
 
 static void test_memory_usage_of_a_trial_is_plausible_and_grows_with_users(void **state) {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     assert_int_equal(sg_command_integer(c, "SLOTS.INIT mem %d", 3 * MEMORY_USERS), 1);
     enroll_fixed17_users(c, "mem", 0, MEMORY_USERS);
     long long with_10k = sg_command_integer(c, "MEMORY USAGE mem SAMPLES 0");
@@ -1361,7 +1286,7 @@ static void test_empty_and_zero_capacity_trials_survive_aof_command_log_replay(v
     assert_edge_trials_survive(state, AOF_COMMAND_LOG);
 }
 
-#define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+#define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {

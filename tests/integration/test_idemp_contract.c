@@ -69,37 +69,11 @@ static int flush_dataset(void **state)
 
 /* ---- small utilities ------------------------------------------------------------------------ */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 static long long unix_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void describe(const redisReply *r, char *out, size_t size)
-{
-    switch (r->type) {
-    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\" (%zu bytes)", r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
-    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
-    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
-    default: snprintf(out, size, "reply type %d", r->type); break;
-    }
-}
-
-static int reply_is_text(const redisReply *r, const char *text)
-{
-    return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-           r->len == strlen(text) && memcmp(r->str, text, r->len) == 0;
 }
 
 static int reply_is_bytes(const redisReply *r, const char *bytes, size_t len)
@@ -112,7 +86,7 @@ static char *command_bulk(const char *what, redisReply *r)
 {
     if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("%s: expected a string, got %s", what, got);
     }
@@ -140,7 +114,7 @@ static char *value_digest(const char *key)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
         (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("DEBUG DIGEST-VALUE %s: got %s", key, got);
     }
@@ -170,11 +144,11 @@ static redisReply *begin_raw(const char *key, const char *fp, size_t fp_len, lon
 {
     redisReply *r = sg_command(conn, "IDEMP.BEGIN %s %b %lld", key, fp, fp_len, lease);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        !(reply_is_text(r->element[0], "new") || reply_is_text(r->element[0], "in_progress") ||
-          reply_is_text(r->element[0], "completed") || reply_is_text(r->element[0], "mismatch"))) {
+        !(sg_reply_is_text(r->element[0], "new") || sg_reply_is_text(r->element[0], "in_progress") ||
+          sg_reply_is_text(r->element[0], "completed") || sg_reply_is_text(r->element[0], "mismatch"))) {
         char got[300];
-        describe(r, got, sizeof(got));
-        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1) describe(r->element[0], got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1) sg_describe_reply(r->element[0], got, sizeof(got));
         freeReplyObject(r);
         fail_msg("IDEMP.BEGIN %s: expected [new|in_progress|completed|mismatch, ...], got %s", key, got);
     }
@@ -185,7 +159,7 @@ static void fail_begin(const char *key, const char *expected, redisReply *r)
 {
     char word[64], second[300];
     snprintf(word, sizeof(word), "%.*s", (int)r->element[0]->len, r->element[0]->str);
-    describe(r->element[1], second, sizeof(second));
+    sg_describe_reply(r->element[1], second, sizeof(second));
     freeReplyObject(r);
     fail_msg("IDEMP.BEGIN %s: expected %s, got [%s, %s]", key, expected, word, second);
 }
@@ -194,7 +168,7 @@ static void fail_begin(const char *key, const char *expected, redisReply *r)
 static long long begin_new_bin(const char *key, const char *fp, size_t fp_len, long long lease)
 {
     redisReply *r = begin_raw(key, fp, fp_len, lease);
-    if (!reply_is_text(r->element[0], "new") || r->element[1]->type != REDIS_REPLY_INTEGER ||
+    if (!sg_reply_is_text(r->element[0], "new") || r->element[1]->type != REDIS_REPLY_INTEGER ||
         r->element[1]->integer < 1) {
         fail_begin(key, "[new, token >= 1]", r);
     }
@@ -212,7 +186,7 @@ static long long begin_new(const char *key, const char *fp, long long lease)
 static long long begin_in_progress(const char *key, const char *fp, long long lease)
 {
     redisReply *r = begin_raw(key, fp, strlen(fp), lease);
-    if (!reply_is_text(r->element[0], "in_progress") || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    if (!sg_reply_is_text(r->element[0], "in_progress") || r->element[1]->type != REDIS_REPLY_INTEGER) {
         fail_begin(key, "[in_progress, remaining ms]", r);
     }
     long long left = r->element[1]->integer;
@@ -224,7 +198,7 @@ static void begin_completed_bin(const char *key, const char *fp, size_t fp_len, 
                                 size_t response_len)
 {
     redisReply *r = begin_raw(key, fp, fp_len, 10000);
-    if (!reply_is_text(r->element[0], "completed") || !reply_is_bytes(r->element[1], response, response_len)) {
+    if (!sg_reply_is_text(r->element[0], "completed") || !reply_is_bytes(r->element[1], response, response_len)) {
         char expected[300];
         snprintf(expected, sizeof(expected), "[completed, the %zu-byte response]", response_len);
         fail_begin(key, expected, r);
@@ -240,7 +214,7 @@ static void begin_completed(const char *key, const char *fp, const char *respons
 static void begin_mismatch(const char *key, const char *fp, const char *record_state)
 {
     redisReply *r = begin_raw(key, fp, strlen(fp), 10000);
-    if (!reply_is_text(r->element[0], "mismatch") || !reply_is_text(r->element[1], record_state)) {
+    if (!sg_reply_is_text(r->element[0], "mismatch") || !sg_reply_is_text(r->element[1], record_state)) {
         char expected[100];
         snprintf(expected, sizeof(expected), "[mismatch, %s]", record_state);
         fail_begin(key, expected, r);
@@ -308,7 +282,7 @@ static record_view get_record(const char *key)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("IDEMP.GET %s: expected nil or 10 elements (5 field/value pairs), got %s", key, got);
     }
@@ -316,26 +290,26 @@ static record_view get_record(const char *key)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *field = r->element[i], *value = r->element[i + 1];
         const char *problem = NULL;
-        if (reply_is_text(field, "state")) {
-            if (!(reply_is_text(value, "in_progress") || reply_is_text(value, "completed"))) problem = "state";
+        if (sg_reply_is_text(field, "state")) {
+            if (!(sg_reply_is_text(value, "in_progress") || sg_reply_is_text(value, "completed"))) problem = "state";
             else snprintf(v.state, sizeof(v.state), "%.*s", (int)value->len, value->str);
             seen |= 1;
-        } else if (reply_is_text(field, "fingerprint")) {
+        } else if (sg_reply_is_text(field, "fingerprint")) {
             if (value->type != REDIS_REPLY_STRING) problem = "fingerprint";
             else {
                 v.fingerprint = copy_bytes(value->str, value->len);
                 v.fingerprint_len = value->len;
             }
             seen |= 2;
-        } else if (reply_is_text(field, "token")) {
+        } else if (sg_reply_is_text(field, "token")) {
             if (value->type != REDIS_REPLY_INTEGER) problem = "token";
             else v.token = value->integer;
             seen |= 4;
-        } else if (reply_is_text(field, "ttl")) {
+        } else if (sg_reply_is_text(field, "ttl")) {
             if (value->type != REDIS_REPLY_INTEGER) problem = "ttl";
             else v.ttl = value->integer;
             seen |= 8;
-        } else if (reply_is_text(field, "response")) {
+        } else if (sg_reply_is_text(field, "response")) {
             if (value->type == REDIS_REPLY_STRING) {
                 v.has_response = 1;
                 v.response = copy_bytes(value->str, value->len);
@@ -349,7 +323,7 @@ static record_view get_record(const char *key)
         }
         if (problem != NULL) {
             char got[300];
-            describe(field->type == REDIS_REPLY_STRING && strcmp(problem, "field name") != 0 ? value : field, got,
+            sg_describe_reply(field->type == REDIS_REPLY_STRING && strcmp(problem, "field name") != 0 ? value : field, got,
                      sizeof(got));
             freeReplyObject(r);
             record_view_free(&v);
@@ -448,7 +422,7 @@ static void setnx_with_ttl_one_is_gone_after_a_second_and_records_again(void **s
     int64_t deadline = sg_now_ms() + EXPIRY_WAIT_LIMIT_MS;
     while (exists("msg:1") == 1) {
         if (sg_now_ms() > deadline) fail_msg("msg:1 still exists %d ms after a ttl of 1 s", EXPIRY_WAIT_LIMIT_MS);
-        sleep_ms(50);
+        sg_sleep_ms(50);
     }
     assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:1 1"), 1);
 }
@@ -595,7 +569,7 @@ static void begin_on_a_request_in_progress_answers_in_progress_with_the_remainin
     /* another lease asked for does not change the owner's */
     left = begin_in_progress("req:1", "fp", 60000);
     if (left <= 4000 || left > 5000) fail_msg("in_progress with %lld ms left; a retry changed the lease", left);
-    sleep_ms(200);
+    sg_sleep_ms(200);
     long long later = begin_in_progress("req:1", "fp", 5000);
     if (later >= left || later <= 0) fail_msg("in_progress with %lld ms left 200 ms after %lld", later, left);
     assert_record("req:1", "in_progress", "fp", 2, token, 1, 5000, NULL, 0);
@@ -629,7 +603,7 @@ static void wait_until_gone(const char *key)
     int64_t deadline = sg_now_ms() + EXPIRY_WAIT_LIMIT_MS;
     while (exists(key) == 1) {
         if (sg_now_ms() > deadline) fail_msg("%s still exists after %d ms", key, EXPIRY_WAIT_LIMIT_MS);
-        sleep_ms(20);
+        sg_sleep_ms(20);
     }
 }
 
@@ -643,16 +617,16 @@ static void when_a_lease_ends_the_next_begin_gets_new_with_a_larger_token(void *
     while (second == 0) {
         if (sg_now_ms() > deadline) fail_msg("still in progress %d ms after a 100 ms lease", EXPIRY_WAIT_LIMIT_MS);
         redisReply *r = begin_raw("req:1", "fp", 2, 5000);
-        if (reply_is_text(r->element[0], "new")) {
+        if (sg_reply_is_text(r->element[0], "new")) {
             second = r->element[1]->integer;
-        } else if (reply_is_text(r->element[0], "in_progress")) {
+        } else if (sg_reply_is_text(r->element[0], "in_progress")) {
             long long left = r->element[1]->integer;
             if (left < 0 || left > 100) fail_begin("req:1", "[in_progress, 0..100 ms]", r);
         } else {
             fail_begin("req:1", "[in_progress, ...] or [new, ...]", r);
         }
         freeReplyObject(r);
-        if (second == 0) sleep_ms(10);
+        if (second == 0) sg_sleep_ms(10);
     }
     if (second <= first) fail_msg("token %lld after the lease of token %lld ended", second, first);
     assert_record("req:1", "in_progress", "fp", 2, second, 4000, 5000, NULL, 0);
@@ -666,7 +640,7 @@ static void a_lease_ends_without_any_client_touching_the_key(void **state)
     int64_t deadline = sg_now_ms() + EXPIRY_WAIT_LIMIT_MS;
     while (sg_command_integer(conn, "DBSIZE") != 0) {
         if (sg_now_ms() > deadline) fail_msg("the record is still there %d ms after its lease", EXPIRY_WAIT_LIMIT_MS);
-        sleep_ms(50);
+        sg_sleep_ms(50);
     }
 }
 
@@ -678,10 +652,10 @@ static void begin_accepts_binary_fingerprints_of_up_to_1024_bytes(void **state)
     /* a fingerprint that differs after the NUL byte is another request */
     static const char other[] = {'a', '\0', 'c', '\r', '\n', '\0'};
     redisReply *r = begin_raw("req:bin", other, sizeof(other), 5000);
-    if (!reply_is_text(r->element[0], "mismatch")) fail_begin("req:bin", "[mismatch, in_progress]", r);
+    if (!sg_reply_is_text(r->element[0], "mismatch")) fail_begin("req:bin", "[mismatch, in_progress]", r);
     freeReplyObject(r);
     r = begin_raw("req:bin", fp, 1, 5000); /* the prefix before the NUL byte */
-    if (!reply_is_text(r->element[0], "mismatch")) fail_begin("req:bin", "[mismatch, in_progress]", r);
+    if (!sg_reply_is_text(r->element[0], "mismatch")) fail_begin("req:bin", "[mismatch, in_progress]", r);
     freeReplyObject(r);
     assert_record("req:bin", "in_progress", fp, sizeof(fp), token, 1, 5000, NULL, 0);
 
@@ -742,7 +716,7 @@ static void complete_retried_with_the_same_token_answers_two_and_changes_nothing
     assert_int_equal(complete("req:1", token, "first", 60), 1);
     char *before = value_digest("req:1");
     long long left = pttl("req:1");
-    sleep_ms(20);
+    sg_sleep_ms(20);
     assert_int_equal(complete("req:1", token, "first", 60), 2);
     assert_int_equal(complete("req:1", token, "second", 3600), 2);
     char *after = value_digest("req:1");
@@ -786,7 +760,7 @@ static void complete_after_the_lease_ended_answers_zero_and_stores_nothing(void 
 {
     (void)state;
     long long token = begin_new("req:1", "fp", 100);
-    sleep_ms(150);
+    sg_sleep_ms(150);
     /* no client touched the key: COMPLETE itself must see that the lease ended */
     assert_int_equal(complete("req:1", token, "late", 60), 0);
     assert_int_equal(exists("req:1"), 0);
@@ -827,7 +801,7 @@ static void responses_are_binary_safe(void **state)
     token = begin_new("req:big", "fp", 5000);
     assert_int_equal(complete_bin("req:big", token, big, big_len, 60), 1);
     redisReply *r = begin_raw("req:big", "fp", 2, 5000);
-    int same = reply_is_text(r->element[0], "completed") && reply_is_bytes(r->element[1], big, big_len);
+    int same = sg_reply_is_text(r->element[0], "completed") && reply_is_bytes(r->element[1], big, big_len);
     freeReplyObject(r);
     free(big);
     if (!same) fail_msg("a 1 MiB response did not come back byte for byte");
@@ -967,7 +941,7 @@ static void record_sets_an_exact_completed_request_with_a_binary_response(void *
                                sizeof(response));
     int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
     char got[300];
-    describe(r, got, sizeof(got));
+    sg_describe_reply(r, got, sizeof(got));
     freeReplyObject(r);
     if (!ok) fail_msg("IDEMP.RECORD ... COMPLETED answered %s", got);
     assert_record("req:1", "completed", fp, sizeof(fp), 777, 58000, 60000, response, sizeof(response));
@@ -1032,7 +1006,7 @@ static const command_spec commands[] = {
 static int has_flag(const redisReply *flags, const char *flag)
 {
     for (size_t i = 0; i < flags->elements; i++) {
-        if (reply_is_text(flags->element[i], flag)) return 1;
+        if (sg_reply_is_text(flags->element[i], flag)) return 1;
     }
     return 0;
 }
@@ -1042,7 +1016,7 @@ static const redisReply *map_get(const redisReply *map, const char *field)
 {
     if (map == NULL || map->type != REDIS_REPLY_ARRAY) return NULL;
     for (size_t i = 0; i + 1 < map->elements; i += 2) {
-        if (reply_is_text(map->element[i], field)) return map->element[i + 1];
+        if (sg_reply_is_text(map->element[i], field)) return map->element[i + 1];
     }
     return NULL;
 }
@@ -1059,7 +1033,7 @@ static void command_info_describes_every_idemp_command_with_key_position_one(voi
         char problem[300] = "";
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 9) {
             snprintf(problem, sizeof(problem), "no entry");
-        } else if (!reply_is_text(e->element[0], spec->name)) {
+        } else if (!sg_reply_is_text(e->element[0], spec->name)) {
             snprintf(problem, sizeof(problem), "another name");
         } else if (e->element[1]->integer != spec->arity) {
             snprintf(problem, sizeof(problem), "arity %lld, expected %d", e->element[1]->integer, spec->arity);
@@ -1104,7 +1078,7 @@ static void command_docs_describe_every_idemp_command(void **state)
                                       : NULL;
         const redisReply *first_type = map_get(first, "type");
         int ok = summary != NULL && summary->len > 0 && complexity != NULL && complexity->len > 0 && first != NULL &&
-                 reply_is_text(first_type, "key");
+                 sg_reply_is_text(first_type, "key");
         freeReplyObject(r);
         if (!ok) fail_msg("COMMAND DOCS %s lacks a summary, complexity or arguments starting with the key", name);
     }
@@ -1308,7 +1282,7 @@ static void check_bad_command(int argc, const char **argv, const size_t *argvlen
     redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
     if (r->type != REDIS_REPLY_ERROR) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         snprintf(problem, size, "not an error: %s", got);
     } else if (!starts_with_code(r->str)) {
         snprintf(problem, size, "error without a code: \"%.200s\"", r->str);

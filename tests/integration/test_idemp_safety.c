@@ -41,119 +41,7 @@
 
 #define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
 
-/* ---- fixture: the servers and connections a test owns ------------------------------------------- */
-
-#define FIXTURE_MAX_SERVERS 4
-#define FIXTURE_MAX_CLIENTS 48
-
-typedef struct fixture {
-    sg_server *servers[FIXTURE_MAX_SERVERS];
-    redisContext *clients[FIXTURE_MAX_CLIENTS];
-} fixture;
-
-static int fixture_setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL) return -1;
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture *f = *state;
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] != NULL) redisFree(f->clients[i]);
-    }
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) sg_server_stop(f->servers[i]);
-    free(f);
-    return 0;
-}
-
-static sg_server **fixture_free_server_slot(fixture *f)
-{
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) {
-        if (f->servers[i] == NULL) return &f->servers[i];
-    }
-    fail_msg("fixture: too many servers");
-    return NULL;
-}
-
-static sg_server *fixture_start(fixture *f, const char *const *extra_args)
-{
-    sg_server **slot = fixture_free_server_slot(f);
-    *slot = sg_server_start(extra_args);
-    return *slot;
-}
-
-static sg_server *fixture_start_replica(fixture *f, const sg_server *master)
-{
-    sg_server **slot = fixture_free_server_slot(f);
-    *slot = sg_replica_start(master, NULL);
-    return *slot;
-}
-
-static redisContext *fixture_connect(fixture *f, const sg_server *s)
-{
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == NULL) {
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: too many connections");
-    return NULL;
-}
-
-/* Close a connection (one that broke with a restart) and open a new one in its place. */
-static redisContext *fixture_reconnect(fixture *f, redisContext *old, const sg_server *s)
-{
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == old) {
-            redisFree(old);
-            f->clients[i] = NULL;
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: unknown connection");
-    return NULL;
-}
-
 /* ---- small utilities --------------------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-static long long unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static void describe(const redisReply *r, char *out, size_t size)
-{
-    switch (r->type) {
-    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\" (%zu bytes)", r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
-    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
-    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
-    default: snprintf(out, size, "reply type %d", r->type); break;
-    }
-}
-
-static int reply_is_text(const redisReply *r, const char *text)
-{
-    return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
-           r->len == strlen(text) && memcmp(r->str, text, r->len) == 0;
-}
 
 static int reply_is_bytes(const redisReply *r, const char *bytes, size_t len)
 {
@@ -164,10 +52,10 @@ static int reply_is_bytes(const redisReply *r, const char *bytes, size_t len)
 static long long begin_new(redisContext *c, const char *key, const char *fp, size_t fp_len, long long lease)
 {
     redisReply *r = sg_command(c, "IDEMP.BEGIN %s %b %lld", key, fp, fp_len, lease);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_is_text(r->element[0], "new") ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !sg_reply_is_text(r->element[0], "new") ||
         r->element[1]->type != REDIS_REPLY_INTEGER || r->element[1]->integer < 1) {
         char got[300];
-        describe(r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : r, got, sizeof(got));
+        sg_describe_reply(r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("IDEMP.BEGIN %s: expected [new, token], got %s", key, got);
     }
@@ -244,15 +132,15 @@ static void *race_worker_main(void *arg)
         redisReply *r = redisCommand(w->c, "IDEMP.BEGIN race:%d same-request %d", k, RACE_LEASE_MS);
         if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[1]->type == REDIS_REPLY_INTEGER &&
-            (reply_is_text(r->element[0], "new") || reply_is_text(r->element[0], "in_progress"))) {
-            w->shared->outcome[k][w->index] = reply_is_text(r->element[0], "new") ? RACE_NEW : RACE_IN_PROGRESS;
+            (sg_reply_is_text(r->element[0], "new") || sg_reply_is_text(r->element[0], "in_progress"))) {
+            w->shared->outcome[k][w->index] = sg_reply_is_text(r->element[0], "new") ? RACE_NEW : RACE_IN_PROGRESS;
             w->shared->value[k][w->index] = r->element[1]->integer;
         } else {
             char got[300] = "no reply";
-            if (r != NULL) describe(r, got, sizeof(got));
+            if (r != NULL) sg_describe_reply(r, got, sizeof(got));
             else if (w->c->errstr[0]) snprintf(got, sizeof(got), "connection error: %s", w->c->errstr);
             if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
-                describe(r->element[0], got, sizeof(got));
+                sg_describe_reply(r->element[0], got, sizeof(got));
             }
             snprintf(w->problem, sizeof(w->problem), "thread %d, race:%d: IDEMP.BEGIN answered %s", w->index, k, got);
         }
@@ -263,9 +151,9 @@ static void *race_worker_main(void *arg)
 
 static void test_threads_beginning_the_same_request_at_once_get_exactly_one_new(void **state)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     race_shared *shared = calloc(1, sizeof(*shared));
     race_worker *workers = calloc(RACE_THREADS, sizeof(*workers));
     assert_non_null(shared);
@@ -274,7 +162,7 @@ static void test_threads_beginning_the_same_request_at_once_get_exactly_one_new(
     for (int i = 0; i < RACE_THREADS; i++) {
         workers[i].index = i;
         workers[i].shared = shared;
-        workers[i].c = fixture_connect(f, s);
+        workers[i].c = sg_fixture_connect(f, s);
     }
     int started = 0;
     for (; started < RACE_THREADS; started++) {
@@ -317,7 +205,7 @@ static void test_threads_beginning_the_same_request_at_once_get_exactly_one_new(
         }
         last_token = token;
         redisReply *r = sg_command(c, "IDEMP.GET race:%d", k);
-        int same = r->type == REDIS_REPLY_ARRAY && r->elements == 10 && reply_is_text(r->element[4], "token") &&
+        int same = r->type == REDIS_REPLY_ARRAY && r->elements == 10 && sg_reply_is_text(r->element[4], "token") &&
                    r->element[5]->type == REDIS_REPLY_INTEGER && r->element[5]->integer == token;
         freeReplyObject(r);
         if (!same) snprintf(problem, sizeof(problem), "race:%d: IDEMP.GET does not show the owner's token %lld", k, token);
@@ -478,7 +366,7 @@ typedef struct consumer_worker {
 static void consumer_problem(consumer_worker *w, int message, const char *what, const redisReply *r)
 {
     char got[300] = "no reply";
-    if (r != NULL) describe(r, got, sizeof(got));
+    if (r != NULL) sg_describe_reply(r, got, sizeof(got));
     else if (w->c->errstr[0]) snprintf(got, sizeof(got), "connection error: %s", w->c->errstr);
     if (w->problem[0] == '\0') {
         snprintf(w->problem, sizeof(w->problem), "worker %d, msg:%d: %s: %s", w->index, message, what, got);
@@ -513,14 +401,14 @@ static int consume(consumer_worker *w, int message)
         if (r != NULL) freeReplyObject(r);
         return -2;
     }
-    if (reply_is_text(r->element[0], "completed")) {
+    if (sg_reply_is_text(r->element[0], "completed")) {
         int same = reply_is_bytes(r->element[1], response, strlen(response));
         if (!same) consumer_problem(w, message, "IDEMP.BEGIN replayed another response", r->element[1]);
         freeReplyObject(r);
         atomic_fetch_add(&s->replays, 1);
         return same ? -1 : -2;
     }
-    if (reply_is_text(r->element[0], "in_progress") && r->element[1]->type == REDIS_REPLY_INTEGER) {
+    if (sg_reply_is_text(r->element[0], "in_progress") && r->element[1]->type == REDIS_REPLY_INTEGER) {
         long long left = r->element[1]->integer;
         freeReplyObject(r);
         if (left < 0 || left > CONSUMER_LEASE_MS) { /* 0: the lease ends in this very millisecond */
@@ -532,7 +420,7 @@ static int consume(consumer_worker *w, int message)
         atomic_fetch_add(&s->in_progress, 1);
         return (int)left; /* Retry-After */
     }
-    if (!reply_is_text(r->element[0], "new") || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    if (!sg_reply_is_text(r->element[0], "new") || r->element[1]->type != REDIS_REPLY_INTEGER) {
         consumer_problem(w, message, "IDEMP.BEGIN answered neither new, in_progress nor completed", r->element[0]);
         freeReplyObject(r);
         return -2;
@@ -548,7 +436,7 @@ static int consume(consumer_worker *w, int message)
     int stalled = prng_below(&w->rng, 1000) < STALL_PER_MILLE;
     if (stalled) {
         atomic_fetch_add(&s->stalls, 1);
-        sleep_ms(STALL_MS);
+        sg_sleep_ms(STALL_MS);
     }
     snprintf(amount, sizeof(amount), "%lld", s->amounts[message]);
     snprintf(token_text, sizeof(token_text), "%lld", token);
@@ -612,9 +500,9 @@ static long long info_counter(redisContext *c, const char *field)
 
 static void test_an_at_least_once_consumer_applies_every_message_exactly_once(void **state)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     consumer_shared *shared = calloc(1, sizeof(*shared));
     consumer_worker *workers = calloc(CONSUMER_THREADS, sizeof(*workers));
     assert_non_null(shared);
@@ -648,7 +536,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
         workers[i].index = i;
         workers[i].shared = shared;
         workers[i].rng.state = prng_next(&rng);
-        workers[i].c = fixture_connect(f, s);
+        workers[i].c = sg_fixture_connect(f, s);
     }
     int64_t start = sg_now_ms();
     b->deadline_ms = start + CONSUMER_LIMIT_MS;
@@ -705,7 +593,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
         char fp[64], response[32];
         message_fingerprint(shared, m, fp, sizeof(fp));
         message_response(m, response, sizeof(response));
-        int ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && reply_is_text(g->element[1], "completed") &&
+        int ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && sg_reply_is_text(g->element[1], "completed") &&
                  reply_is_bytes(g->element[3], fp, strlen(fp)) && reply_is_bytes(g->element[9], response, strlen(response));
         if (!ok && problem[0] == '\0') snprintf(problem, sizeof(problem), "msg:%d is not completed with its response", m);
         freeReplyObject(g);
@@ -770,7 +658,7 @@ static void rewrite_aof_and_wait(redisContext *c)
     int64_t deadline = sg_now_ms() + 15000;
     while (!info_field_is(c, "aof_rewrite_in_progress", "0") || !info_field_is(c, "aof_rewrite_scheduled", "0")) {
         if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
-        sleep_ms(20);
+        sg_sleep_ms(20);
     }
     if (!info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
 }
@@ -870,7 +758,7 @@ static void picture_key(redisContext *c, persisted_key *k)
         redisReply *r = sg_command(c, "IDEMP.GET %s", k->name);
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
             char got[300];
-            describe(r, got, sizeof(got));
+            sg_describe_reply(r, got, sizeof(got));
             freeReplyObject(r);
             fail_msg("IDEMP.GET %s: %s", k->name, got);
         }
@@ -878,7 +766,7 @@ static void picture_key(redisContext *c, persisted_key *k)
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const redisReply *field = r->element[i], *value = r->element[i + 1];
             append_bytes(&k->get, &k->get_len, field->str, field->len);
-            if (reply_is_text(field, "ttl")) {
+            if (sg_reply_is_text(field, "ttl")) {
                 k->ttl = value->integer;
             } else if (value->type == REDIS_REPLY_INTEGER) {
                 char number[32];
@@ -952,8 +840,8 @@ static void note(persist_tokens *t, long long token)
  * server's persisted last token can keep later tokens above it. */
 static void push_token_clock(redisContext *c, persist_tokens *t, long long ahead_us)
 {
-    long long pushed = unix_us() + ahead_us;
-    long long deadline_ms = unix_us() / 1000 + 600000;
+    long long pushed = sg_unix_us() + ahead_us;
+    long long deadline_ms = sg_unix_us() / 1000 + 600000;
     sg_command_status(c, "OK", "IDEMP.RECORD p:pusher IN_PROGRESS fp %lld %lld", pushed, deadline_ms);
     assert_int_equal(sg_command_integer(c, "DEL p:pusher"), 1);
     note(t, pushed);
@@ -984,8 +872,8 @@ static void make_persisted_records(redisContext *c, persist_tokens *t)
     free(big);
 
     /* records set by IDEMP.RECORD with tokens ahead of the clock, kept */
-    long long ahead = unix_us() + AHEAD_US;
-    long long deadline_ms = unix_us() / 1000 + 600000;
+    long long ahead = sg_unix_us() + AHEAD_US;
+    long long deadline_ms = sg_unix_us() / 1000 + 600000;
     sg_command_status(c, "OK", "IDEMP.RECORD p:recorded IN_PROGRESS %b %lld %lld", open_fp, sizeof(open_fp), ahead,
                       deadline_ms);
     sg_command_status(c, "OK", "IDEMP.RECORD p:recorded:done COMPLETED %b %lld %lld %b", done_fp, sizeof(done_fp),
@@ -1001,9 +889,9 @@ static void make_persisted_records(redisContext *c, persist_tokens *t)
 
 static void assert_records_survive(void **state, persistence_mode mode)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, mode_server_args(mode));
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    redisContext *c = sg_fixture_connect(f, s);
     persist_tokens t;
     make_persisted_records(c, &t);
     /* a plain rewrite does not carry the last token (README), so there the rewrite comes first and
@@ -1033,7 +921,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
         sg_command_status(c, "OK", "DEBUG RELOAD");
     } else {
         sg_server_restart(s);
-        c = fixture_reconnect(f, c, s);
+        c = sg_fixture_reconnect(f, c, s);
     }
     take_picture(c, &after);
     assert_same_picture(&before, &after);
@@ -1046,11 +934,11 @@ static void assert_records_survive(void **state, persistence_mode mode)
         fail_msg("first token after the restart is %lld, not above %lld issued before", fresh, t.max);
     }
     redisReply *r = sg_command(c, "IDEMP.BEGIN p:open %b 1000", open_fp, sizeof(open_fp));
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && reply_is_text(r->element[0], "in_progress");
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && sg_reply_is_text(r->element[0], "in_progress");
     freeReplyObject(r);
     if (!ok) fail_msg("IDEMP.BEGIN p:open after the restart is not in_progress");
     r = sg_command(c, "IDEMP.BEGIN p:done %b 1000", done_fp, sizeof(done_fp));
-    ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && reply_is_text(r->element[0], "completed") &&
+    ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && sg_reply_is_text(r->element[0], "completed") &&
          reply_is_bytes(r->element[1], done_response, sizeof(done_response));
     freeReplyObject(r);
     if (!ok) fail_msg("IDEMP.BEGIN p:done after the restart does not replay the binary response");
@@ -1121,7 +1009,7 @@ static void run_idemp_workload(workload *w)
             const char *fp = fingerprints[prng_below(&w->rng, 2)];
             redisReply *r = sg_command(w->mc, "IDEMP.BEGIN %s %s 600000", key, fp);
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) fail_msg("IDEMP.BEGIN %s: type %d", key, r->type);
-            if (reply_is_text(r->element[0], "new")) w->tokens[k] = r->element[1]->integer;
+            if (sg_reply_is_text(r->element[0], "new")) w->tokens[k] = r->element[1]->integer;
             freeReplyObject(r);
         } else if (what < 70) {
             size_t len = (size_t)prng_below(&w->rng, sizeof(response));
@@ -1141,8 +1029,8 @@ static void run_idemp_workload(workload *w)
             if (prng_below(&w->rng, 4) == 0) token += 1;
             sg_command_integer(w->mc, "IDEMP.ABORT %s %lld", key, token);
         } else {
-            long long token = unix_us() + (long long)prng_below(&w->rng, 1000000);
-            long long deadline = unix_us() / 1000 + 600000;
+            long long token = sg_unix_us() + (long long)prng_below(&w->rng, 1000000);
+            long long deadline = sg_unix_us() / 1000 + 600000;
             if (prng_below(&w->rng, 2)) {
                 sg_command_status(w->mc, "OK", "IDEMP.RECORD %s IN_PROGRESS fp-a %lld %lld", key, token, deadline);
                 w->tokens[k] = token;
@@ -1159,7 +1047,7 @@ static void run_idemp_workload(workload *w)
         snprintf(key, sizeof(key), "x:%d", i);
         short_tokens[i] = begin_new(w->mc, key, "fp", 2, 50);
     }
-    sleep_ms(150);
+    sg_sleep_ms(150);
     for (int i = 0; i < SHORT_LEASE_KEYS; i++) {
         snprintf(key, sizeof(key), "x:%d", i);
         if (i % 2 == 0) assert_int_equal(complete(w->mc, key, short_tokens[i], "late", 4, 3600), 0);
@@ -1203,29 +1091,29 @@ static void assert_replica_agrees(redisContext *mc, redisContext *rc)
 
 static void test_replica_holds_the_same_records_after_a_workload_of_every_command(void **state)
 {
-    fixture *f = *state;
-    sg_server *m = fixture_start(f, master_args);
-    sg_server *r = fixture_start_replica(f, m);
+    sg_fixture *f = *state;
+    sg_server *m = sg_fixture_start(f, master_args);
+    sg_server *r = sg_fixture_start_replica(f, m, NULL);
     workload w = {.rng = {workload_seed()}};
-    w.mc = fixture_connect(f, m);
-    redisContext *rc = fixture_connect(f, r);
+    w.mc = sg_fixture_connect(f, m);
+    redisContext *rc = sg_fixture_connect(f, r);
     run_idemp_workload(&w);
     sg_wait_replicas(m, 1, 10000);
     assert_replica_agrees(w.mc, rc);
     /* and a replica that syncs afterwards, from the master's RDB */
-    sg_server *late = fixture_start_replica(f, m);
-    redisContext *lc = fixture_connect(f, late);
+    sg_server *late = sg_fixture_start_replica(f, m, NULL);
+    redisContext *lc = sg_fixture_connect(f, late);
     sg_wait_replicas(m, 2, 10000);
     assert_replica_agrees(w.mc, lc);
 }
 
 static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void **state)
 {
-    fixture *f = *state;
-    sg_server *m = fixture_start(f, master_args);
-    sg_server *r = fixture_start_replica(f, m);
-    redisContext *mc = fixture_connect(f, m);
-    redisContext *rc = fixture_connect(f, r);
+    sg_fixture *f = *state;
+    sg_server *m = sg_fixture_start(f, master_args);
+    sg_server *r = sg_fixture_start_replica(f, m, NULL);
+    redisContext *mc = sg_fixture_connect(f, m);
+    redisContext *rc = sg_fixture_connect(f, r);
     long long open = begin_new(mc, "open", "fp", 2, 600000);
     long long done = begin_new(mc, "done", "fp", 2, 600000);
     assert_int_equal(complete(mc, "done", done, "resp", 4, 3600), 1);
@@ -1239,7 +1127,7 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     sg_command_error(rc, "READONLY", "IDEMP.BEGIN open fp 1000");
     sg_command_error(rc, "READONLY", "IDEMP.COMPLETE open %lld resp 60", open);
     sg_command_error(rc, "READONLY", "IDEMP.ABORT open %lld", open);
-    sg_command_error(rc, "READONLY", "IDEMP.RECORD fresh IN_PROGRESS fp 5 %lld", unix_us() / 1000 + 60000);
+    sg_command_error(rc, "READONLY", "IDEMP.RECORD fresh IN_PROGRESS fp 5 %lld", sg_unix_us() / 1000 + 60000);
     char *after = sg_debug_digest(rc);
     int same = strcmp(before, after) == 0;
     free(before);
@@ -1247,12 +1135,12 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     if (!same) fail_msg("a refused write changed the replica");
 
     redisReply *g = sg_command(rc, "IDEMP.GET open");
-    int ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && reply_is_text(g->element[1], "in_progress") &&
+    int ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && sg_reply_is_text(g->element[1], "in_progress") &&
              g->element[5]->type == REDIS_REPLY_INTEGER && g->element[5]->integer == open;
     freeReplyObject(g);
     if (!ok) fail_msg("IDEMP.GET open on the replica does not show the request in progress");
     g = sg_command(rc, "IDEMP.GET done");
-    ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && reply_is_text(g->element[1], "completed") &&
+    ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && sg_reply_is_text(g->element[1], "completed") &&
          reply_is_bytes(g->element[9], "resp", 4);
     freeReplyObject(g);
     if (!ok) fail_msg("IDEMP.GET done on the replica does not show the stored response");
@@ -1263,7 +1151,7 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     if (!ok) fail_msg("GET seen on the replica is not \"1\"");
 }
 
-#define SAFETY_TEST(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define SAFETY_TEST(name) cmocka_unit_test_setup_teardown(name, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void)
 {

@@ -116,75 +116,10 @@ static void close_client(redisContext *c)
     fail_msg("close_client: unknown connection");
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-/* Write whatever is in the connection's output buffer. */
-static void flush_output(redisContext *c, const char *what)
-{
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) fail_msg("cannot send %s: %s", what, c->errstr);
-    }
-}
-
-/* Send a command without reading its reply (it may block on the server). */
-static void send_command(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = redisvAppendCommand(c, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK) fail_msg("cannot format \"%s\": %s", fmt, c->errstr);
-    flush_output(c, fmt);
-}
-
 /* Has the server answered on `c` within `timeout_ms` (0: right now)? Does not consume the reply.
  * Bytes hiredis already read but not parsed count as an answer. */
-static int reply_arrives_within(redisContext *c, int timeout_ms)
-{
-    if (c->reader->pos < c->reader->len) return 1;
-    struct pollfd pfd = {.fd = c->fd, .events = POLLIN, .revents = 0};
-    int rc;
-    do {
-        rc = poll(&pfd, 1, timeout_ms);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) fail_msg("poll: %s", strerror(errno));
-    return rc > 0;
-}
-
 /* The next reply on `c` (sending what is still buffered first); fails when none arrives within
  * `timeout_ms`. */
-static redisReply *receive_reply(redisContext *c, int timeout_ms, const char *what)
-{
-    flush_output(c, what);
-    void *reply = NULL;
-    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) fail_msg("%s: protocol error", what);
-    if (reply != NULL) return reply;
-    if (!reply_arrives_within(c, timeout_ms)) fail_msg("%s: no reply within %d ms", what, timeout_ms);
-    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
-        fail_msg("%s: connection error: %s", what, c->errstr);
-    }
-    return reply;
-}
-
-static void describe(const redisReply *r, char *out, size_t size)
-{
-    switch (r->type) {
-    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\"", r->str); break;
-    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
-    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
-    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
-    default: snprintf(out, size, "reply type %d", r->type); break;
-    }
-}
-
 /* A LOCK.ACQUIRE reply: the token (>= 1) when granted, 0 for nil. Frees the reply. */
 static long long token_or_nil(redisReply *r, const char *what)
 {
@@ -194,7 +129,7 @@ static long long token_or_nil(redisReply *r, const char *what)
     }
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("%s: expected a token >= 1 or nil, got %s", what, got);
     }
@@ -235,14 +170,6 @@ static long long exists(const char *key)
     return sg_command_integer(conn, "EXISTS %s", key);
 }
 
-/* Microseconds of Unix time. */
-static long long unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 /* ---- LOCK.INFO ------------------------------------------------------------------------------ */
 
 typedef struct lock_info {
@@ -251,12 +178,6 @@ typedef struct lock_info {
     size_t owner_len;
     long long ttl, token, holds, waiters;
 } lock_info;
-
-static int reply_is_text(const redisReply *r, const char *text)
-{
-    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
-           memcmp(r->str, text, r->len) == 0;
-}
 
 static lock_info info_of_binary(const char *key, size_t key_len)
 {
@@ -272,7 +193,7 @@ static lock_info info_of_binary(const char *key, size_t key_len)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("LOCK.INFO: expected nil or a flat field/value array, got %s", got);
     }
@@ -280,7 +201,7 @@ static lock_info info_of_binary(const char *key, size_t key_len)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *name = r->element[i];
         const redisReply *value = r->element[i + 1];
-        if (reply_is_text(name, "owner")) {
+        if (sg_reply_is_text(name, "owner")) {
             if (value->type != REDIS_REPLY_STRING || value->len > MAX_OWNER_LEN) {
                 freeReplyObject(r);
                 fail_msg("LOCK.INFO: owner is not a bulk string of at most %d bytes", MAX_OWNER_LEN);
@@ -293,10 +214,10 @@ static lock_info info_of_binary(const char *key, size_t key_len)
         long long *slot = NULL;
         int bit = 0;
         const char *field = name->type == REDIS_REPLY_STRING || name->type == REDIS_REPLY_STATUS ? name->str : "?";
-        if (reply_is_text(name, "ttl")) { slot = &info.ttl; bit = 2; }
-        else if (reply_is_text(name, "token")) { slot = &info.token; bit = 4; }
-        else if (reply_is_text(name, "holds")) { slot = &info.holds; bit = 8; }
-        else if (reply_is_text(name, "waiters")) { slot = &info.waiters; bit = 16; }
+        if (sg_reply_is_text(name, "ttl")) { slot = &info.ttl; bit = 2; }
+        else if (sg_reply_is_text(name, "token")) { slot = &info.token; bit = 4; }
+        else if (sg_reply_is_text(name, "holds")) { slot = &info.holds; bit = 8; }
+        else if (sg_reply_is_text(name, "waiters")) { slot = &info.waiters; bit = 16; }
         if (slot == NULL) continue;
         if (value->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(r);
@@ -348,7 +269,7 @@ static void wait_for_waiters(const char *key, long long count)
         if (!info.held) fail_msg("LOCK.INFO %s is nil while waiting for %lld waiters", key, count);
         last = info.waiters;
         if (last == count) return;
-        sleep_ms(2);
+        sg_sleep_ms(2);
     }
     fail_msg("LOCK.INFO %s waiters stayed %lld, expected %lld within %d ms", key, last, count, QUEUE_TIMEOUT_MS);
 }
@@ -359,9 +280,9 @@ static redisContext *enqueue_waiter(const char *key, const char *owner, long lon
                                     long long position)
 {
     redisContext *w = open_client();
-    send_command(w, "LOCK.ACQUIRE %s %s %lld WAIT %lld", key, owner, ttl, timeout);
+    sg_send_command(w, "LOCK.ACQUIRE %s %s %lld WAIT %lld", key, owner, ttl, timeout);
     wait_for_waiters(key, position);
-    if (reply_arrives_within(w, 0)) fail_msg("waiter %s was answered although the lock is held", owner);
+    if (sg_reply_arrives_within(w, 0)) fail_msg("waiter %s was answered although the lock is held", owner);
     return w;
 }
 
@@ -370,7 +291,7 @@ static long long waiter_token(redisContext *w, const char *owner)
 {
     char what[128];
     snprintf(what, sizeof(what), "waiter %s", owner);
-    long long token = token_or_nil(receive_reply(w, REPLY_TIMEOUT_MS, what), what);
+    long long token = token_or_nil(sg_receive_reply(w, REPLY_TIMEOUT_MS, what), what);
     if (token == 0) fail_msg("waiter %s got nil, expected to be granted the lock", owner);
     return token;
 }
@@ -396,10 +317,10 @@ static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
      * clock is ahead of the last token, so the token lies between two readings of the same clock
      * taken around the command. (Runs before any test pushes the token clock ahead.) */
     (void)state;
-    sleep_ms(5);
-    long long before = unix_us();
+    sg_sleep_ms(5);
+    long long before = sg_unix_us();
     long long token = acquire(conn, "lock", "alice", 10000);
-    long long after = unix_us();
+    long long after = sg_unix_us();
     if (token < before || token > after) {
         fail_msg("token %lld is not the Unix time in microseconds of the grant: it was between %lld and %lld "
                  "(%lld us before the first reading)",
@@ -430,7 +351,7 @@ static void lock_acquire_by_the_holder_refreshes_the_lease_and_returns_the_same_
 {
     (void)state;
     long long token = acquire(conn, "lock", "alice", 1000);
-    sleep_ms(300);
+    sg_sleep_ms(300);
     long long before = pttl("lock");
     assert_true(before > 0 && before <= 700);
     assert_int_equal(acquire(conn, "lock", "alice", 1000), token);
@@ -473,7 +394,7 @@ static void lock_acquire_accepts_the_smallest_ttl(void **state)
     (void)state;
     assert_true(acquire(conn, "lock", "alice", 1) >= 1);
     int64_t deadline = sg_now_ms() + 2000;
-    while (exists("lock") && sg_now_ms() < deadline) sleep_ms(1);
+    while (exists("lock") && sg_now_ms() < deadline) sg_sleep_ms(1);
     assert_int_equal(exists("lock"), 0);
 }
 
@@ -524,7 +445,7 @@ static void lock_release_returns_zero_after_the_lease_ended(void **state)
 {
     (void)state;
     acquire(conn, "lock", "alice", 100);
-    sleep_ms(250);
+    sg_sleep_ms(250);
     assert_int_equal(release(conn, "lock", "alice"), 0);
     assert_int_equal(exists("lock"), 0);
 }
@@ -561,7 +482,7 @@ static void lock_extend_after_time_has_passed_pushes_the_lease_back_up(void **st
 {
     (void)state;
     acquire(conn, "lock", "alice", 1000);
-    sleep_ms(300);
+    sg_sleep_ms(300);
     long long before = pttl("lock");
     assert_int_equal(extend(conn, "lock", "alice", 1000), 1);
     long long after = pttl("lock");
@@ -584,7 +505,7 @@ static void lock_extend_returns_zero_after_the_lease_ended_and_creates_nothing(v
 {
     (void)state;
     acquire(conn, "lock", "alice", 100);
-    sleep_ms(250);
+    sg_sleep_ms(250);
     assert_int_equal(extend(conn, "lock", "alice", 10000), 0);
     assert_int_equal(exists("lock"), 0);
 }
@@ -658,7 +579,7 @@ static void reentrant_acquire_refreshes_the_lease(void **state)
 {
     (void)state;
     acquire_reentrant(conn, "lock", "alice", 1000);
-    sleep_ms(300);
+    sg_sleep_ms(300);
     long long before = pttl("lock");
     acquire_reentrant(conn, "lock", "alice", 1000);
     long long after = pttl("lock");
@@ -702,7 +623,7 @@ static void tokens_increase_across_lease_expiry(void **state)
     (void)state;
     long long first = acquire(conn, "lock", "alice", 100);
     int64_t deadline = sg_now_ms() + 3000;
-    while (exists("lock") && sg_now_ms() < deadline) sleep_ms(5);
+    while (exists("lock") && sg_now_ms() < deadline) sg_sleep_ms(5);
     assert_int_equal(exists("lock"), 0);
     long long second = acquire(conn, "lock", "bob", 10000);
     if (second <= first) fail_msg("token %lld after the lease of token %lld ended", second, first);
@@ -754,7 +675,7 @@ static void lease_ends_on_time_although_the_holder_never_comes_back(void **state
             gone_at = sg_now_ms();
             break;
         }
-        sleep_ms(5);
+        sg_sleep_ms(5);
     }
     if (gone_at < 0) fail_msg("a lock with a 200 ms lease still exists after 3 s");
     if (gone_at - start < 195) fail_msg("a 200 ms lease ended after %lld ms", (long long)(gone_at - start));
@@ -769,7 +690,7 @@ static void lease_ends_without_any_client_touching_the_key(void **state)
     acquire(conn, "lock", "alice", 200);
     assert_int_equal(sg_command_integer(conn, "DBSIZE"), 1);
     int64_t deadline = sg_now_ms() + 5000;
-    while (sg_command_integer(conn, "DBSIZE") != 0 && sg_now_ms() < deadline) sleep_ms(20);
+    while (sg_command_integer(conn, "DBSIZE") != 0 && sg_now_ms() < deadline) sg_sleep_ms(20);
     assert_int_equal(sg_command_integer(conn, "DBSIZE"), 0);
 }
 
@@ -835,8 +756,8 @@ static void waiter_is_granted_with_a_larger_token_when_the_holder_releases(void 
     (void)state;
     long long holder_token = acquire(conn, "lock", "alice", 5000);
     redisContext *bob = enqueue_waiter("lock", "bob", 600000, 10000, 1);
-    sleep_ms(50);
-    if (reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while the lock was held");
+    sg_sleep_ms(50);
+    if (sg_reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while the lock was held");
     assert_int_equal(release(conn, "lock", "alice"), 1);
     long long token = waiter_token(bob, "bob");
     if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
@@ -870,12 +791,12 @@ static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
     int64_t start = sg_now_ms();
-    send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 300");
-    redisReply *r = receive_reply(bob, 3000, "waiter bob");
+    sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 300");
+    redisReply *r = sg_receive_reply(bob, 3000, "waiter bob");
     int64_t elapsed = sg_now_ms() - start;
     if (r->type != REDIS_REPLY_NIL) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("a waiter that timed out got %s, expected nil", got);
     }
@@ -891,8 +812,8 @@ static void a_waiter_that_timed_out_is_not_granted_later(void **state)
     (void)state;
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
-    send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 100");
-    assert_int_equal(token_or_nil(receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
+    sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 100");
+    assert_int_equal(token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
     assert_int_equal(release(conn, "lock", "alice"), 1);
     assert_free("lock");
 }
@@ -903,7 +824,7 @@ static void a_waiter_that_times_out_leaves_the_queue_and_the_next_one_is_granted
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 200, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    assert_int_equal(token_or_nil(receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
+    assert_int_equal(token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
     wait_for_waiters("lock", 1);
     assert_int_equal(release(conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
@@ -921,7 +842,7 @@ static void the_holder_acquiring_again_while_others_wait_keeps_its_token_and_ref
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 1);
-    if (reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while alice holds the lock");
+    if (sg_reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while alice holds the lock");
 }
 
 static void a_granted_waiter_with_reentrant_holds_one_hold(void **state)
@@ -929,7 +850,7 @@ static void a_granted_waiter_with_reentrant_holds_one_hold(void **state)
     (void)state;
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
-    send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000 REENTRANT");
+    sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000 REENTRANT");
     wait_for_waiters("lock", 1);
     release(conn, "lock", "alice");
     long long token = waiter_token(bob, "bob");
@@ -944,7 +865,7 @@ static void a_release_by_another_owner_hands_nothing_to_the_waiters(void **state
     long long token = acquire(conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     assert_int_equal(release(conn, "lock", "carol"), 0);
-    if (reply_arrives_within(bob, 100)) fail_msg("the waiter was answered after a release by a non-holder");
+    if (sg_reply_arrives_within(bob, 100)) fail_msg("the waiter was answered after a release by a non-holder");
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
@@ -960,7 +881,7 @@ static void extending_a_lease_with_waiters_queued_delays_their_grant(void **stat
     assert_int_equal(extend(conn, "lock", "alice", 1500), 1);
     int64_t quiet_until = start + 900;
     int64_t now = sg_now_ms();
-    if (now < quiet_until && reply_arrives_within(bob, (int)(quiet_until - now))) {
+    if (now < quiet_until && sg_reply_arrives_within(bob, (int)(quiet_until - now))) {
         fail_msg("the waiter was answered %lld ms after a 300 ms lease that was extended to 1500 ms",
                  (long long)(sg_now_ms() - start));
     }
@@ -993,7 +914,7 @@ static void waiters_are_granted_in_arrival_order(void **state)
         assert_int_equal(info.token, token);
         assert_int_equal(info.waiters, FIFO_CLIENTS - 1 - i);
         for (int j = i + 1; j < FIFO_CLIENTS; j++) {
-            if (reply_arrives_within(waiters[j], 0)) {
+            if (sg_reply_arrives_within(waiters[j], 0)) {
                 fail_msg("%s was answered when %s was granted", owners[j], owners[i]);
             }
         }
@@ -1020,7 +941,7 @@ static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **
     assert_int_equal(r->element[0]->integer, 1);
     if (r->element[1]->type != REDIS_REPLY_NIL) {
         char got[300];
-        describe(r->element[1], got, sizeof(got));
+        sg_describe_reply(r->element[1], got, sizeof(got));
         freeReplyObject(r);
         fail_msg("LOCK.ACQUIRE right after the release, with bob waiting, answered %s; expected nil", got);
     }
@@ -1040,11 +961,11 @@ static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **
     /* one write: both commands are in the server's query buffer together */
     assert_int_equal(redisAppendCommand(carol, "LOCK.RELEASE lock alice"), REDIS_OK);
     assert_int_equal(redisAppendCommand(carol, "LOCK.ACQUIRE lock carol 10000"), REDIS_OK);
-    redisReply *released = receive_reply(carol, REPLY_TIMEOUT_MS, "release");
+    redisReply *released = sg_receive_reply(carol, REPLY_TIMEOUT_MS, "release");
     assert_int_equal(released->type, REDIS_REPLY_INTEGER);
     assert_int_equal(released->integer, 1);
     freeReplyObject(released);
-    assert_int_equal(token_or_nil(receive_reply(carol, REPLY_TIMEOUT_MS, "carol"), "carol"), 0);
+    assert_int_equal(token_or_nil(sg_receive_reply(carol, REPLY_TIMEOUT_MS, "carol"), "carol"), 0);
     long long token = waiter_token(bob, "bob");
     assert_int_equal(info_of("lock").token, token);
     assert_held_by("lock", "bob");
@@ -1058,7 +979,7 @@ static void a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends(v
     redisContext *carol = open_client();
     int64_t deadline = sg_now_ms() + 3000;
     int tries = 0;
-    while (!reply_arrives_within(bob, 0)) {
+    while (!sg_reply_arrives_within(bob, 0)) {
         if (sg_now_ms() > deadline) fail_msg("bob was not granted within 3 s of a 200 ms lease");
         long long token = acquire(carol, "lock", "carol", 10000);
         if (token != 0) fail_msg("carol, without WAIT, was granted token %lld while bob waited", token);
@@ -1079,7 +1000,7 @@ static void a_new_waiter_queues_behind_the_waiters_already_there(void **state)
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
     release(conn, "lock", "alice");
     waiter_token(bob, "bob");
-    if (reply_arrives_within(carol, 50)) fail_msg("carol was answered while bob holds the lock");
+    if (sg_reply_arrives_within(carol, 50)) fail_msg("carol was answered while bob holds the lock");
     release(conn, "lock", "bob");
     waiter_token(carol, "carol");
     assert_held_by("lock", "carol");
@@ -1118,11 +1039,11 @@ static void client_unblock_timeout_removes_the_waiter_which_gets_nil(void **stat
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
     long long bob_id = client_id(bob);
-    send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
+    sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     wait_for_waiters("lock", 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
     assert_int_equal(sg_command_integer(conn, "CLIENT UNBLOCK %lld TIMEOUT", bob_id), 1);
-    assert_int_equal(token_or_nil(receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob"), "unblocked bob"), 0);
+    assert_int_equal(token_or_nil(sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob"), "unblocked bob"), 0);
     wait_for_waiters("lock", 1);
     assert_int_equal(release(conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
@@ -1136,13 +1057,13 @@ static void client_unblock_error_removes_the_waiter_which_gets_an_error(void **s
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
     long long bob_id = client_id(bob);
-    send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
+    sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     wait_for_waiters("lock", 1);
     assert_int_equal(sg_command_integer(conn, "CLIENT UNBLOCK %lld ERROR", bob_id), 1);
-    redisReply *r = receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob");
+    redisReply *r = sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob");
     if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "UNBLOCKED", 9) != 0) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("a waiter unblocked with ERROR got %s, expected an UNBLOCKED error", got);
     }
@@ -1160,14 +1081,14 @@ static void wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once(void **sta
     sg_command_status(bob, "OK", "MULTI");
     sg_command_status(bob, "QUEUED", "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     int64_t start = sg_now_ms();
-    send_command(bob, "EXEC");
-    redisReply *r = receive_reply(bob, 3000, "EXEC");
+    sg_send_command(bob, "EXEC");
+    redisReply *r = sg_receive_reply(bob, 3000, "EXEC");
     int64_t elapsed = sg_now_ms() - start;
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 1);
     if (r->element[0]->type != REDIS_REPLY_NIL) {
         char got[300];
-        describe(r->element[0], got, sizeof(got));
+        sg_describe_reply(r->element[0], got, sizeof(got));
         freeReplyObject(r);
         fail_msg("LOCK.ACQUIRE ... WAIT inside EXEC answered %s, expected nil", got);
     }
@@ -1201,12 +1122,12 @@ static void wait_inside_a_lua_script_on_a_held_lock_returns_nil_at_once(void **s
     acquire(conn, "lock", "alice", 10000);
     redisContext *bob = open_client();
     int64_t start = sg_now_ms();
-    send_command(bob, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
-    redisReply *r = receive_reply(bob, 3000, "EVAL");
+    sg_send_command(bob, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
+    redisReply *r = sg_receive_reply(bob, 3000, "EVAL");
     int64_t elapsed = sg_now_ms() - start;
     if (r->type != REDIS_REPLY_NIL) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("LOCK.ACQUIRE ... WAIT inside EVAL answered %s, expected nil", got);
     }
@@ -1230,8 +1151,8 @@ static void wait_inside_a_lua_script_on_a_free_lock_grants_it(void **state)
 static void lock_grant_sets_the_exact_state_and_raises_the_last_token(void **state)
 {
     (void)state;
-    long long ahead = unix_us() + 1000000000LL; /* 1000 s ahead of the clock */
-    long long deadline_ms = unix_us() / 1000 + 60000;
+    long long ahead = sg_unix_us() + 1000000000LL; /* 1000 s ahead of the clock */
+    long long deadline_ms = sg_unix_us() / 1000 + 60000;
     sg_command_status(conn, "OK", "LOCK.GRANT lock alice %lld %lld 3", ahead, deadline_ms);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
@@ -1261,7 +1182,7 @@ static const command_spec commands[] = {
 static int has_flag(const redisReply *flags, const char *flag)
 {
     for (size_t i = 0; i < flags->elements; i++) {
-        if (reply_is_text(flags->element[i], flag)) return 1;
+        if (sg_reply_is_text(flags->element[i], flag)) return 1;
     }
     return 0;
 }
@@ -1280,7 +1201,7 @@ static void command_info_describes_every_lock_command_with_key_position_one(void
             fail_msg("COMMAND INFO has no entry for %s", spec->name);
         }
         assert_true(e->elements >= 6);
-        assert_true(reply_is_text(e->element[0], spec->name));
+        assert_true(sg_reply_is_text(e->element[0], spec->name));
         const redisReply *flags = e->element[2];
         assert_int_equal(flags->type, REDIS_REPLY_ARRAY);
         if (has_flag(flags, "write") != spec->write || has_flag(flags, "readonly") == spec->write ||
@@ -1304,7 +1225,7 @@ static const redisReply *map_get(const redisReply *map, const char *field)
 {
     if (map->type != REDIS_REPLY_ARRAY) return NULL;
     for (size_t i = 0; i + 1 < map->elements; i += 2) {
-        if (reply_is_text(map->element[i], field)) return map->element[i + 1];
+        if (sg_reply_is_text(map->element[i], field)) return map->element[i + 1];
     }
     return NULL;
 }
@@ -1492,7 +1413,7 @@ static void check_bad_command(int argc, const char **argv, const size_t *argvlen
         snprintf(problem, size, "not an error: integer %lld", r->integer);
     } else if (r->type != REDIS_REPLY_ERROR) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         snprintf(problem, size, "not an error: %s", got);
     } else if (!starts_with_code(r->str)) {
         snprintf(problem, size, "error without a code: \"%.200s\"", r->str);

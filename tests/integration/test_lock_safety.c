@@ -39,113 +39,7 @@
 #define QUEUE_TIMEOUT_MS 5000
 #define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
 
-/* ---- fixture: the servers and connections a test owns ------------------------------------------- */
-
-#define FIXTURE_MAX_SERVERS 4
-#define FIXTURE_MAX_CLIENTS 48
-
-typedef struct fixture {
-    sg_server *servers[FIXTURE_MAX_SERVERS];
-    redisContext *clients[FIXTURE_MAX_CLIENTS];
-} fixture;
-
-static int fixture_setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL) return -1;
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture *f = *state;
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] != NULL) redisFree(f->clients[i]);
-    }
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) sg_server_stop(f->servers[i]);
-    free(f);
-    return 0;
-}
-
-static sg_server **fixture_free_server_slot(fixture *f)
-{
-    for (int i = 0; i < FIXTURE_MAX_SERVERS; i++) {
-        if (f->servers[i] == NULL) return &f->servers[i];
-    }
-    fail_msg("fixture: too many servers");
-    return NULL;
-}
-
-static sg_server *fixture_start(fixture *f, const char *const *extra_args)
-{
-    sg_server **slot = fixture_free_server_slot(f);
-    *slot = sg_server_start(extra_args);
-    return *slot;
-}
-
-static sg_server *fixture_start_replica(fixture *f, const sg_server *master)
-{
-    sg_server **slot = fixture_free_server_slot(f);
-    *slot = sg_replica_start(master, NULL);
-    return *slot;
-}
-
-static redisContext *fixture_connect(fixture *f, const sg_server *s)
-{
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == NULL) {
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: too many connections");
-    return NULL;
-}
-
-/* Close a connection (one that broke with a restart) and open a new one in its place. */
-static redisContext *fixture_reconnect(fixture *f, redisContext *old, const sg_server *s)
-{
-    for (int i = 0; i < FIXTURE_MAX_CLIENTS; i++) {
-        if (f->clients[i] == old) {
-            redisFree(old);
-            f->clients[i] = NULL;
-            f->clients[i] = sg_connect(s);
-            return f->clients[i];
-        }
-    }
-    fail_msg("fixture: unknown connection");
-    return NULL;
-}
-
 /* ---- small utilities --------------------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
-static long long unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static void describe(const redisReply *r, char *out, size_t size)
-{
-    switch (r->type) {
-    case REDIS_REPLY_ERROR: snprintf(out, size, "error \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STATUS: snprintf(out, size, "status \"%.200s\"", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, size, "bulk \"%.200s\"", r->str); break;
-    case REDIS_REPLY_INTEGER: snprintf(out, size, "integer %lld", r->integer); break;
-    case REDIS_REPLY_NIL: snprintf(out, size, "nil"); break;
-    case REDIS_REPLY_ARRAY: snprintf(out, size, "array of %zu", r->elements); break;
-    default: snprintf(out, size, "reply type %d", r->type); break;
-    }
-}
 
 /* A LOCK.ACQUIRE reply: the token (>= 1) when granted, 0 for nil. Frees the reply. */
 static long long token_or_nil(redisReply *r, const char *what)
@@ -156,7 +50,7 @@ static long long token_or_nil(redisReply *r, const char *what)
     }
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("%s: expected a token >= 1 or nil, got %s", what, got);
     }
@@ -170,49 +64,6 @@ static long long acquire(redisContext *c, const char *key, const char *owner, lo
     return token_or_nil(sg_command(c, "LOCK.ACQUIRE %s %s %lld", key, owner, ttl), "LOCK.ACQUIRE");
 }
 
-/* Write whatever is in the connection's output buffer. */
-static void flush_output(redisContext *c)
-{
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) fail_msg("cannot send: %s", c->errstr);
-    }
-}
-
-/* Send a command without reading its reply (it may block on the server). */
-static void send_command(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = redisvAppendCommand(c, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK) fail_msg("cannot format \"%s\": %s", fmt, c->errstr);
-    flush_output(c);
-}
-
-static int reply_arrives_within(redisContext *c, int timeout_ms)
-{
-    if (c->reader->pos < c->reader->len) return 1;
-    struct pollfd pfd = {.fd = c->fd, .events = POLLIN, .revents = 0};
-    int rc;
-    do {
-        rc = poll(&pfd, 1, timeout_ms);
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) fail_msg("poll: %s", strerror(errno));
-    return rc > 0;
-}
-
-static redisReply *receive_reply(redisContext *c, int timeout_ms, const char *what)
-{
-    flush_output(c);
-    void *reply = NULL;
-    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) fail_msg("%s: protocol error", what);
-    if (reply != NULL) return reply;
-    if (!reply_arrives_within(c, timeout_ms)) fail_msg("%s: no reply within %d ms", what, timeout_ms);
-    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) fail_msg("%s: connection error: %s", what, c->errstr);
-    return reply;
-}
-
 /* ---- LOCK.INFO ---------------------------------------------------------------------------------- */
 
 typedef struct lock_info {
@@ -221,12 +72,6 @@ typedef struct lock_info {
     size_t owner_len;
     long long ttl, token, holds, waiters;
 } lock_info;
-
-static int reply_is_text(const redisReply *r, const char *text)
-{
-    return (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->len == strlen(text) &&
-           memcmp(r->str, text, r->len) == 0;
-}
 
 static lock_info info_of(redisContext *c, const char *key)
 {
@@ -240,7 +85,7 @@ static lock_info info_of(redisContext *c, const char *key)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
         char got[300];
-        describe(r, got, sizeof(got));
+        sg_describe_reply(r, got, sizeof(got));
         freeReplyObject(r);
         fail_msg("LOCK.INFO %s: expected nil or a field/value array, got %s", key, got);
     }
@@ -248,15 +93,15 @@ static lock_info info_of(redisContext *c, const char *key)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *name = r->element[i];
         const redisReply *value = r->element[i + 1];
-        if (reply_is_text(name, "owner") && value->type == REDIS_REPLY_STRING && value->len <= MAX_OWNER_LEN) {
+        if (sg_reply_is_text(name, "owner") && value->type == REDIS_REPLY_STRING && value->len <= MAX_OWNER_LEN) {
             memcpy(info.owner, value->str, value->len);
             info.owner_len = value->len;
             seen |= 1;
         } else if (value->type == REDIS_REPLY_INTEGER) {
-            if (reply_is_text(name, "ttl")) { info.ttl = value->integer; seen |= 2; }
-            else if (reply_is_text(name, "token")) { info.token = value->integer; seen |= 4; }
-            else if (reply_is_text(name, "holds")) { info.holds = value->integer; seen |= 8; }
-            else if (reply_is_text(name, "waiters")) { info.waiters = value->integer; seen |= 16; }
+            if (sg_reply_is_text(name, "ttl")) { info.ttl = value->integer; seen |= 2; }
+            else if (sg_reply_is_text(name, "token")) { info.token = value->integer; seen |= 4; }
+            else if (sg_reply_is_text(name, "holds")) { info.holds = value->integer; seen |= 8; }
+            else if (sg_reply_is_text(name, "waiters")) { info.waiters = value->integer; seen |= 16; }
         }
     }
     freeReplyObject(r);
@@ -274,7 +119,7 @@ static void wait_for_waiters(redisContext *c, const char *key, long long count)
         if (!info.held) fail_msg("LOCK.INFO %s is nil while waiting for %lld waiters", key, count);
         last = info.waiters;
         if (last == count) return;
-        sleep_ms(2);
+        sg_sleep_ms(2);
     }
     fail_msg("LOCK.INFO %s waiters stayed %lld, expected %lld", key, last, count);
 }
@@ -334,7 +179,7 @@ typedef struct mutex_worker {
 static void worker_problem(mutex_worker *w, const char *what, const redisReply *r, const redisContext *c)
 {
     char got[300] = "no reply";
-    if (r != NULL) describe(r, got, sizeof(got));
+    if (r != NULL) sg_describe_reply(r, got, sizeof(got));
     else if (c->errstr[0]) snprintf(got, sizeof(got), "connection error: %s", c->errstr);
     snprintf(w->problem, sizeof(w->problem), "thread %d, iteration %d: %s: %s", w->index, w->done, what, got);
 }
@@ -397,15 +242,15 @@ static int by_counter(const void *a, const void *b)
 
 static void test_threads_incrementing_under_the_lock_lose_no_update_and_see_tokens_in_grant_order(void **state)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     sg_command_status(c, "OK", "SET counter 0");
     mutex_worker *workers = calloc(MUTEX_THREADS, sizeof(*workers));
     assert_non_null(workers);
     for (int i = 0; i < MUTEX_THREADS; i++) {
         workers[i].index = i;
-        workers[i].c = fixture_connect(f, s);
+        workers[i].c = sg_fixture_connect(f, s);
     }
     int64_t start = sg_now_ms();
     int started = 0;
@@ -501,7 +346,7 @@ static void wait_for_aof_rewrite(redisContext *c)
     int64_t deadline = sg_now_ms() + 15000;
     while (!info_field_is(c, "aof_rewrite_in_progress", "0") || !info_field_is(c, "aof_rewrite_scheduled", "0")) {
         if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
-        sleep_ms(20);
+        sg_sleep_ms(20);
     }
     if (!info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
 }
@@ -591,13 +436,13 @@ static void assert_lock_state(redisContext *c, const char *key, const char *owne
 
 static void assert_locks_survive(void **state, persistence_mode mode)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, mode_server_args(mode));
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    redisContext *c = sg_fixture_connect(f, s);
 
     /* Push the token clock ahead of Unix time on a lock that is then deleted. */
-    long long ahead = unix_us() + AHEAD_US;
-    long long deadline_ms = unix_us() / 1000 + 600000;
+    long long ahead = sg_unix_us() + AHEAD_US;
+    long long deadline_ms = sg_unix_us() / 1000 + 600000;
     sg_command_status(c, "OK", "LOCK.GRANT pusher pusher %lld %lld 1", ahead, deadline_ms);
     assert_int_equal(sg_command_integer(c, "DEL pusher"), 1);
     long long max_seen = ahead;
@@ -642,7 +487,7 @@ static void assert_locks_survive(void **state, persistence_mode mode)
         sg_command_status(c, "OK", "DEBUG RELOAD");
     } else {
         sg_server_restart(s);
-        c = fixture_reconnect(f, c, s);
+        c = sg_fixture_reconnect(f, c, s);
     }
 
     assert_lock_state(c, "held", "keeper", 6, held_token, 1, held_pttl);
@@ -685,16 +530,16 @@ static void test_restart_from_the_aof_command_log_keeps_held_locks_and_the_token
 
 static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_restart(void **state)
 {
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, NULL);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
     long long token = acquire(c, "short", "keeper", 300);
     assert_true(token >= 1);
     sg_command_status(c, "OK", "SAVE");
     sg_server_kill(s);
-    sleep_ms(400);
+    sg_sleep_ms(400);
     sg_server_start_again(s);
-    c = fixture_reconnect(f, c, s);
+    c = sg_fixture_reconnect(f, c, s);
     assert_false(info_of(c, "short").held);
     assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
     long long next = acquire(c, "short", "other", 10000);
@@ -704,17 +549,17 @@ static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_
 static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_an_aof_replay(void **state)
 {
     static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-    fixture *f = *state;
-    sg_server *s = fixture_start(f, args);
-    redisContext *c = fixture_connect(f, s);
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, args);
+    redisContext *c = sg_fixture_connect(f, s);
     long long kept = acquire(c, "long", "keeper", 600000);
     long long token = acquire(c, "short", "keeper", 300);
     assert_true(kept >= 1 && token > kept);
     long long kept_pttl = sg_command_integer(c, "PTTL long");
     sg_server_kill(s);
-    sleep_ms(400);
+    sg_sleep_ms(400);
     sg_server_start_again(s);
-    c = fixture_reconnect(f, c, s);
+    c = sg_fixture_reconnect(f, c, s);
     assert_false(info_of(c, "short").held);
     assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
     assert_lock_state(c, "long", "keeper", 6, kept, 1, kept_pttl);
@@ -732,7 +577,7 @@ static const char *const master_args[] = {"--repl-diskless-sync-delay", "0", NUL
 #define WORKLOAD_WAITERS 3
 
 typedef struct workload {
-    fixture *f;
+    sg_fixture *f;
     sg_server *master;
     sg_server *replica; /* NULL when the replica is started afterwards */
     redisContext *m;
@@ -789,7 +634,7 @@ static void handoff_on_release(workload *w, const char *key)
     char owners[WORKLOAD_WAITERS][32];
     for (int i = 0; i < count; i++) {
         snprintf(owners[i], sizeof(owners[i]), "waiter-%d-%d", w->handoffs, i);
-        send_command(w->waiters[i], "LOCK.ACQUIRE %s %s %lld WAIT 10000", key, owners[i],
+        sg_send_command(w->waiters[i], "LOCK.ACQUIRE %s %s %lld WAIT 10000", key, owners[i],
                      (long long)(20000 + prng_below(&w->rng, 100000)));
         wait_for_waiters(w->m, key, i + 1);
     }
@@ -798,7 +643,7 @@ static void handoff_on_release(workload *w, const char *key)
     for (int i = 0; i < count; i++) {
         char what[64];
         snprintf(what, sizeof(what), "waiter %s", owners[i]);
-        long long token = token_or_nil(receive_reply(w->waiters[i], REPLY_TIMEOUT_MS, what), what);
+        long long token = token_or_nil(sg_receive_reply(w->waiters[i], REPLY_TIMEOUT_MS, what), what);
         if (token <= last) fail_msg("%s granted token %lld after %lld", owners[i], token, last);
         last = token;
         note_token(w, token);
@@ -820,8 +665,8 @@ static void handoff_at_lease_end(workload *w)
     long long first = acquire(w->m, key, "short-lived", 150);
     assert_true(first >= 1);
     note_token(w, first);
-    send_command(w->waiters[0], "LOCK.ACQUIRE %s heir-%d 60000 WAIT 10000", key, w->lease_handoffs);
-    long long token = token_or_nil(receive_reply(w->waiters[0], REPLY_TIMEOUT_MS, "heir"), "heir");
+    sg_send_command(w->waiters[0], "LOCK.ACQUIRE %s heir-%d 60000 WAIT 10000", key, w->lease_handoffs);
+    long long token = token_or_nil(sg_receive_reply(w->waiters[0], REPLY_TIMEOUT_MS, "heir"), "heir");
     if (token <= first) fail_msg("the heir was granted token %lld after %lld", token, first);
     note_token(w, token);
     assert_replica_agrees(w, key);
@@ -832,8 +677,8 @@ static void run_lock_workload(workload *w, int ops)
 {
     char key[32], owner[32];
     /* an hour ahead of Unix time: from here on only the replicated last token orders the tokens */
-    long long ahead = unix_us() + AHEAD_US;
-    sg_command_status(w->m, "OK", "LOCK.GRANT wl:pusher pusher %lld %lld 1", ahead, unix_us() / 1000 + 600000);
+    long long ahead = sg_unix_us() + AHEAD_US;
+    sg_command_status(w->m, "OK", "LOCK.GRANT wl:pusher pusher %lld %lld 1", ahead, sg_unix_us() / 1000 + 600000);
     assert_int_equal(sg_command_integer(w->m, "DEL wl:pusher"), 1);
     note_token(w, ahead);
     for (int op = 0; op < ops; op++) {
@@ -884,24 +729,24 @@ static void run_lock_workload(workload *w, int ops)
                   w->grants, w->releases, w->extends, w->dels, w->handoffs, w->lease_handoffs, w->max_token);
 }
 
-static void workload_start(workload *w, fixture *f, int with_replica)
+static void workload_start(workload *w, sg_fixture *f, int with_replica)
 {
     memset(w, 0, sizeof(*w));
     w->f = f;
     w->rng.state = workload_seed();
-    w->master = fixture_start(f, master_args);
-    w->m = fixture_connect(f, w->master);
-    for (int i = 0; i < WORKLOAD_WAITERS; i++) w->waiters[i] = fixture_connect(f, w->master);
+    w->master = sg_fixture_start(f, master_args);
+    w->m = sg_fixture_connect(f, w->master);
+    for (int i = 0; i < WORKLOAD_WAITERS; i++) w->waiters[i] = sg_fixture_connect(f, w->master);
     if (with_replica) {
-        w->replica = fixture_start_replica(f, w->master);
-        w->r = fixture_connect(f, w->replica);
+        w->replica = sg_fixture_start_replica(f, w->master, NULL);
+        w->r = sg_fixture_connect(f, w->replica);
     }
 }
 
 static void attach_replica(workload *w)
 {
-    w->replica = fixture_start_replica(w->f, w->master);
-    w->r = fixture_connect(w->f, w->replica);
+    w->replica = sg_fixture_start_replica(w->f, w->master, NULL);
+    w->r = sg_fixture_connect(w->f, w->replica);
     sg_wait_replicas(w->master, 1, 10000);
 }
 
@@ -973,8 +818,8 @@ static void test_replica_refuses_lock_writes_with_readonly(void **state)
     sg_command_error(w.r, "READONLY", "LOCK.ACQUIRE ro:held keeper 10000");
     sg_command_error(w.r, "READONLY", "LOCK.RELEASE ro:held keeper");
     sg_command_error(w.r, "READONLY", "LOCK.EXTEND ro:held keeper 10000");
-    sg_command_error(w.r, "READONLY", "LOCK.GRANT ro:free someone %lld %lld 1", unix_us() + AHEAD_US,
-                     unix_us() / 1000 + 60000);
+    sg_command_error(w.r, "READONLY", "LOCK.GRANT ro:free someone %lld %lld 1", sg_unix_us() + AHEAD_US,
+                     sg_unix_us() / 1000 + 60000);
     char *after = sg_debug_digest(w.r);
     int same = strcmp(before, after) == 0;
     free(before);
@@ -1008,7 +853,7 @@ static void test_replica_synced_after_the_workload_once_promoted_issues_larger_t
     promote_and_assert_larger_tokens(&w);
 }
 
-#define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void)
 {
