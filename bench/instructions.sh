@@ -3,11 +3,12 @@
 #
 # Server time per call (bench/run.sh) swings by ±15% between runs on a shared machine. Instructions
 # do not: each kind runs COUNT times against a fresh redis-server under valgrind's callgrind, which
-# counts only instructions executed inside Redis's call() -- the command itself, its keyspace
-# notifications and its propagation, but not reading the request or writing the reply -- from
-# after the setup to the end of the run. The same binary, inputs and COUNT give the same figures
-# whatever else the machine is doing. Instructions are not time (a cache miss costs hundreds of
-# instructions' worth), so this complements run.sh, it does not replace it.
+# counts only instructions executed inside Redis's call() -- the command itself, its reply into the
+# output buffer, its keyspace notifications and its propagation, but not parsing the request or
+# writing to the socket -- from after the setup to the end of the run. The same binary and COUNT give
+# the same figures whatever else the machine is doing (within about 2%: the random keys differ from
+# run to run). Instructions are not time (a cache miss costs hundreds of instructions' worth), so
+# this complements run.sh, it does not replace it.
 #
 # Environment:
 #   SG_INSTR_COUNT     calls per kind (default 20000)
