@@ -120,6 +120,10 @@ static int idemp_begin_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     case IDEMP_BEGIN_NEW: {
         uint64_t now_us = sg_unix_now_us();
         uint64_t token = sg_token_next(now_us);
+        if (token == 0) {
+            RedisModule_CloseKey(key);
+            return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
+        }
         idemp_record *fresh =
             idemp_record_new(IDEMP_IN_PROGRESS, fingerprint, len, token, sg_ms_of(now_us) + lease_ms, NULL, 0);
         store_record(ctx, key, argv[1], fresh, "idemp.begin");

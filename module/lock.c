@@ -14,7 +14,7 @@ void lock_set_allocator(const trial_allocator *a) { allocator = *a; }
 
 /* ---- records --------------------------------------------------------------------------------- */
 int lock_record_valid_fields(size_t owner_len, uint64_t token, uint64_t holds) {
-    return owner_len > 0 && owner_len <= LOCK_MAX_OWNER_LEN && token >= 1 && token <= (uint64_t)INT64_MAX &&
+    return owner_len > 0 && owner_len <= LOCK_MAX_OWNER_LEN && token >= 1 && token <= LOCK_MAX_TOKEN &&
            holds >= 1 && holds <= UINT32_MAX;
 }
 
@@ -57,8 +57,10 @@ lock_acquire_outcome lock_decide_acquire(const lock_record *held, const char *ow
 
 /* ---- tokens ---------------------------------------------------------------------------------- */
 uint64_t lock_token_next(lock_token_clock *clock, uint64_t now_us) {
+    if (clock->last >= LOCK_MAX_TOKEN) return 0;
     uint64_t next = clock->last + 1;
     if (now_us > next) next = now_us;
+    if (next > LOCK_MAX_TOKEN) next = LOCK_MAX_TOKEN;
     clock->last = next;
     return next;
 }

@@ -53,6 +53,11 @@ typedef struct lock_token_clock {
     uint64_t last;
 } lock_token_clock;
 
+#define LOCK_MAX_TOKEN ((uint64_t)INT64_MAX) /* tokens are replied and stored as signed 64-bit */
+
+/* The next token, or 0 when the clock is exhausted: a token of LOCK_MAX_TOKEN was issued or
+ * observed (only a crafted LOCK.GRANT, RESTORE or RDB file gets there: Unix microseconds reach it
+ * in 292,000 years). Nothing larger can be issued then, and the caller must refuse the grant. */
 uint64_t lock_token_next(lock_token_clock *clock, uint64_t now_us);
 /* A token issued elsewhere (replication, AOF, RDB): never issue one at or below it. */
 void lock_token_observe(lock_token_clock *clock, uint64_t token);

@@ -131,11 +131,13 @@ static void lock_changed(RedisModuleCtx *ctx, RedisModuleString *keyname, const 
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, event, keyname);
 }
 
-/* Give the lock to `owner` with a fresh token; the key is open for writing and empty or a lock. */
+/* Give the lock to `owner` with a fresh token; the key is open for writing and empty or a lock.
+ * Returns NULL, changing nothing, when the token clock is exhausted. */
 static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *keyname,
                                     RedisModuleString *owner_arg, const char *owner, size_t len, long long ttl_ms,
                                     uint64_t now_us) {
     uint64_t token = sg_token_next(now_us);
+    if (token == 0) return NULL;
     lock_record *r = lock_record_new(owner, len, token, sg_ms_of(now_us) + ttl_ms, 1);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, r->deadline_ms);
@@ -146,17 +148,24 @@ static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, Re
 }
 
 /* The lock is free (key open for writing, empty): hand it to the first waiter, if any. Returns
- * the new record or NULL when nobody waits. */
+ * the new record, or NULL when nobody waits or no token can be issued (then every waiter gets
+ * the error instead of a token and the queue empties). */
 static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lock_home *home, uint64_t now_us) {
     lock_waiter *w = lock_queue_pop(&home->queue);
     if (w == NULL) return NULL;
     waiter_forget(w);
     const lock_record *r = grant_new(ctx, key, home->key, NULL, w->owner, w->owner_len, w->ttl_ms, now_us);
+    for (;;) {
+        lock_grant *g = RedisModule_Alloc(sizeof(*g));
+        g->token = r ? r->token : 0;
+        RedisModule_UnblockClient(w->handle, g);
+        lock_waiter_free(w);
+        if (r != NULL) break;
+        /* No token can be issued: every waiter gets the error now rather than at its timeout. */
+        if ((w = lock_queue_pop(&home->queue)) == NULL) return NULL;
+        waiter_forget(w);
+    }
     stats.handed_over++;
-    lock_grant *g = RedisModule_Alloc(sizeof(*g));
-    g->token = r->token;
-    RedisModule_UnblockClient(w->handle, g);
-    lock_waiter_free(w);
     if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, sg_ms_of(now_us));
     return r;
 }
@@ -181,6 +190,7 @@ static int reply_with_grant(RedisModuleCtx *ctx, RedisModuleString **argv, int a
     (void)argv;
     (void)argc;
     const lock_grant *g = RedisModule_GetBlockedClientPrivateData(ctx);
+    if (g->token == 0) return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
     return RedisModule_ReplyWithLongLong(ctx, (long long)g->token);
 }
 
@@ -245,6 +255,7 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     case LOCK_GRANT: {
         const lock_record *r = grant_new(ctx, key, argv[1], argv[2], owner, len, ttl_ms, now_us);
         RedisModule_CloseKey(key);
+        if (r == NULL) return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
         return RedisModule_ReplyWithLongLong(ctx, (long long)r->token);
     }
     case LOCK_REENTER:
@@ -344,10 +355,9 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
         return RedisModule_ReplyWithLongLong(ctx, 1);
     }
     lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
-    if (home != NULL && home->queue.count > 0) {
-        /* Straight to the first waiter: its LOCK.GRANT replaces this record. */
-        hand_over(ctx, key, home, sg_unix_now_us());
-    } else {
+    /* Straight to the first waiter: its LOCK.GRANT replaces this record. Without a waiter (or
+     * without a token to give one), the lock is deleted. */
+    if (home == NULL || home->queue.count == 0 || hand_over(ctx, key, home, sg_unix_now_us()) == NULL) {
         RedisModule_DeleteKey(key);
         RedisModule_ReplicateVerbatim(ctx);
         lock_changed(ctx, argv[1], "lock.release");

@@ -75,7 +75,10 @@ long long sg_ms_of(uint64_t now_us);
 
 /* The server-wide token clock (fencing tokens, idempotency leases): max(last + 1, now_us). Kept in
  * RDB aux data by the lock type and raised by every replicated grant. */
-uint64_t sg_token_next(uint64_t now_us);
+uint64_t sg_token_next(uint64_t now_us); /* 0: exhausted, refuse with SG_ERR_TOKENS_EXHAUSTED */
+#define SG_ERR_TOKENS_EXHAUSTED \
+    "ERR token clock exhausted: a token of 9223372036854775807 was granted or restored, none can follow"
+
 void sg_token_observe(uint64_t token);
 uint64_t sg_token_last(void);
 

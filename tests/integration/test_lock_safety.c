@@ -853,6 +853,50 @@ static void test_replica_synced_after_the_workload_once_promoted_issues_larger_t
     promote_and_assert_larger_tokens(&w);
 }
 
+/* ---- an exhausted token clock ---------------------------------------------------------------------- */
+
+/* LOCK.GRANT (like RESTORE) accepts any token up to 2^63-1. After that one, no larger token exists:
+ * every grant is refused with an error, waiters get it at once, nothing is written, and the server
+ * and its replica stay whole. (Before the clock saturated, the next ACQUIRE crashed the server.) */
+static void test_a_granted_largest_token_exhausts_the_clock_without_harm(void **state)
+{
+    sg_fixture *f = *state;
+    static const char *const args[] = {"--repl-diskless-sync-delay", "0", NULL};
+    sg_server *master = sg_fixture_start(f, args);
+    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
+    redisContext *c = sg_fixture_connect(f, master), *waiter = sg_fixture_connect(f, master);
+    long long deadline = sg_unix_us() / 1000 + 600000;
+
+    sg_command_status(c, "OK", "LOCK.GRANT top holder 9223372036854775807 %lld", deadline);
+    sg_command_error(c, "ERR token clock exhausted", "LOCK.ACQUIRE other someone 1000");
+    sg_command_error(c, "ERR token clock exhausted", "IDEMP.BEGIN request fp 1000");
+    assert_int_equal(sg_command_integer(c, "EXISTS other request"), 0);
+
+    sg_send_command(waiter, "LOCK.ACQUIRE top waiter 1000 WAIT 20000");
+    wait_for_waiters(c, "top", 1);
+    assert_int_equal(sg_command_integer(c, "LOCK.RELEASE top holder"), 1);
+    redisReply *r = sg_receive_reply(waiter, REPLY_TIMEOUT_MS, "the waiter when no token can follow");
+    assert_int_equal(r->type, REDIS_REPLY_ERROR);
+    assert_true(strncmp(r->str, "ERR token clock exhausted", 25) == 0);
+    freeReplyObject(r);
+    lock_info info = info_of(c, "top");
+    assert_false(info.held);
+    char *waiting = sg_info_field(c, "slotguard_lock_waiting_now");
+    assert_string_equal(waiting, "0");
+    free(waiting);
+
+    /* Still exhausted after a reload (the clock is in the RDB), and the replica agrees. */
+    sg_command_status(c, "OK", "DEBUG RELOAD");
+    sg_command_error(c, "ERR token clock exhausted", "LOCK.ACQUIRE other someone 1000");
+    sg_wait_replicas(master, 1, 10000);
+    redisContext *rc = sg_fixture_connect(f, replica);
+    char *d_master = sg_debug_digest(c), *d_replica = sg_debug_digest(rc);
+    assert_string_equal(d_master, d_replica);
+    free(d_master);
+    free(d_replica);
+    sg_command_status(c, "PONG", "PING");
+}
+
 #define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void)
@@ -871,6 +915,7 @@ int main(void)
         FIXTURE_TEST(test_replica_refuses_lock_writes_with_readonly),
         FIXTURE_TEST(test_promoted_replica_issues_tokens_above_every_token_of_its_master),
         FIXTURE_TEST(test_replica_synced_after_the_workload_once_promoted_issues_larger_tokens),
+        FIXTURE_TEST(test_a_granted_largest_token_exhausts_the_clock_without_harm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,26 @@ static void tokens_strictly_increase_when_the_clock_stands_still(void **state) {
     assert_int_equal(lock_token_next(&clock, 1000000), 1000000);
 }
 
+static void the_clock_saturates_at_the_largest_token_and_then_refuses(void **state) {
+    (void)state;
+    lock_token_clock clock = {LOCK_MAX_TOKEN - 2};
+    assert_true(lock_token_next(&clock, 5) == LOCK_MAX_TOKEN - 1);
+    assert_true(lock_token_next(&clock, 5) == LOCK_MAX_TOKEN);
+    assert_int_equal(lock_token_next(&clock, 5), 0);
+    assert_int_equal(lock_token_next(&clock, UINT64_MAX), 0);
+    assert_true(clock.last == LOCK_MAX_TOKEN); /* never beyond what a reply can carry */
+}
+
+static void a_clock_beyond_the_largest_token_is_never_issued(void **state) {
+    (void)state;
+    lock_token_clock clock = {0};
+    assert_true(lock_token_next(&clock, UINT64_MAX) == LOCK_MAX_TOKEN); /* a wild clock is capped */
+    assert_int_equal(lock_token_next(&clock, 1), 0);
+    lock_token_clock observed = {0};
+    lock_token_observe(&observed, LOCK_MAX_TOKEN);
+    assert_int_equal(lock_token_next(&observed, 1), 0);
+}
+
 static void tokens_start_above_zero_even_at_time_zero(void **state) {
     (void)state;
     lock_token_clock clock = {0};
@@ -402,6 +422,8 @@ int main(void) {
         TEST(tokens_strictly_increase_when_the_clock_stands_still),
         TEST(tokens_start_above_zero_even_at_time_zero),
         TEST(tokens_stay_above_an_observed_larger_token),
+        TEST(the_clock_saturates_at_the_largest_token_and_then_refuses),
+        TEST(a_clock_beyond_the_largest_token_is_never_issued),
         TEST(observing_a_smaller_token_changes_nothing),
         TEST(waiter_new_keeps_every_field),
         TEST(pop_returns_waiters_in_push_order),
