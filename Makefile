@@ -83,7 +83,7 @@ asan-test: asan
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $$t; done
 	@set -e; for t in $(INTEG_BINS); do echo "== $$t (asan module)"; \
 	  SG_MODULE=$(CURDIR)/$(ASAN_MODULE) SG_PRELOAD="$(ASAN_RUNTIME) $(UBSAN_RUNTIME)" \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 $$t; done
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1 $$t; done
 
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
