@@ -822,6 +822,12 @@ void sg_send_command(redisContext *c, const char *fmt, ...)
     flush_output(c);
 }
 
+void sg_send_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen)
+{
+    if (redisAppendCommandArgv(c, argc, argv, argvlen) != REDIS_OK) fail_msg("harness: cannot format a command: %s", c->errstr);
+    flush_output(c);
+}
+
 int sg_reply_arrives_within(redisContext *c, int timeout_ms)
 {
     if (c->reader->pos < c->reader->len) return 1;

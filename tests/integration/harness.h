@@ -104,6 +104,7 @@ int sg_reply_is_text(const redisReply *r, const char *text);
 
 /* Commands that may block on the server: send now, read the reply later. */
 void sg_send_command(redisContext *c, const char *fmt, ...);
+void sg_send_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen);
 /* 1 when a reply (or EOF) is readable within timeout_ms, 0 otherwise. */
 int sg_reply_arrives_within(redisContext *c, int timeout_ms);
 /* The next reply; fails the test when none arrives within timeout_ms or the connection broke.
