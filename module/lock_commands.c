@@ -329,6 +329,49 @@ static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
     home_release_if_idle(ctx, home);
 }
 
+/* ---- the lock changed outside the LOCK commands ------------------------------------------------ */
+/* DEL, UNLINK, RENAME, MOVE, EXPIRE, PERSIST, RESTORE, active expiry, eviction, FLUSHDB and SWAPDB
+ * can free a lock (or change its lease) that has waiters. Rather than leave them until the old
+ * lease's timer, look again on the next event-loop turn: the lease timer does the checking, and
+ * with it the CLIENT PAUSE and replica rules. Nothing is written here (Redis 7.0 forbids writes
+ * inside keyspace notifications). */
+static void home_look_again_soon(RedisModuleCtx *ctx, lock_home *home) {
+    if (home->queue.count == 0) return;
+    long long now_ms = sg_ms_of(sg_unix_now_us());
+    home_arm_timer(ctx, home, now_ms, now_ms);
+}
+
+static int key_event_may_free_a_lock(const char *event) {
+    static const char *const events[] = {"del", "expired", "evicted", "rename_from", "move_from", "expire",
+                                         "persist", "restore", NULL};
+    for (int i = 0; events[i] != NULL; i++) {
+        if (strcmp(event, events[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+static int on_key_event(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key) {
+    (void)type;
+    if (RedisModule_DictSize(homes) == 0 || !key_event_may_free_a_lock(event)) return REDISMODULE_OK;
+    lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), key);
+    if (home != NULL) home_look_again_soon(ctx, home);
+    return REDISMODULE_OK;
+}
+
+/* FLUSHDB/FLUSHALL (after the flush) and SWAPDB: every lock with waiters may have gone. */
+static void look_at_every_home_again(RedisModuleCtx *ctx) {
+    RedisModuleDictIter *it = RedisModule_DictIteratorStartC(homes, "^", NULL, 0);
+    lock_home *home;
+    while (RedisModule_DictNextC(it, NULL, (void **)&home) != NULL) home_look_again_soon(ctx, home);
+    RedisModule_DictIteratorStop(it);
+}
+
+static void on_flush_or_swap(RedisModuleCtx *ctx, RedisModuleEvent event, uint64_t subevent, void *data) {
+    (void)data;
+    if (event.id == REDISMODULE_EVENT_FLUSHDB && subevent != REDISMODULE_SUBEVENT_FLUSHDB_END) return;
+    look_at_every_home_again(ctx);
+}
+
 /* ---- LOCK.RELEASE key owner ------------------------------------------------------------------ */
 static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (argc != 3) return RedisModule_WrongArity(ctx);
@@ -570,6 +613,13 @@ int lock_on_load(RedisModuleCtx *ctx) {
     lock_type = RedisModule_CreateDataType(ctx, LOCK_TYPE_NAME, LOCK_ENCODING_VERSION, &methods);
     if (lock_type == NULL) {
         RedisModule_Log(ctx, "warning", "could not register the %s data type", LOCK_TYPE_NAME);
+        return REDISMODULE_ERR;
+    }
+    if (RedisModule_SubscribeToKeyspaceEvents(ctx, REDISMODULE_NOTIFY_GENERIC | REDISMODULE_NOTIFY_EXPIRED |
+                                                       REDISMODULE_NOTIFY_EVICTED, on_key_event) == REDISMODULE_ERR ||
+        RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_FlushDB, on_flush_or_swap) == REDISMODULE_ERR ||
+        RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_SwapDB, on_flush_or_swap) == REDISMODULE_ERR) {
+        RedisModule_Log(ctx, "warning", "could not subscribe to key and database events");
         return REDISMODULE_ERR;
     }
     return sg_register_commands(ctx, lock_commands, sizeof(lock_commands) / sizeof(lock_commands[0]));

@@ -785,6 +785,73 @@ static void waiter_is_granted_when_the_holders_lease_ends_without_release(void *
     assert_int_equal(info.token, token);
 }
 
+/* ---- the lock freed by other commands: the first waiter gets it at once, not at the old lease's end */
+
+#define LONG_LEASE_MS 600000
+#define SOON_MS 3000 /* far below LONG_LEASE_MS: "at once" rather than "when the lease would have ended" */
+
+/* alice holds `key` for 10 minutes and bob waits; `free_it` frees (or shortens) the lock some other
+ * way; bob must be granted well before alice's lease would have ended. */
+static void assert_handed_over_soon_after(const char *key, const char *free_it)
+{
+    long long holder_token = acquire(conn, key, "alice", LONG_LEASE_MS);
+    redisContext *bob = enqueue_waiter(key, "bob", 10000, LONG_LEASE_MS, 1);
+    redisReply *r = sg_command(conn, free_it);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("%s: %s", free_it, r->str);
+    freeReplyObject(r);
+    if (!sg_reply_arrives_within(bob, SOON_MS)) fail_msg("after %s the waiter was not granted within %d ms", free_it, SOON_MS);
+    long long token = waiter_token(bob, "bob");
+    if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
+    lock_info info = info_of(key);
+    assert_owner(&info, "bob", 3);
+    assert_int_equal(info.waiters, 0);
+}
+
+static void del_of_a_lock_with_waiters_hands_it_to_the_first_at_once(void **state)
+{
+    (void)state;
+    assert_handed_over_soon_after("lock", "DEL lock");
+}
+
+static void unlink_of_a_lock_with_waiters_hands_it_to_the_first_at_once(void **state)
+{
+    (void)state;
+    assert_handed_over_soon_after("lock", "UNLINK lock");
+}
+
+static void rename_of_a_lock_with_waiters_hands_the_name_to_the_first_at_once(void **state)
+{
+    (void)state;
+    assert_handed_over_soon_after("lock", "RENAME lock elsewhere");
+    assert_true(pttl("elsewhere") > 0); /* alice's lock moved with its lease */
+}
+
+static void a_shortened_lease_with_waiters_ends_with_a_grant_at_its_new_end(void **state)
+{
+    (void)state;
+    assert_handed_over_soon_after("lock", "PEXPIRE lock 100");
+}
+
+static void flushall_hands_a_lock_with_waiters_to_the_first_at_once(void **state)
+{
+    (void)state;
+    assert_handed_over_soon_after("lock", "FLUSHALL");
+}
+
+static void swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once(void **state)
+{
+    (void)state;
+    sg_command_status(conn, "OK", "SELECT 1");
+    sg_command_status(conn, "OK", "FLUSHDB");
+    sg_command_status(conn, "OK", "SELECT 0");
+    assert_handed_over_soon_after("lock", "SWAPDB 0 1");
+    sg_command_status(conn, "OK", "SELECT 1");
+    lock_info moved = info_of("lock");
+    assert_owner(&moved, "alice", 5); /* the held lock went to db 1 */
+    sg_command_status(conn, "OK", "FLUSHDB");
+    sg_command_status(conn, "OK", "SELECT 0");
+}
+
 static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
 {
     (void)state;
@@ -1566,6 +1633,12 @@ int main(void)
         LOCK_TEST(a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends),
         LOCK_TEST(a_new_waiter_queues_behind_the_waiters_already_there),
         LOCK_TEST(a_waiting_client_that_disconnects_leaves_the_queue),
+        LOCK_TEST(del_of_a_lock_with_waiters_hands_it_to_the_first_at_once),
+        LOCK_TEST(unlink_of_a_lock_with_waiters_hands_it_to_the_first_at_once),
+        LOCK_TEST(rename_of_a_lock_with_waiters_hands_the_name_to_the_first_at_once),
+        LOCK_TEST(a_shortened_lease_with_waiters_ends_with_a_grant_at_its_new_end),
+        LOCK_TEST(flushall_hands_a_lock_with_waiters_to_the_first_at_once),
+        LOCK_TEST(swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once),
         LOCK_TEST(a_lock_whose_only_waiter_disconnected_is_freed_by_release),
         LOCK_TEST(client_unblock_timeout_removes_the_waiter_which_gets_nil),
         LOCK_TEST(client_unblock_error_removes_the_waiter_which_gets_an_error),
