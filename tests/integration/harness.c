@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -925,4 +927,56 @@ redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_se
     }
     fail_msg("fixture: unknown connection");
     return NULL;
+}
+
+/* ---- kill -9 under load ------------------------------------------------------------------------- */
+
+struct sg_killer {
+    pid_t pid;
+    long after, jitter_us;
+    atomic_long acked;
+    atomic_int release; /* the load ended: kill now */
+    atomic_int killed_under_load;
+    pthread_t thread;
+};
+
+static void *killer_main(void *arg)
+{
+    sg_killer *k = arg;
+    int64_t deadline = sg_now_ms() + 30000;
+    while (atomic_load(&k->acked) < k->after && !atomic_load(&k->release) && sg_now_ms() < deadline) {
+        struct timespec pause = {0, 100 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    int under_load = !atomic_load(&k->release);
+    struct timespec jitter = {k->jitter_us / 1000000, (k->jitter_us % 1000000) * 1000};
+    if (under_load) nanosleep(&jitter, NULL);
+    kill(k->pid, SIGKILL);
+    atomic_store(&k->killed_under_load, under_load);
+    return NULL;
+}
+
+sg_killer *sg_killer_start(const sg_server *s, long after, long jitter_us)
+{
+    sg_killer *k = calloc(1, sizeof(*k));
+    if (k == NULL) fail_msg("harness: out of memory");
+    k->pid = s->pid;
+    k->after = after;
+    k->jitter_us = jitter_us;
+    atomic_init(&k->acked, 0);
+    atomic_init(&k->release, 0);
+    atomic_init(&k->killed_under_load, 0);
+    if (pthread_create(&k->thread, NULL, killer_main, k) != 0) fail_msg("harness: cannot start the killer thread");
+    return k;
+}
+
+void sg_killer_ack(sg_killer *k) { atomic_fetch_add(&k->acked, 1); }
+
+int sg_killer_join(sg_killer *k)
+{
+    atomic_store(&k->release, 1);
+    pthread_join(k->thread, NULL);
+    int killed = atomic_load(&k->killed_under_load);
+    free(k);
+    return killed;
 }

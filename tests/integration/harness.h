@@ -111,6 +111,17 @@ int sg_reply_arrives_within(redisContext *c, int timeout_ms);
  * `what` names the command in the failure message. Caller frees the reply. */
 redisReply *sg_receive_reply(redisContext *c, int timeout_ms, const char *what);
 
+/* kill -9 at an arbitrary point of a load: a thread waits until the load has counted `after` acks
+ * (sg_killer_ack, from the thread sending commands), sleeps `jitter_us`, then kills the server.
+ * sg_killer_join waits for that thread and reports whether the threshold was reached before the
+ * load ended (0: the load ended first; the server is killed then anyway, so join never hangs).
+ * The caller should also check that its load saw the connection break. No cmocka call happens on
+ * the killer thread. */
+typedef struct sg_killer sg_killer;
+sg_killer *sg_killer_start(const sg_server *s, long after, long jitter_us);
+void sg_killer_ack(sg_killer *k);
+int sg_killer_join(sg_killer *k);
+
 /* A test's servers and connections, released by the teardown whether the test passed or failed.
  * Use sg_fixture_setup/sg_fixture_teardown as a cmocka setup/teardown pair; the state is an
  * sg_fixture *. */

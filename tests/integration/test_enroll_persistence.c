@@ -12,9 +12,7 @@
  * Every test owns its servers through a fixture whose teardown stops them, pass or fail. */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1052,30 +1050,6 @@ static void test_replica_answers_every_read_command(void **state) {
 #define DURABLE_ATTEMPTS 3000
 #define DURABLE_KILL_AFTER_ACKS 1000
 
-typedef struct killer {
-    pid_t pid;
-    long jitter_us; /* extra delay after the threshold, so the kill lands at an arbitrary point */
-    atomic_long acked;
-    atomic_int killed;
-} killer;
-
-/* Second thread: once enough enrollments were acknowledged, kill -9 the server while the main
- * thread is still sending. Only the raw syscall is used here; the harness is driven from the main
- * thread. */
-static void *killer_main(void *arg) {
-    killer *k = arg;
-    int64_t deadline = sg_now_ms() + 20000;
-    while (atomic_load(&k->acked) < DURABLE_KILL_AFTER_ACKS && sg_now_ms() < deadline) {
-        struct timespec pause = {0, 100 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    struct timespec jitter = {0, k->jitter_us * 1000};
-    nanosleep(&jitter, NULL);
-    kill(k->pid, SIGKILL);
-    atomic_store(&k->killed, 1);
-    return NULL;
-}
-
 static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_always(void **state) {
     sg_fixture *f = *state;
     static const char *const args[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
@@ -1090,13 +1064,7 @@ static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_
     int broke = 0;
     prng rng = {workload_seed() ^ UINT64_C(0xD0AB1E)};
 
-    killer k;
-    k.pid = s->pid;
-    k.jitter_us = (long)prng_below(&rng, 5000);
-    atomic_init(&k.acked, 0);
-    atomic_init(&k.killed, 0);
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, killer_main, &k), 0);
+    sg_killer *k = sg_killer_start(s, DURABLE_KILL_AFTER_ACKS, (long)prng_below(&rng, 5000));
 
     /* No assertion may fire while the killer runs (it must be joined first), so the loop only
      * records what went wrong. */
@@ -1121,13 +1089,12 @@ static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_
         freeReplyObject(r);
         if (!repeat) {
             acked[acked_count++] = index;
-            atomic_store(&k.acked, (long)acked_count);
+            sg_killer_ack(k);
         }
     }
-    if (problem[0] != '\0') atomic_store(&k.acked, (long)DURABLE_KILL_AFTER_ACKS); /* release it */
-    pthread_join(thread, NULL);
+    int killed_under_load = sg_killer_join(k);
     if (problem[0] != '\0') fail_msg("%s", problem);
-    assert_true(atomic_load(&k.killed));
+    assert_true(killed_under_load);
     if (!broke) fail_msg("the load finished before the server was killed; nothing was tested");
     print_message("killed after %zu acknowledged enrollments, %u attempted\n", acked_count, next_new);
 
