@@ -163,6 +163,16 @@ int64_t sg_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t sg_prng_next(sg_prng *p)
+{
+    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+uint64_t sg_prng_below(sg_prng *p, uint64_t n) { return n ? sg_prng_next(p) % n : 0; }
+
 void sg_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -97,6 +97,14 @@ long long sg_unix_us(void);
 /* Sleep, resuming after signals. */
 void sg_sleep_ms(int ms);
 
+/* A small seeded PRNG (splitmix64) for workloads and fuzzers: runs replay from their seed. */
+typedef struct sg_prng {
+    uint64_t state;
+} sg_prng;
+uint64_t sg_prng_next(sg_prng *p);
+/* Uniform enough in [0, n); 0 when n is 0. */
+uint64_t sg_prng_below(sg_prng *p, uint64_t n);
+
 /* A short description of a reply for failure messages ("integer 3", "error \"ERR ...\"", ...). */
 void sg_describe_reply(const redisReply *r, char *out, size_t size);
 /* 1 when the reply is a bulk or status string equal to `text`. */

@@ -27,20 +27,6 @@
 #define MAX_ARGS 10
 #define BLOCKED_PATIENCE_MS 20
 
-typedef struct prng {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *p)
-{
-    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static size_t below(prng *p, size_t n) { return (size_t)(prng_next(p) % n); }
-
 static uint64_t env_number(const char *name, uint64_t fallback)
 {
     const char *v = getenv(name);
@@ -121,11 +107,11 @@ static int module_commands(redisContext *c, command *out)
 
 /* Mostly the number of arguments the command takes (so calls get past the arity check and into
  * the parsers), sometimes any number. */
-static int argument_count(prng *p, const command *cmd)
+static int argument_count(sg_prng *p, const command *cmd)
 {
-    if (below(p, 5) == 0) return (int)below(p, MAX_ARGS);
+    if (sg_prng_below(p, 5) == 0) return (int)sg_prng_below(p, MAX_ARGS);
     int n = (int)(cmd->arity < 0 ? -cmd->arity : cmd->arity) - 1;
-    if (cmd->arity < 0) n += (int)below(p, 5);
+    if (cmd->arity < 0) n += (int)sg_prng_below(p, 5);
     return n < MAX_ARGS ? n : MAX_ARGS - 1;
 }
 
@@ -143,35 +129,35 @@ static void test_random_arguments_to_every_command_never_crash_the_server(void *
 
     uint64_t seed = env_number("SG_FUZZ_SEED", (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32));
     long calls = (long)env_number("SG_FUZZ_CALLS", DEFAULT_CALLS);
-    prng p = {seed};
+    sg_prng p = {seed};
     long errors = 0, replies = 0, abandoned = 0;
     for (long i = 0; i < calls; i++) {
         if (i % 2000 == 0) setup_keys(admin); /* keep every kind of key around */
         const char *argv[MAX_ARGS];
         size_t argvlen[MAX_ARGS];
         int argc = 0;
-        const command *cmd = &cmds[below(&p, (size_t)commands)];
+        const command *cmd = &cmds[sg_prng_below(&p, (size_t)commands)];
         argv[argc] = cmd->name;
         argvlen[argc] = strlen(argv[argc]);
         argc++;
         int extra = argument_count(&p, cmd);
-        if (below(&p, 20) == 0) { /* a wait on the held lock: blocks, times out, or is abandoned */
+        if (sg_prng_below(&p, 20) == 0) { /* a wait on the held lock: blocks, times out, or is abandoned */
             static const char *const wait_call[] = {"LOCK.ACQUIRE", "k:lock", "waiter", "1000", "WAIT", NULL};
             static const char *const timeouts[] = {"1", "5", "50", "100000"};
             for (argc = 0; wait_call[argc] != NULL; argc++) {
                 argv[argc] = wait_call[argc];
                 argvlen[argc] = strlen(argv[argc]);
             }
-            argv[argc] = timeouts[below(&p, 4)];
+            argv[argc] = timeouts[sg_prng_below(&p, 4)];
             argvlen[argc] = strlen(argv[argc]);
             argc++;
             extra = 0;
         }
         for (int a = 0; a < extra; a++) {
             /* The first argument is the key: mostly one of the prepared keys. */
-            const value *v = a == 0 && below(&p, 10) != 0 ? &pool[below(&p, KEYS_IN_POOL)]
-                             : below(&p, 2) == 0          ? &likely[below(&p, LIKELY_SIZE)]
-                                                          : &pool[below(&p, POOL_SIZE)];
+            const value *v = a == 0 && sg_prng_below(&p, 10) != 0 ? &pool[sg_prng_below(&p, KEYS_IN_POOL)]
+                             : sg_prng_below(&p, 2) == 0          ? &likely[sg_prng_below(&p, LIKELY_SIZE)]
+                                                          : &pool[sg_prng_below(&p, POOL_SIZE)];
             argv[argc] = v->bytes;
             argvlen[argc++] = v->len;
         }

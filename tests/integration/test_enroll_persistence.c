@@ -31,22 +31,7 @@
 
 #define DEFAULT_WORKLOAD_SEED UINT64_C(0x5107C0A2D7E51ED5)
 
-typedef struct prng {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *p) {
-    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 /* Uniform enough in [0, n) for test workloads; n > 0. */
-static uint64_t prng_below(prng *p, uint64_t n) {
-    return prng_next(p) % n;
-}
-
 static uint64_t workload_seed(void) {
     static int printed = 0;
     uint64_t seed = DEFAULT_WORKLOAD_SEED;
@@ -533,10 +518,10 @@ static void workload_resize(redisContext *c, const workload_trial *w, long long 
     stats->promoted_by_resize += promoted;
 }
 
-static const workload_trial *pick_trial(prng *rng) {
+static const workload_trial *pick_trial(sg_prng *rng) {
     unsigned total = 0;
     for (size_t t = 0; t < WORKLOAD_TRIALS; t++) total += WORKLOAD[t].weight;
-    unsigned r = (unsigned)prng_below(rng, total);
+    unsigned r = (unsigned)sg_prng_below(rng, total);
     for (size_t t = 0; t < WORKLOAD_TRIALS; t++) {
         if (r < WORKLOAD[t].weight) return &WORKLOAD[t];
         r -= WORKLOAD[t].weight;
@@ -550,7 +535,7 @@ static const workload_trial *pick_trial(prng *rng) {
  * (promoting part of the waitlist, not all of it). The command stream depends only on the seed. */
 static workload_stats run_workload(redisContext *c, uint64_t seed, int ops) {
     workload_stats stats;
-    prng rng = {seed};
+    sg_prng rng = {seed};
     memset(&stats, 0, sizeof(stats));
     for (size_t t = 0; t < WORKLOAD_TRIALS; t++) {
         const workload_trial *w = &WORKLOAD[t];
@@ -574,8 +559,8 @@ static workload_stats run_workload(redisContext *c, uint64_t seed, int ops) {
         }
         const workload_trial *w = pick_trial(&rng);
         user_id id;
-        make_user_id(w->spec.ids, (unsigned)prng_below(&rng, w->spec.universe), &id);
-        if (prng_below(&rng, 100) < 76) {
+        make_user_id(w->spec.ids, (unsigned)sg_prng_below(&rng, w->spec.universe), &id);
+        if (sg_prng_below(&rng, 100) < 76) {
             workload_enroll(c, w, &id, &stats);
         } else {
             workload_cancel(c, w, &id, &stats);
@@ -1062,16 +1047,16 @@ static void test_every_acknowledged_enrollment_survives_kill_9_with_appendfsync_
     size_t acked_count = 0;
     unsigned next_new = 0;
     int broke = 0;
-    prng rng = {workload_seed() ^ UINT64_C(0xD0AB1E)};
+    sg_prng rng = {workload_seed() ^ UINT64_C(0xD0AB1E)};
 
-    sg_killer *k = sg_killer_start(s, DURABLE_KILL_AFTER_ACKS, (long)prng_below(&rng, 5000));
+    sg_killer *k = sg_killer_start(s, DURABLE_KILL_AFTER_ACKS, (long)sg_prng_below(&rng, 5000));
 
     /* No assertion may fire while the killer runs (it must be joined first), so the loop only
      * records what went wrong. */
     char problem[256] = "";
     for (int attempt = 0; attempt < DURABLE_ATTEMPTS; attempt++) {
-        int repeat = acked_count > 0 && prng_below(&rng, 8) == 0;
-        unsigned index = repeat ? acked[prng_below(&rng, acked_count)] : next_new++;
+        int repeat = acked_count > 0 && sg_prng_below(&rng, 8) == 0;
+        unsigned index = repeat ? acked[sg_prng_below(&rng, acked_count)] : next_new++;
         user_id id;
         make_user_id(IDS_TEXT, index, &id);
         redisReply *r = redisCommand(c, "ENROLL durable %b", id.bytes, id.len);

@@ -74,23 +74,6 @@ static long long complete(redisContext *c, const char *key, long long token, con
 
 #define DEFAULT_WORKLOAD_SEED UINT64_C(0x1DE3B07E5AFE5EED)
 
-typedef struct prng {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *p)
-{
-    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint64_t prng_below(prng *p, uint64_t n)
-{
-    return prng_next(p) % n;
-}
-
 static uint64_t workload_seed(void)
 {
     uint64_t seed = DEFAULT_WORKLOAD_SEED;
@@ -358,7 +341,7 @@ typedef struct consumer_worker {
     pthread_t thread;
     redisContext *c;
     int index;
-    prng rng;
+    sg_prng rng;
     consumer_shared *shared;
     char problem[300];
 } consumer_worker;
@@ -428,12 +411,12 @@ static int consume(consumer_worker *w, int message)
     long long token = r->element[1]->integer;
     freeReplyObject(r);
 
-    if (prng_below(&w->rng, 100) < CRASH_PERCENT) {
+    if (sg_prng_below(&w->rng, 100) < CRASH_PERCENT) {
         /* the worker dies: no completion, no acknowledgement */
         atomic_fetch_add(&s->crashes, 1);
         return VISIBILITY_TIMEOUT_MS;
     }
-    int stalled = prng_below(&w->rng, 1000) < STALL_PER_MILLE;
+    int stalled = sg_prng_below(&w->rng, 1000) < STALL_PER_MILLE;
     if (stalled) {
         atomic_fetch_add(&s->stalls, 1);
         sg_sleep_ms(STALL_MS);
@@ -507,7 +490,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
     consumer_worker *workers = calloc(CONSUMER_THREADS, sizeof(*workers));
     assert_non_null(shared);
     assert_non_null(workers);
-    prng rng = {workload_seed()};
+    sg_prng rng = {workload_seed()};
 
     /* the messages and their first deliveries: each 1 to 3 times, shuffled */
     long long sum = 0;
@@ -515,13 +498,13 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
     assert_non_null(first);
     size_t n = 0;
     for (int m = 0; m < MESSAGES; m++) {
-        shared->amounts[m] = 1 + (long long)prng_below(&rng, 1000);
+        shared->amounts[m] = 1 + (long long)sg_prng_below(&rng, 1000);
         sum += shared->amounts[m];
-        int copies = 1 + (int)prng_below(&rng, 3);
+        int copies = 1 + (int)sg_prng_below(&rng, 3);
         for (int k = 0; k < copies; k++) first[n++] = m;
     }
     for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)prng_below(&rng, i + 1);
+        size_t j = (size_t)sg_prng_below(&rng, i + 1);
         int tmp = first[i];
         first[i] = first[j];
         first[j] = tmp;
@@ -535,7 +518,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
     for (int i = 0; i < CONSUMER_THREADS; i++) {
         workers[i].index = i;
         workers[i].shared = shared;
-        workers[i].rng.state = prng_next(&rng);
+        workers[i].rng.state = sg_prng_next(&rng);
         workers[i].c = sg_fixture_connect(f, s);
     }
     int64_t start = sg_now_ms();
@@ -982,15 +965,15 @@ static const char *const master_args[] = {"--repl-diskless-sync-delay", "0", NUL
 #define SHORT_LEASE_KEYS 20
 
 typedef struct workload {
-    prng rng;
+    sg_prng rng;
     redisContext *mc;
     long long tokens[WORKLOAD_KEYS]; /* the last token issued per key, 0 when none */
 } workload;
 
-static void random_bytes(prng *rng, char *out, size_t len)
+static void random_bytes(sg_prng *rng, char *out, size_t len)
 {
     static const char alphabet[] = {'a', 'b', '\0', '\r', '\n', 'z', '0', '9'};
-    for (size_t i = 0; i < len; i++) out[i] = alphabet[prng_below(rng, sizeof(alphabet))];
+    for (size_t i = 0; i < len; i++) out[i] = alphabet[sg_prng_below(rng, sizeof(alphabet))];
 }
 
 static void run_idemp_workload(workload *w)
@@ -998,40 +981,40 @@ static void run_idemp_workload(workload *w)
     char key[32], response[64];
     static const char *const fingerprints[] = {"fp-a", "fp-b"};
     for (int op = 0; op < WORKLOAD_OPS; op++) {
-        int k = (int)prng_below(&w->rng, WORKLOAD_KEYS);
+        int k = (int)sg_prng_below(&w->rng, WORKLOAD_KEYS);
         snprintf(key, sizeof(key), "w:%d", k);
-        uint64_t what = prng_below(&w->rng, 100);
+        uint64_t what = sg_prng_below(&w->rng, 100);
         if (what < 10) {
-            snprintf(key, sizeof(key), "s:%d", (int)prng_below(&w->rng, WORKLOAD_KEYS));
-            if (prng_below(&w->rng, 2)) sg_command_integer(w->mc, "IDEMP.SETNX %s 3600", key);
+            snprintf(key, sizeof(key), "s:%d", (int)sg_prng_below(&w->rng, WORKLOAD_KEYS));
+            if (sg_prng_below(&w->rng, 2)) sg_command_integer(w->mc, "IDEMP.SETNX %s 3600", key);
             else sg_command_integer(w->mc, "IDEMP.SETNX %s 3600 seen-%d", key, op);
         } else if (what < 45) {
-            const char *fp = fingerprints[prng_below(&w->rng, 2)];
+            const char *fp = fingerprints[sg_prng_below(&w->rng, 2)];
             redisReply *r = sg_command(w->mc, "IDEMP.BEGIN %s %s 600000", key, fp);
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) fail_msg("IDEMP.BEGIN %s: type %d", key, r->type);
             if (sg_reply_is_text(r->element[0], "new")) w->tokens[k] = r->element[1]->integer;
             freeReplyObject(r);
         } else if (what < 70) {
-            size_t len = (size_t)prng_below(&w->rng, sizeof(response));
+            size_t len = (size_t)sg_prng_below(&w->rng, sizeof(response));
             random_bytes(&w->rng, response, len);
             long long token = w->tokens[k] ? w->tokens[k] : 1;
-            if (prng_below(&w->rng, 5) == 0) token += 1; /* a wrong token */
+            if (sg_prng_below(&w->rng, 5) == 0) token += 1; /* a wrong token */
             complete(w->mc, key, token, response, len, 3600);
         } else if (what < 80) {
             long long token = w->tokens[k] ? w->tokens[k] : 1;
-            long long amount = 1 + (long long)prng_below(&w->rng, 100);
+            long long amount = 1 + (long long)sg_prng_below(&w->rng, 100);
             redisReply *r = sg_command(w->mc, "EVAL %s 2 %s total %lld ok 3600 %lld", complete_and_apply_script, key,
                                        token, amount);
             if (r->type != REDIS_REPLY_INTEGER) fail_msg("EVAL on %s: type %d", key, r->type);
             freeReplyObject(r);
         } else if (what < 95) {
             long long token = w->tokens[k] ? w->tokens[k] : 1;
-            if (prng_below(&w->rng, 4) == 0) token += 1;
+            if (sg_prng_below(&w->rng, 4) == 0) token += 1;
             sg_command_integer(w->mc, "IDEMP.ABORT %s %lld", key, token);
         } else {
-            long long token = sg_unix_us() + (long long)prng_below(&w->rng, 1000000);
+            long long token = sg_unix_us() + (long long)sg_prng_below(&w->rng, 1000000);
             long long deadline = sg_unix_us() / 1000 + 600000;
-            if (prng_below(&w->rng, 2)) {
+            if (sg_prng_below(&w->rng, 2)) {
                 sg_command_status(w->mc, "OK", "IDEMP.RECORD %s IN_PROGRESS fp-a %lld %lld", key, token, deadline);
                 w->tokens[k] = token;
             } else {

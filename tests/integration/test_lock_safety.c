@@ -128,23 +128,6 @@ static void wait_for_waiters(redisContext *c, const char *key, long long count)
 
 #define DEFAULT_WORKLOAD_SEED UINT64_C(0x10C4ED5AFE7E5EED)
 
-typedef struct prng {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *p)
-{
-    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint64_t prng_below(prng *p, uint64_t n)
-{
-    return prng_next(p) % n;
-}
-
 static uint64_t workload_seed(void)
 {
     uint64_t seed = DEFAULT_WORKLOAD_SEED;
@@ -583,8 +566,8 @@ static void test_every_acknowledged_grant_and_record_survives_kill_9_with_append
     redisContext *c = sg_fixture_connect(f, s);
     long long *tokens = calloc(DURABLE_ATTEMPTS, sizeof(*tokens));
     assert_non_null(tokens);
-    prng rng = {workload_seed() ^ UINT64_C(0x10C4D1E)};
-    sg_killer *k = sg_killer_start(s, DURABLE_KILL_AFTER_ACKS, (long)prng_below(&rng, 5000));
+    sg_prng rng = {workload_seed() ^ UINT64_C(0x10C4D1E)};
+    sg_killer *k = sg_killer_start(s, DURABLE_KILL_AFTER_ACKS, (long)sg_prng_below(&rng, 5000));
 
     /* No assertion while the killer runs: record, join, then check. */
     char problem[256] = "";
@@ -651,7 +634,7 @@ typedef struct workload {
     redisContext *m;
     redisContext *r;
     redisContext *waiters[WORKLOAD_WAITERS];
-    prng rng;
+    sg_prng rng;
     long long max_token;
     int grants, releases, extends, dels, handoffs, lease_handoffs;
 } workload;
@@ -698,12 +681,12 @@ static void handoff_on_release(workload *w, const char *key)
         w->grants++;
         info = info_of(w->m, key);
     }
-    int count = 1 + (int)prng_below(&w->rng, WORKLOAD_WAITERS);
+    int count = 1 + (int)sg_prng_below(&w->rng, WORKLOAD_WAITERS);
     char owners[WORKLOAD_WAITERS][32];
     for (int i = 0; i < count; i++) {
         snprintf(owners[i], sizeof(owners[i]), "waiter-%d-%d", w->handoffs, i);
         sg_send_command(w->waiters[i], "LOCK.ACQUIRE %s %s %lld WAIT 10000", key, owners[i],
-                     (long long)(20000 + prng_below(&w->rng, 100000)));
+                     (long long)(20000 + sg_prng_below(&w->rng, 100000)));
         wait_for_waiters(w->m, key, i + 1);
     }
     long long last = info.token;
@@ -750,10 +733,10 @@ static void run_lock_workload(workload *w, int ops)
     assert_int_equal(sg_command_integer(w->m, "DEL wl:pusher"), 1);
     note_token(w, ahead);
     for (int op = 0; op < ops; op++) {
-        snprintf(key, sizeof(key), "wl:%d", (int)prng_below(&w->rng, WORKLOAD_NAMES));
-        snprintf(owner, sizeof(owner), "o%d", (int)prng_below(&w->rng, WORKLOAD_OWNERS));
-        long long ttl = 20000 + (long long)prng_below(&w->rng, 100000);
-        unsigned roll = (unsigned)prng_below(&w->rng, 100);
+        snprintf(key, sizeof(key), "wl:%d", (int)sg_prng_below(&w->rng, WORKLOAD_NAMES));
+        snprintf(owner, sizeof(owner), "o%d", (int)sg_prng_below(&w->rng, WORKLOAD_OWNERS));
+        long long ttl = 20000 + (long long)sg_prng_below(&w->rng, 100000);
+        unsigned roll = (unsigned)sg_prng_below(&w->rng, 100);
         if (roll < 35) {
             int reentrant = roll < 12;
             redisReply *r = reentrant ? sg_command(w->m, "LOCK.ACQUIRE %s %s %lld REENTRANT", key, owner, ttl)
@@ -765,7 +748,7 @@ static void run_lock_workload(workload *w, int ops)
             lock_info info = info_of(w->m, key);
             const char *who = owner;
             char holder[MAX_OWNER_LEN + 1];
-            if (info.held && prng_below(&w->rng, 10) < 7) {
+            if (info.held && sg_prng_below(&w->rng, 10) < 7) {
                 memcpy(holder, info.owner, info.owner_len);
                 holder[info.owner_len] = '\0';
                 who = holder;
@@ -775,7 +758,7 @@ static void run_lock_workload(workload *w, int ops)
             lock_info info = info_of(w->m, key);
             const char *who = owner;
             char holder[MAX_OWNER_LEN + 1];
-            if (info.held && prng_below(&w->rng, 10) < 7) {
+            if (info.held && sg_prng_below(&w->rng, 10) < 7) {
                 memcpy(holder, info.owner, info.owner_len);
                 holder[info.owner_len] = '\0';
                 who = holder;

@@ -72,20 +72,6 @@ static void test_the_crc_matches_the_one_redis_writes(void **state)
 
 /* ---- mutations -------------------------------------------------------------------------------- */
 
-typedef struct prng {
-    uint64_t state;
-} prng;
-
-static uint64_t prng_next(prng *p)
-{
-    uint64_t z = (p->state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static size_t below(prng *p, size_t n) { return n ? (size_t)(prng_next(p) % n) : 0; }
-
 static uint64_t fuzz_seed(void)
 {
     const char *env = getenv("SG_FUZZ_SEED");
@@ -103,24 +89,24 @@ static const unsigned char interesting[][10] = {
 
 /* Mutate the body (everything before the 2-byte RDB version and the CRC) of `in` into `out`;
  * returns the new length. `out` has room for in_len + 64. */
-static size_t mutate(prng *p, const unsigned char *in, size_t in_len, unsigned char *out)
+static size_t mutate(sg_prng *p, const unsigned char *in, size_t in_len, unsigned char *out)
 {
     size_t body = in_len - 10;
     memcpy(out, in, in_len);
     size_t len = in_len;
-    int rounds = 1 + (int)below(p, 3);
+    int rounds = 1 + (int)sg_prng_below(p, 3);
     for (int round = 0; round < rounds; round++) {
         body = len - 10;
         /* Never touch byte 0 (the type) nor the 8-byte module id after it: those only select
          * which loader runs, and other loaders are Redis's business. */
         size_t first = 9;
         if (body <= first) break;
-        size_t at = first + below(p, body - first);
-        switch (below(p, 5)) {
-        case 0: out[at] ^= (unsigned char)(1u << below(p, 8)); break;
-        case 1: out[at] = (unsigned char)prng_next(p); break;
+        size_t at = first + sg_prng_below(p, body - first);
+        switch (sg_prng_below(p, 5)) {
+        case 0: out[at] ^= (unsigned char)(1u << sg_prng_below(p, 8)); break;
+        case 1: out[at] = (unsigned char)sg_prng_next(p); break;
         case 2: { /* plant a length encoding */
-            const unsigned char *v = interesting[below(p, sizeof(interesting) / sizeof(interesting[0]))];
+            const unsigned char *v = interesting[sg_prng_below(p, sizeof(interesting) / sizeof(interesting[0]))];
             for (unsigned i = 0; i < v[0] && at + i < body; i++) out[at + i] = v[1 + i];
             break;
         }
@@ -130,10 +116,10 @@ static size_t mutate(prng *p, const unsigned char *in, size_t in_len, unsigned c
             break;
         }
         default: { /* insert up to 8 random bytes */
-            size_t n = 1 + below(p, 8);
+            size_t n = 1 + sg_prng_below(p, 8);
             if (len + n > in_len + 64) break;
             memmove(out + at + n, out + at, len - at);
-            for (size_t i = 0; i < n; i++) out[at + i] = (unsigned char)prng_next(p);
+            for (size_t i = 0; i < n; i++) out[at + i] = (unsigned char)sg_prng_next(p);
             len += n;
             break;
         }
@@ -197,7 +183,7 @@ static void fuzz_value(sg_fixture *f, const char *family, const char *const *set
     sg_command_integer(c, "DEL fz");
 
     uint64_t seed = fuzz_seed();
-    prng p = {seed};
+    sg_prng p = {seed};
     long accepted = 0, refused = 0;
     int mutations = mutations_per_value();
     for (int i = 0; i < mutations; i++) {
