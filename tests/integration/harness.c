@@ -799,6 +799,23 @@ char *sg_info_field(redisContext *c, const char *field)
     return value;
 }
 
+int sg_info_field_is(redisContext *c, const char *field, const char *value)
+{
+    char *v = sg_info_field(c, field);
+    int equal = v != NULL && strcmp(v, value) == 0;
+    free(v);
+    return equal;
+}
+
+long long sg_info_number(redisContext *c, const char *field)
+{
+    char *v = sg_info_field(c, field);
+    if (v == NULL) fail_msg("INFO has no field %s", field);
+    long long n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
 char *sg_debug_digest(redisContext *c)
 {
     redisReply *r = sg_command(c, "DEBUG DIGEST");

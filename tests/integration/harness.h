@@ -84,6 +84,10 @@ void sg_command_status(redisContext *c, const char *status, const char *fmt, ...
 
 /* The value of one field of INFO (any section), as a newly malloc'ed string, or NULL if absent. */
 char *sg_info_field(redisContext *c, const char *field);
+/* 1 when INFO has `field` and its value is `value`. */
+int sg_info_field_is(redisContext *c, const char *field, const char *value);
+/* The number in an INFO field; fails the test when the field is missing. */
+long long sg_info_number(redisContext *c, const char *field);
 /* DEBUG DIGEST of the whole dataset as a malloc'ed 40-char hex string. */
 char *sg_debug_digest(redisContext *c);
 

@@ -113,14 +113,6 @@ static char *node_id(redisContext *c)
     return id;
 }
 
-static int info_is(redisContext *c, const char *field, const char *value)
-{
-    char *v = sg_info_field(c, field);
-    int same = v != NULL && strcmp(v, value) == 0;
-    free(v);
-    return same;
-}
-
 /* 1 when CLUSTER NODES on `c` shows `replica_id` as a replica of `master_id`. */
 static int knows_as_replica(redisContext *c, const char *replica_id, const char *master_id)
 {
@@ -149,7 +141,7 @@ static void add_replica_of_node0(cluster *cl)
     char *master_id = node_id(cl->c[0]), *replica_id = node_id(cl->c[r]);
     sg_command_status(cl->c[r], "OK", "CLUSTER REPLICATE %s", master_id);
     int64_t deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
-    while (!info_is(cl->c[r], "master_link_status", "up") || !info_is(cl->c[r], "master_sync_in_progress", "0")) {
+    while (!sg_info_field_is(cl->c[r], "master_link_status", "up") || !sg_info_field_is(cl->c[r], "master_sync_in_progress", "0")) {
         if (sg_now_ms() > deadline) fail_msg("the replica did not sync with node 0 in time");
         sg_sleep_ms(50);
     }
@@ -322,7 +314,7 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     redisContext *waiter = sg_fixture_connect(cl.f, cl.node[0]);
     sg_send_command(waiter, "LOCK.ACQUIRE %s waiter 60000 WAIT 30000", lock);
     int64_t deadline = sg_now_ms() + 5000;
-    while (!info_is(master, "slotguard_lock_waiting_now", "1")) {
+    while (!sg_info_field_is(master, "slotguard_lock_waiting_now", "1")) {
         if (sg_now_ms() > deadline) fail_msg("the waiter never queued");
         sg_sleep_ms(10);
     }
@@ -342,7 +334,7 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     /* Manual failover: the replica waits for the master's offset, then takes its slots. */
     sg_command_status(replica, "OK", "CLUSTER FAILOVER");
     deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
-    while (!info_is(replica, "role", "master") || !info_is(master, "role", "slave")) {
+    while (!sg_info_field_is(replica, "role", "master") || !sg_info_field_is(master, "role", "slave")) {
         if (sg_now_ms() > deadline) {
             char *a = sg_info_field(replica, "role"), *b = sg_info_field(master, "role");
             fail_msg("CLUSTER FAILOVER did not complete in time: replica role %s, master role %s", a, b);
@@ -356,7 +348,7 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     if (r->type != REDIS_REPLY_ERROR) fail_msg("the waiter on the demoted master got %s, not an error", got);
     print_message("the waiter on the demoted master got %s\n", got);
     freeReplyObject(r);
-    assert_true(info_is(master, "slotguard_lock_waiting_now", "0"));
+    assert_true(sg_info_field_is(master, "slotguard_lock_waiting_now", "0"));
 
     /* The new master serves everything and fences above the old master's tokens. */
     int slot = slot_of(replica, lock);

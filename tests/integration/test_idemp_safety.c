@@ -625,25 +625,17 @@ static const char *const *mode_server_args(persistence_mode mode)
     return NULL;
 }
 
-static int info_field_is(redisContext *c, const char *field, const char *value)
-{
-    char *v = sg_info_field(c, field);
-    int equal = v != NULL && strcmp(v, value) == 0;
-    free(v);
-    return equal;
-}
-
 static void rewrite_aof_and_wait(redisContext *c)
 {
     redisReply *r = sg_command(c, "BGREWRITEAOF");
     if (r->type != REDIS_REPLY_STATUS) fail_msg("BGREWRITEAOF answered type %d", r->type);
     freeReplyObject(r);
     int64_t deadline = sg_now_ms() + 15000;
-    while (!info_field_is(c, "aof_rewrite_in_progress", "0") || !info_field_is(c, "aof_rewrite_scheduled", "0")) {
+    while (!sg_info_field_is(c, "aof_rewrite_in_progress", "0") || !sg_info_field_is(c, "aof_rewrite_scheduled", "0")) {
         if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
         sg_sleep_ms(20);
     }
-    if (!info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
+    if (!sg_info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
 }
 
 /* Up to `max` bytes of a file under the server's directory; returns the length, -1 when missing. */

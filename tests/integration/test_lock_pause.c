@@ -35,27 +35,10 @@ static const char *const replicated_args[] = {"--repl-diskless-sync-delay", "0",
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
 
-static long long info_number(redisContext *c, const char *field)
-{
-    char *v = sg_info_field(c, field);
-    if (v == NULL) fail_msg("INFO has no %s", field);
-    long long n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
-
-static int info_is(redisContext *c, const char *field, const char *value)
-{
-    char *v = sg_info_field(c, field);
-    int same = v != NULL && strcmp(v, value) == 0;
-    free(v);
-    return same;
-}
-
 static void wait_waiting_now(redisContext *c, long long count)
 {
     int64_t deadline = sg_now_ms() + STATE_TIMEOUT_MS;
-    while (info_number(c, "slotguard_lock_waiting_now") != count) {
+    while (sg_info_number(c, "slotguard_lock_waiting_now") != count) {
         if (sg_now_ms() > deadline) fail_msg("slotguard_lock_waiting_now never reached %lld", count);
         sg_sleep_ms(5);
     }
@@ -64,7 +47,7 @@ static void wait_waiting_now(redisContext *c, long long count)
 static void wait_role(redisContext *c, const char *role)
 {
     int64_t deadline = sg_now_ms() + STATE_TIMEOUT_MS;
-    while (!info_is(c, "role", role)) {
+    while (!sg_info_field_is(c, "role", role)) {
         if (sg_now_ms() > deadline) fail_msg("role never became %s", role);
         sg_sleep_ms(20);
     }
@@ -150,7 +133,7 @@ static void lease_ends_during_a_pause(sg_fixture *f, const char *mode, int with_
     if (strcmp(mode, "WRITE") == 0) {
         /* Reads still run: the lock is free (its key expired) but nobody has it yet. */
         assert_int_equal(held_token(admin, "pl", NULL), 0);
-        assert_int_equal(info_number(admin, "slotguard_lock_waiting_now"), 1);
+        assert_int_equal(sg_info_number(admin, "slotguard_lock_waiting_now"), 1);
         sg_command_status(admin, "OK", "CLIENT UNPAUSE");
     }
 
@@ -158,7 +141,7 @@ static void lease_ends_during_a_pause(sg_fixture *f, const char *mode, int with_
     assert_true(granted > first);
     if (strcmp(mode, "ALL") == 0) assert_true(sg_now_ms() - paused_at >= 1400); /* not before the pause ended */
     assert_int_equal(held_token(admin, "pl", "waiter"), granted);
-    assert_int_equal(info_number(admin, "slotguard_lock_waiting_now"), 0);
+    assert_int_equal(sg_info_number(admin, "slotguard_lock_waiting_now"), 0);
     sg_command_status(admin, "PONG", "PING");
     assert_no_crash_in_log(s);
     if (replica != NULL) {
@@ -199,7 +182,7 @@ static void test_a_wait_that_times_out_during_a_pause_replies_nil_and_leaves_the
     redisReply *r = sg_receive_reply(waiter, REPLY_TIMEOUT_MS, "the waiter whose WAIT ends in the pause");
     assert_int_equal(r->type, REDIS_REPLY_NIL);
     freeReplyObject(r);
-    assert_int_equal(info_number(admin, "slotguard_lock_waiting_now"), 0);
+    assert_int_equal(sg_info_number(admin, "slotguard_lock_waiting_now"), 0);
     sg_command_status(admin, "OK", "CLIENT UNPAUSE");
     assert_int_equal(held_token(admin, "pt", "holder"), first);
     assert_int_equal(sg_command_integer(holder, "LOCK.RELEASE pt holder"), 1);
@@ -224,7 +207,7 @@ static void test_replicaof_on_a_master_with_waiters_unblocks_them_and_empties_th
 
     sg_command_status(admin, "OK", "REPLICAOF 127.0.0.1 %d", other->port);
     for (int i = 0; i < 3; i++) receive_error(waiters[i], "UNBLOCKED", "a waiter on the new replica");
-    assert_int_equal(info_number(admin, "slotguard_lock_waiting_now"), 0);
+    assert_int_equal(sg_info_number(admin, "slotguard_lock_waiting_now"), 0);
     sg_sleep_ms(700); /* past the old lease: the timer must not act on a replica */
     sg_command_status(admin, "PONG", "PING");
 
@@ -253,7 +236,7 @@ static void test_failover_with_a_waiter_queued_unblocks_it_and_the_new_master_fe
     wait_role(r, "master");
     wait_role(m, "slave");
     receive_error(waiter, "UNBLOCKED", "the waiter on the demoted master");
-    assert_int_equal(info_number(m, "slotguard_lock_waiting_now"), 0);
+    assert_int_equal(sg_info_number(m, "slotguard_lock_waiting_now"), 0);
     sg_command_error(m, "READONLY", "LOCK.ACQUIRE fo someone 1000");
 
     assert_int_equal(held_token(r, "fo", "holder"), held);
@@ -290,7 +273,7 @@ static void test_shutdown_with_a_lease_timer_pending_is_clean_and_the_lock_comes
     assert_int_equal(held_token(admin, "sd", "holder"), held);
     long long pttl = sg_command_integer(admin, "PTTL sd");
     assert_true(pttl > 50000 && pttl <= 60000);
-    assert_int_equal(info_number(admin, "slotguard_lock_waiting_now"), 0);
+    assert_int_equal(sg_info_number(admin, "slotguard_lock_waiting_now"), 0);
     assert_int_equal(sg_command_integer(admin, "LOCK.RELEASE sd holder"), 1);
     assert_true(sg_command_integer(admin, "LOCK.ACQUIRE sd next 1000") > held);
 }
