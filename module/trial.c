@@ -271,16 +271,46 @@ static int table_remove_shift(index_table *ix, const entry *e, uint64_t h) {
     return 1;
 }
 
-/* Remove an entry that is in the index (either table). */
+/* After mass cancellations: once `index` is under 1/16 full, move the users into a table sized for
+ * four times their number, by the same incremental draining as growing. Optional: when the new
+ * table cannot be allocated, nothing changes. */
+#define INDEX_SPARSE(count, cap) ((cap) > INDEX_MIN_CAP && (count) * 16 < (cap))
+
+static void index_maybe_shrink(trial *t) {
+    index_table *ix = &t->index;
+    if (t->old.cap != 0 || !INDEX_SPARSE(ix->count, ix->cap)) return;
+    size_t new_cap = INDEX_MIN_CAP;
+    while (INDEX_FULL(ix->count * 4 + 1, new_cap)) new_cap *= 2;
+    if (new_cap >= ix->cap) return;
+    entry **entries = tracked_alloc(t, new_cap * sizeof(*entries));
+    uint8_t *tags = tracked_alloc(t, new_cap);
+    if (entries == NULL || tags == NULL) {
+        tracked_free(t, entries, new_cap * sizeof(*entries));
+        tracked_free(t, tags, new_cap);
+        return;
+    }
+    memset(tags, TAG_EMPTY, new_cap);
+    t->old = *ix;
+    t->rehash_pos = 0;
+    *ix = (index_table){entries, tags, new_cap, 0};
+    if (t->old.count == 0) table_free(t, &t->old);
+    else rehash_step(t, REHASH_STEP);
+}
+
+/* Remove an entry that is in the index (either table). Removals also move old slots along, so a
+ * table being drained empties even when no user arrives. */
 static void index_remove(trial *t, const entry *e, uint64_t h) {
-    if (table_remove_shift(&t->index, e, h)) return;
-    index_table *old = &t->old;
-    size_t mask = old->cap - 1;
-    size_t i = (size_t)h & mask;
-    while (!(tag_is_live(old->tags[i]) && old->entries[i] == e)) i = (i + 1) & mask;
-    old->tags[i] = TAG_MOVED;
-    old->count--;
-    if (old->count == 0) table_free(t, old);
+    if (!table_remove_shift(&t->index, e, h)) {
+        index_table *old = &t->old;
+        size_t mask = old->cap - 1;
+        size_t i = (size_t)h & mask;
+        while (!(tag_is_live(old->tags[i]) && old->entries[i] == e)) i = (i + 1) & mask;
+        old->tags[i] = TAG_MOVED;
+        old->count--;
+        if (old->count == 0) table_free(t, old);
+    }
+    rehash_step(t, REHASH_STEP);
+    index_maybe_shrink(t);
 }
 
 /* ---- sequences ------------------------------------------------------------------------------- */
