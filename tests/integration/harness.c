@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -1006,4 +1007,111 @@ int sg_killer_join(sg_killer *k)
     int killed = atomic_load(&k->killed_under_load);
     free(k);
     return killed;
+}
+
+/* ---- AOF files ---------------------------------------------------------------------------------- */
+
+void sg_wait_aof_rewrite(redisContext *c)
+{
+    int64_t deadline = sg_now_ms() + 15000;
+    while (!sg_info_field_is(c, "aof_rewrite_in_progress", "0") || !sg_info_field_is(c, "aof_rewrite_scheduled", "0")) {
+        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
+        sg_sleep_ms(20);
+    }
+    if (!sg_info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
+}
+
+void sg_rewrite_aof(redisContext *c)
+{
+    redisReply *r = sg_command(c, "BGREWRITEAOF");
+    int ok = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (!ok) fail_msg("BGREWRITEAOF was refused");
+    sg_wait_aof_rewrite(c);
+}
+
+/* A whole file under the server's directory, malloc'ed; NULL when missing. */
+static char *read_server_file(const sg_server *s, const char *relative, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", s->dir, relative);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    size_t cap = 65536, used = 0, n;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL) fail_msg("harness: out of memory");
+    while ((n = fread(buf + used, 1, cap - used, f)) > 0) {
+        used += n;
+        if (used == cap) {
+            if (cap >= ((size_t)256 << 20)) fail_msg("harness: %s is over 256 MiB", path);
+            char *bigger = realloc(buf, cap * 2 + 1);
+            if (bigger == NULL) fail_msg("harness: out of memory");
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    buf[used] = '\0';
+    *len = used;
+    return buf;
+}
+
+char *sg_read_aof_part(const sg_server *s, char type, char *name, size_t name_size, size_t *len)
+{
+    size_t manifest_len = 0;
+    char *manifest = read_server_file(s, "appendonlydir/appendonly.aof.manifest", &manifest_len);
+    if (manifest == NULL) fail_msg("no AOF manifest in %s/appendonlydir", s->dir);
+    char *all = NULL;
+    size_t all_len = 0;
+    int found = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(manifest, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char file[256];
+        char t = 0;
+        long long seq = 0;
+        if (sscanf(line, "file %255s seq %lld type %c", file, &seq, &t) != 3 || t != type) continue;
+        char relative[300];
+        snprintf(relative, sizeof(relative), "appendonlydir/%s", file);
+        size_t n = 0;
+        char *content = read_server_file(s, relative, &n);
+        if (content == NULL) fail_msg("the AOF manifest names %s, which is missing", file);
+        char *joined = realloc(all, all_len + n + 1);
+        if (joined == NULL) fail_msg("harness: out of memory");
+        memcpy(joined + all_len, content, n);
+        all = joined;
+        all_len += n;
+        all[all_len] = '\0';
+        free(content);
+        if (name != NULL) snprintf(name, name_size, "%s", file);
+        found = 1;
+    }
+    free(manifest);
+    if (!found) fail_msg("the AOF manifest names no file of type %c", type);
+    *len = all_len;
+    return all;
+}
+
+int sg_contains_nocase(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        if (strncasecmp(hay + i, needle, n) == 0) return 1;
+    }
+    return 0;
+}
+
+void sg_assert_aof_base(const sg_server *s, int preamble, const char *const *commands)
+{
+    char name[256] = "";
+    size_t len = 0;
+    char *base = sg_read_aof_part(s, 'b', name, sizeof(name), &len);
+    int has_preamble = len >= 5 && memcmp(base, "REDIS", 5) == 0;
+    if (preamble && !has_preamble) fail_msg("%s has no RDB preamble", name);
+    if (!preamble) {
+        if (has_preamble) fail_msg("%s has an RDB preamble", name);
+        for (int i = 0; commands != NULL && commands[i] != NULL; i++) {
+            if (!sg_contains_nocase(base, len, commands[i])) fail_msg("rewritten AOF %s holds no %s", name, commands[i]);
+        }
+    }
+    free(base);
 }

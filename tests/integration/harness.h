@@ -123,6 +123,20 @@ int sg_reply_arrives_within(redisContext *c, int timeout_ms);
  * `what` names the command in the failure message. Caller frees the reply. */
 redisReply *sg_receive_reply(redisContext *c, int timeout_ms, const char *what);
 
+/* ---- AOF files (Redis 7 multi-part AOF under appendonlydir/) ---- */
+/* Wait until no AOF rewrite is running or scheduled and the last one succeeded (fails after 15 s). */
+void sg_wait_aof_rewrite(redisContext *c);
+/* BGREWRITEAOF, then sg_wait_aof_rewrite. */
+void sg_rewrite_aof(redisContext *c);
+/* The files of one type ('b' base, 'i' incremental) the manifest names, concatenated, malloc'ed;
+ * *name (when not NULL) receives the last file's name. Fails the test when there is none. */
+char *sg_read_aof_part(const sg_server *s, char type, char *name, size_t name_size, size_t *len);
+/* 1 when `needle` occurs in the `len` bytes of `hay`, ignoring case. */
+int sg_contains_nocase(const char *hay, size_t len, const char *needle);
+/* The rewrite went through the path under test: the base file starts with an RDB preamble when
+ * `preamble`; otherwise it has none and holds every command of the NULL-terminated `commands`. */
+void sg_assert_aof_base(const sg_server *s, int preamble, const char *const *commands);
+
 /* kill -9 at an arbitrary point of a load: a thread waits until the load has counted `after` acks
  * (sg_killer_ack, from the thread sending commands), sleeps `jitter_us`, then kills the server.
  * sg_killer_join waits for that thread and reports whether the threshold was reached before the

@@ -705,108 +705,22 @@ static const char *const *mode_server_args(persistence_mode mode) {
     return NULL;
 }
 
-static int info_field_is(redisContext *c, const char *field, const char *value) {
-    char *v = sg_info_field(c, field);
-    int equal = v != NULL && strcmp(v, value) == 0;
-    free(v);
-    return equal;
-}
-
-static void wait_for_aof_rewrite(redisContext *c) {
-    int64_t deadline = sg_now_ms() + 15000;
-    for (;;) {
-        if (info_field_is(c, "aof_rewrite_in_progress", "0") && info_field_is(c, "aof_rewrite_scheduled", "0")) {
-            break;
-        }
-        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
-        struct timespec pause = {0, 20 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    if (!info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
-}
-
-/* Whole content of a file under the server's directory (bounded); NULL when missing. */
-static char *read_server_file(const sg_server *s, const char *relative, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", s->dir, relative);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    text t = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        text_append(&t, buf, n);
-        assert_true(t.len < (size_t)256 << 20);
-    }
-    fclose(f);
-    *len = t.len;
-    return text_take(&t);
-}
-
-static int contains_nocase(const char *hay, size_t len, const char *needle) {
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++) {
-        if (strncasecmp(hay + i, needle, n) == 0) return 1;
-    }
-    return 0;
-}
-
-/* The content of the AOF files of one type ('b' base, 'i' incremental) named by the manifest of
- * Redis 7's multi-part AOF, concatenated; *name receives the last file name. */
-static char *read_aof_part(const sg_server *s, char type, char *name, size_t name_size, size_t *len) {
-    size_t manifest_len = 0;
-    char *manifest = read_server_file(s, "appendonlydir/appendonly.aof.manifest", &manifest_len);
-    if (manifest == NULL) fail_msg("no AOF manifest in %s/appendonlydir", s->dir);
-    text all = {0};
-    int found = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(manifest, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char file[256];
-        char t = 0;
-        long long seq = 0;
-        if (sscanf(line, "file %255s seq %lld type %c", file, &seq, &t) != 3 || t != type) continue;
-        char relative[300];
-        snprintf(relative, sizeof(relative), "appendonlydir/%s", file);
-        size_t n = 0;
-        char *content = read_server_file(s, relative, &n);
-        if (content == NULL) fail_msg("AOF manifest names %s, which is missing", file);
-        text_append(&all, content, n);
-        free(content);
-        snprintf(name, name_size, "%s", file);
-        found = 1;
-    }
-    free(manifest);
-    if (!found) fail_msg("AOF manifest names no file of type %c", type);
-    *len = all.len;
-    return text_take(&all);
-}
-
 /* The rewrite really went through the path under test: SLOTS.INIT + SLOTS.RESTORE commands in a
  * plain base file, or an RDB preamble. */
 static void assert_rewritten_base(const sg_server *s, persistence_mode mode) {
-    char name[256] = "";
-    size_t len = 0;
-    char *base = read_aof_part(s, 'b', name, sizeof(name), &len);
-    if (mode == AOF_REWRITE_PLAIN) {
-        if (len >= 5 && memcmp(base, "REDIS", 5) == 0) fail_msg("%s has an RDB preamble", name);
-        if (!contains_nocase(base, len, "SLOTS.INIT") || !contains_nocase(base, len, "SLOTS.RESTORE")) {
-            fail_msg("rewritten AOF %s holds no SLOTS.INIT + SLOTS.RESTORE", name);
-        }
-    } else {
-        if (len < 5 || memcmp(base, "REDIS", 5) != 0) fail_msg("%s has no RDB preamble", name);
-    }
-    free(base);
+    static const char *const rebuild[] = {"SLOTS.INIT", "SLOTS.RESTORE", NULL};
+    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, rebuild);
 }
 
 /* Nothing was rewritten: the writes are in the incremental file as the commands sent. */
 static void assert_plain_command_log(const sg_server *s) {
     char name[256] = "";
     size_t len = 0;
-    char *incr = read_aof_part(s, 'i', name, sizeof(name), &len);
-    if (!contains_nocase(incr, len, "ENROLL.CANCEL") || !contains_nocase(incr, len, "SLOTS.RESIZE")) {
+    char *incr = sg_read_aof_part(s, 'i', name, sizeof(name), &len);
+    if (!sg_contains_nocase(incr, len, "ENROLL.CANCEL") || !sg_contains_nocase(incr, len, "SLOTS.RESIZE")) {
         fail_msg("%s does not hold the ENROLL.CANCEL and SLOTS.RESIZE commands", name);
     }
-    if (contains_nocase(incr, len, "SLOTS.RESTORE")) {
+    if (sg_contains_nocase(incr, len, "SLOTS.RESTORE")) {
         fail_msg("%s holds SLOTS.RESTORE, so it was rewritten", name);
     }
     free(incr);
@@ -840,7 +754,7 @@ static redisContext *assert_restart_keeps_trials(sg_fixture *f, persistence_mode
         redisReply *r = sg_command(c, "BGREWRITEAOF");
         if (r->type != REDIS_REPLY_STATUS) fail_msg("BGREWRITEAOF answered type %d", r->type);
         freeReplyObject(r);
-        wait_for_aof_rewrite(c);
+        sg_wait_aof_rewrite(c);
         assert_rewritten_base(s, mode);
         then(c);
         break;

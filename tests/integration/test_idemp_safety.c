@@ -625,67 +625,10 @@ static const char *const *mode_server_args(persistence_mode mode)
     return NULL;
 }
 
-static void rewrite_aof_and_wait(redisContext *c)
-{
-    redisReply *r = sg_command(c, "BGREWRITEAOF");
-    if (r->type != REDIS_REPLY_STATUS) fail_msg("BGREWRITEAOF answered type %d", r->type);
-    freeReplyObject(r);
-    int64_t deadline = sg_now_ms() + 15000;
-    while (!sg_info_field_is(c, "aof_rewrite_in_progress", "0") || !sg_info_field_is(c, "aof_rewrite_scheduled", "0")) {
-        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
-        sg_sleep_ms(20);
-    }
-    if (!sg_info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
-}
-
-/* Up to `max` bytes of a file under the server's directory; returns the length, -1 when missing. */
-static long read_server_file(const sg_server *s, const char *relative, char *buf, size_t max)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", s->dir, relative);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return -1;
-    size_t n = fread(buf, 1, max, f);
-    fclose(f);
-    return (long)n;
-}
-
-static int contains_nocase(const char *hay, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++) {
-        if (strncasecmp(hay + i, needle, n) == 0) return 1;
-    }
-    return 0;
-}
-
-/* The rewrite went through the path under test: the base file named by the manifest starts with an
- * RDB preamble, or (plain) holds IDEMP.RECORD commands. */
 static void assert_rewritten_base(const sg_server *s, persistence_mode mode)
 {
-    static char buf[4 << 20];
-    long len = read_server_file(s, "appendonlydir/appendonly.aof.manifest", buf, sizeof(buf) - 1);
-    if (len < 0) fail_msg("no AOF manifest in %s", s->dir);
-    buf[len] = '\0';
-    char base[256] = "";
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char file[200];
-        long long seq;
-        char type;
-        if (sscanf(line, "file %199s seq %lld type %c", file, &seq, &type) == 3 && type == 'b') {
-            snprintf(base, sizeof(base), "appendonlydir/%s", file);
-        }
-    }
-    if (base[0] == '\0') fail_msg("the AOF manifest names no base file");
-    len = read_server_file(s, base, buf, sizeof(buf));
-    if (len < 0) fail_msg("%s is missing", base);
-    int preamble = len >= 5 && memcmp(buf, "REDIS", 5) == 0;
-    if (mode == AOF_REWRITE_RDB_PREAMBLE && !preamble) fail_msg("%s has no RDB preamble", base);
-    if (mode == AOF_REWRITE_PLAIN) {
-        if (preamble) fail_msg("%s has an RDB preamble", base);
-        if (!contains_nocase(buf, (size_t)len, "IDEMP.RECORD")) fail_msg("rewritten %s holds no IDEMP.RECORD", base);
-    }
+    static const char *const record[] = {"IDEMP.RECORD", NULL};
+    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, record);
 }
 
 #define PERSIST_KEYS 9
@@ -872,7 +815,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
     /* a plain rewrite does not carry the last token (README), so there the rewrite comes first and
      * what follows is in the incremental AOF as commands */
     if (mode == AOF_REWRITE_PLAIN) {
-        rewrite_aof_and_wait(c);
+        sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
     }
     long long late = begin_new(c, "p:late", "late", 4, 600000);
@@ -885,7 +828,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
     case AOF_REWRITE_PLAIN: break;
     case RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
     case AOF_REWRITE_RDB_PREAMBLE:
-        rewrite_aof_and_wait(c);
+        sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
         break;
     }

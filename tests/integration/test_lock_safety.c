@@ -316,64 +316,10 @@ static const char *const *mode_server_args(persistence_mode mode)
     return NULL;
 }
 
-static void wait_for_aof_rewrite(redisContext *c)
-{
-    int64_t deadline = sg_now_ms() + 15000;
-    while (!sg_info_field_is(c, "aof_rewrite_in_progress", "0") || !sg_info_field_is(c, "aof_rewrite_scheduled", "0")) {
-        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
-        sg_sleep_ms(20);
-    }
-    if (!sg_info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");
-}
-
-/* Up to `max` bytes of a file under the server's directory; returns the length, -1 when missing. */
-static long read_server_file(const sg_server *s, const char *relative, char *buf, size_t max)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", s->dir, relative);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return -1;
-    size_t n = fread(buf, 1, max, f);
-    fclose(f);
-    return (long)n;
-}
-
-static int contains_nocase(const char *hay, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++) {
-        if (strncasecmp(hay + i, needle, n) == 0) return 1;
-    }
-    return 0;
-}
-
-/* The rewrite went through the path under test: the base AOF file named by the manifest starts with
- * an RDB preamble, or (plain) holds LOCK.GRANT commands. */
 static void assert_rewritten_base(const sg_server *s, persistence_mode mode)
 {
-    static char buf[1 << 20];
-    long len = read_server_file(s, "appendonlydir/appendonly.aof.manifest", buf, sizeof(buf) - 1);
-    if (len < 0) fail_msg("no AOF manifest in %s", s->dir);
-    buf[len] = '\0';
-    char base[256] = "";
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-        char file[200];
-        long long seq;
-        char type;
-        if (sscanf(line, "file %199s seq %lld type %c", file, &seq, &type) == 3 && type == 'b') {
-            snprintf(base, sizeof(base), "appendonlydir/%s", file);
-        }
-    }
-    if (base[0] == '\0') fail_msg("the AOF manifest names no base file");
-    len = read_server_file(s, base, buf, sizeof(buf));
-    if (len < 0) fail_msg("%s is missing", base);
-    int preamble = len >= 5 && memcmp(buf, "REDIS", 5) == 0;
-    if (mode == AOF_REWRITE_RDB_PREAMBLE && !preamble) fail_msg("%s has no RDB preamble", base);
-    if (mode == AOF_REWRITE_PLAIN) {
-        if (preamble) fail_msg("%s has an RDB preamble", base);
-        if (!contains_nocase(buf, (size_t)len, "LOCK.GRANT")) fail_msg("rewritten %s holds no LOCK.GRANT", base);
-    }
+    static const char *const grant[] = {"LOCK.GRANT", NULL};
+    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, grant);
 }
 
 /* Acquire and release a few locks; returns the largest token granted. */
@@ -447,7 +393,7 @@ static void assert_locks_survive(void **state, persistence_mode mode)
         redisReply *r = sg_command(c, "BGREWRITEAOF");
         if (r->type != REDIS_REPLY_STATUS) fail_msg("BGREWRITEAOF answered type %d", r->type);
         freeReplyObject(r);
-        wait_for_aof_rewrite(c);
+        sg_wait_aof_rewrite(c);
         assert_rewritten_base(s, mode);
         break;
     }
