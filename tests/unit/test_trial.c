@@ -1796,6 +1796,38 @@ static void the_index_shrinks_after_mass_cancellations_and_keeps_every_user(void
     trial_free(t);
 }
 
+/* Waves of arrivals and mass cancellations, so shrinking and growing tables interleave with
+ * drains still in progress: after every wave each user is found exactly when it should be, the
+ * internal invariants hold and the memory accounting is exact. */
+static void waves_of_growth_and_mass_cancellation_keep_the_index_consistent(void **state) {
+    (void)state;
+    trial *t = new_trial(1000000, 0);
+    char id[32];
+    unsigned long next = 0, first_live = 0;
+    for (int wave = 0; wave < 12; wave++) {
+        unsigned long arrivals = 2000 + (unsigned long)wave * 1500;
+        for (unsigned long i = 0; i < arrivals; i++) enroll(t, numbered(id, next++));
+        assert_int_equal(trial_check(t), 0);
+        /* cancel all but every 97th of the live range, interleaved with a few new arrivals */
+        for (unsigned long i = first_live; i < next; i++) {
+            if (i % 97 != 0) cancel(t, numbered(id, i));
+            if (i % 500 == 0) {
+                enroll(t, numbered(id, 10000000 + i));
+                cancel(t, numbered(id, 10000000 + i));
+            }
+        }
+        assert_int_equal(trial_check(t), 0);
+        for (unsigned long i = 0; i < next; i++) {
+            uint64_t value;
+            trial_state expected = i % 97 == 0 ? TRIAL_STATE_ENROLLED : TRIAL_STATE_NONE;
+            if (trial_status(t, numbered(id, i), strlen(id), &value) != expected) fail_msg("wave %d: user %lu", wave, i);
+        }
+        assert_int_equal(trial_memory_usage(t), bytes_in_use());
+        first_live = next;
+    }
+    trial_free(t);
+}
+
 static void memory_usage_counts_every_byte_the_trial_holds(void **state) {
     (void)state;
     trial *t = new_trial(1000000, 100);
@@ -2380,6 +2412,7 @@ int main(void) {
         TEST(loading_refuses_a_value_of_the_wrong_kind),
         TEST(memory_usage_grows_with_users_and_shrinks_after_cancels),
         TEST(the_index_shrinks_after_mass_cancellations_and_keeps_every_user),
+        TEST(waves_of_growth_and_mass_cancellation_keep_the_index_consistent),
         TEST(memory_usage_counts_every_byte_the_trial_holds),
         TEST(every_allocation_goes_through_the_allocator_and_is_freed),
         TEST(creating_without_memory_returns_null),
