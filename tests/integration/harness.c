@@ -1115,3 +1115,234 @@ void sg_assert_aof_base(const sg_server *s, int preamble, const char *const *com
     }
     free(base);
 }
+
+/* ---- one server for a whole group --------------------------------------------------------------- */
+
+sg_server *sg_group_server;
+redisContext *sg_conn;
+static redisContext *group_clients[SG_GROUP_MAX_CLIENTS];
+
+/* A connection with the short command timeout of the group suites. */
+static redisContext *group_connect(void)
+{
+    redisContext *c = sg_connect(sg_group_server);
+    struct timeval tv = {SG_GROUP_COMMAND_TIMEOUT_S, 0};
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+int sg_group_setup(void **state)
+{
+    (void)state;
+    sg_group_server = sg_server_start(NULL);
+    sg_conn = group_connect();
+    return 0;
+}
+
+int sg_group_teardown(void **state)
+{
+    (void)state;
+    if (sg_conn != NULL) redisFree(sg_conn);
+    sg_conn = NULL;
+    sg_server_stop(sg_group_server);
+    sg_group_server = NULL;
+    return 0;
+}
+
+int sg_group_flush(void **state)
+{
+    (void)state;
+    if (sg_conn->err) {
+        /* a previous test broke it (a command that was never answered): start afresh */
+        redisFree(sg_conn);
+        sg_conn = group_connect();
+    }
+    sg_command_status(sg_conn, "OK", "FLUSHALL");
+    return 0;
+}
+
+redisContext *sg_group_open_client(void)
+{
+    for (int i = 0; i < SG_GROUP_MAX_CLIENTS; i++) {
+        if (group_clients[i] == NULL) {
+            group_clients[i] = group_connect();
+            return group_clients[i];
+        }
+    }
+    fail_msg("too many connections in one test");
+    return NULL;
+}
+
+void sg_group_close_client(redisContext *c)
+{
+    for (int i = 0; i < SG_GROUP_MAX_CLIENTS; i++) {
+        if (group_clients[i] == c) {
+            redisFree(c);
+            group_clients[i] = NULL;
+            return;
+        }
+    }
+    fail_msg("sg_group_close_client: unknown connection");
+}
+
+int sg_group_close_clients(void **state)
+{
+    (void)state;
+    for (int i = 0; i < SG_GROUP_MAX_CLIENTS; i++) {
+        if (group_clients[i] != NULL) redisFree(group_clients[i]);
+        group_clients[i] = NULL;
+    }
+    return 0;
+}
+
+/* ---- bad input ---------------------------------------------------------------------------------- */
+
+/* The value list `arg` names, or NULL. */
+static const sg_bad_value_list *bad_list_of(const sg_bad_input_hooks *hooks, const char *arg)
+{
+    for (size_t i = 0; i < hooks->list_count; i++) {
+        if (strcmp(arg, hooks->lists[i].placeholder) == 0) return &hooks->lists[i];
+    }
+    return NULL;
+}
+
+static const sg_bad_substitution *bad_substitution_of(const sg_bad_input_hooks *hooks, const char *arg)
+{
+    for (size_t i = 0; i < hooks->substitution_count; i++) {
+        if (strcmp(arg, hooks->substitutions[i].placeholder) == 0) return &hooks->substitutions[i];
+    }
+    return NULL;
+}
+
+static int starts_with_a_code(const sg_bad_input_hooks *hooks, const char *error)
+{
+    for (size_t i = 0; hooks->codes[i] != NULL; i++) {
+        if (strncmp(error, hooks->codes[i], strlen(hooks->codes[i])) == 0) return 1;
+    }
+    return 0;
+}
+
+typedef struct bad_state {
+    char *digest;
+    char *picture; /* NULL without a picture hook */
+} bad_state;
+
+static bad_state bad_state_take(redisContext *c, const sg_bad_input_hooks *hooks)
+{
+    bad_state s = {sg_debug_digest(c), hooks->picture != NULL ? hooks->picture(c) : NULL};
+    return s;
+}
+
+static void bad_state_free(bad_state *s)
+{
+    free(s->digest);
+    free(s->picture);
+    s->digest = s->picture = NULL;
+}
+
+/* Run one bad command; problem is "" when it was refused as expected and changed nothing. */
+static void check_bad_command(redisContext *c, const sg_bad_input_hooks *hooks, int argc, const char **argv,
+                              const size_t *argvlen, const char *expect, const bad_state *before, char *problem,
+                              size_t size)
+{
+    problem[0] = '\0';
+    int64_t start = sg_now_ms();
+    redisReply *r = sg_command_argv(c, argc, argv, argvlen);
+    int64_t elapsed = sg_now_ms() - start;
+    if (r->type != REDIS_REPLY_ERROR) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        snprintf(problem, size, "not an error: %s", got);
+    } else if (!starts_with_a_code(hooks, r->str)) {
+        snprintf(problem, size, "error without a code: \"%.200s\"", r->str);
+    } else if (strncmp(r->str, expect, strlen(expect)) != 0) {
+        snprintf(problem, size, "expected \"%s...\", got \"%.200s\"", expect, r->str);
+    } else if (hooks->max_ms > 0 && elapsed >= hooks->max_ms) {
+        snprintf(problem, size, "the error took %lld ms (did it block?)", (long long)elapsed);
+    }
+    freeReplyObject(r);
+    if (problem[0] != '\0') return;
+    bad_state now = bad_state_take(c, hooks);
+    if (strcmp(before->digest, now.digest) != 0 ||
+        (now.picture != NULL && strcmp(before->picture, now.picture) != 0)) {
+        snprintf(problem, size, "the dataset changed: %.200s", now.picture != NULL ? now.picture : now.digest);
+    }
+    bad_state_free(&now);
+}
+
+/* How often case `bc` runs: once, or once per value of the one list it uses. */
+static size_t bad_case_variants(const sg_bad_input_hooks *hooks, const sg_bad_case *bc, size_t k)
+{
+    const sg_bad_value_list *used = NULL;
+    for (int a = 0; a < SG_BAD_ARGS && bc->argv[a] != NULL; a++) {
+        const sg_bad_value_list *list = bad_list_of(hooks, bc->argv[a]);
+        if (list == NULL) continue;
+        if (used != NULL && used != list) fail_msg("bad case %zu uses two value lists", k);
+        used = list;
+    }
+    return used != NULL ? used->count : 1;
+}
+
+void sg_check_bad_inputs(redisContext *c, const sg_bad_case *cases, size_t n, const sg_bad_input_hooks *hooks)
+{
+    hooks->make_fixture(c);
+    bad_state before = bad_state_take(c, hooks);
+    size_t report_size = 32768, report_len = 0;
+    char *report = calloc(1, report_size);
+    assert_non_null(report);
+    int failures = 0, runs = 0;
+    for (size_t k = 0; k < n; k++) {
+        const sg_bad_case *bc = &cases[k];
+        size_t variants = bad_case_variants(hooks, bc, k);
+        for (size_t v = 0; v < variants; v++) {
+            const char *argv[SG_BAD_ARGS];
+            size_t argvlen[SG_BAD_ARGS];
+            int argc = 0;
+            char shown[300] = "";
+            size_t shown_len = 0;
+            for (; argc < SG_BAD_ARGS && bc->argv[argc] != NULL; argc++) {
+                const char *arg = bc->argv[argc];
+                size_t len = strlen(arg);
+                const char *label = arg;
+                const sg_bad_value_list *list = bad_list_of(hooks, arg);
+                const sg_bad_substitution *sub = bad_substitution_of(hooks, arg);
+                if (list != NULL) {
+                    arg = label = list->values[v];
+                    len = strlen(arg);
+                } else if (sub != NULL) {
+                    arg = sub->bytes;
+                    len = sub->len > 0 ? sub->len : strlen(sub->bytes);
+                    label = sub->label != NULL ? sub->label : sub->bytes;
+                }
+                argv[argc] = arg;
+                argvlen[argc] = len;
+                shown_len += (size_t)snprintf(shown + shown_len, sizeof(shown) - shown_len, "%s\"%s\"",
+                                              argc ? " " : "", label);
+                if (shown_len >= sizeof(shown)) shown_len = sizeof(shown) - 1;
+            }
+            char problem[400];
+            check_bad_command(c, hooks, argc, argv, argvlen, bc->expect, &before, problem, sizeof(problem));
+            runs++;
+            if (problem[0] == '\0') continue;
+            failures++;
+            if (report_len < report_size - 1) {
+                report_len += (size_t)snprintf(report + report_len, report_size - report_len, "  [%zu] %s: %s\n", k,
+                                               shown, problem);
+                if (report_len > report_size - 1) report_len = report_size - 1;
+            }
+            /* rebuild the fixture so one bad case cannot hide or cause another */
+            sg_command_status(c, "OK", "FLUSHALL");
+            hooks->make_fixture(c);
+            bad_state_free(&before);
+            before = bad_state_take(c, hooks);
+        }
+    }
+    bad_state_free(&before);
+    print_message("%d bad commands tried\n", runs);
+    if (failures > 0) {
+        fprintf(stderr, "%d bad-input case(s) failed:\n%s", failures, report);
+        free(report);
+        fail_msg("%d bad-input case(s) failed", failures);
+    }
+    free(report);
+}

@@ -165,4 +165,68 @@ redisContext *sg_fixture_connect(sg_fixture *f, const sg_server *s);
 /* Close `old` (e.g. broken by a restart) and open a new connection in its place. */
 redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_server *s);
 
+/* ---- one server for a whole group -------------------------------------------------------------- */
+/* The contract suites run every test of a cmocka group against one server: sg_group_setup /
+ * sg_group_teardown as the group's setup and teardown start it (module loaded, no extra arguments)
+ * and connect sg_conn to it; sg_group_flush as the per-test setup empties the dataset (FLUSHALL),
+ * first reconnecting when a previous test broke the connection. Connections made here have a short
+ * command timeout, so a command the server never answers fails its test quickly. */
+#define SG_GROUP_COMMAND_TIMEOUT_S 5
+#define SG_GROUP_MAX_CLIENTS 16
+extern sg_server *sg_group_server;
+extern redisContext *sg_conn;
+int sg_group_setup(void **state);
+int sg_group_teardown(void **state);
+int sg_group_flush(void **state);
+/* An extra connection owned by the current test (e.g. a waiter); sg_group_close_clients, as the
+ * per-test teardown, closes all of them so a failed test cannot leave a blocked client behind. */
+redisContext *sg_group_open_client(void);
+/* Close one of the test's connections now (a waiter that disconnects). */
+void sg_group_close_client(redisContext *c);
+int sg_group_close_clients(void **state);
+
+/* ---- bad input ---------------------------------------------------------------------------------- */
+/* One table of bad commands per suite, one runner: every case is sent (binary safe), its reply must
+ * be an error that starts with one of hooks->codes and with `expect`, and (when max_ms > 0) come
+ * within max_ms; afterwards DEBUG DIGEST and the suite's picture must be what they were before.
+ * The fixture is built first and rebuilt (after FLUSHALL) after a failing case, so one bad case
+ * cannot hide or cause another. The problems are collected and the test fails at the end with all
+ * of them on stderr. */
+#define SG_BAD_ARGS 16
+typedef struct sg_bad_case {
+    const char *expect;            /* the error's prefix, e.g. "ERR invalid ttl" */
+    const char *argv[SG_BAD_ARGS]; /* NULL-terminated; placeholders are replaced, see below */
+} sg_bad_case;
+
+/* An argument replaced by other bytes (an over-long owner, a token the fixture learned). `bytes` is
+ * read when the case runs, so the fixture builder may fill it in; len 0 means strlen(bytes) then.
+ * The report shows `label`, or the bytes when it is NULL. */
+typedef struct sg_bad_substitution {
+    const char *placeholder;
+    const char *bytes;
+    size_t len;
+    const char *label;
+} sg_bad_substitution;
+
+/* An argument that makes its case run once per value (a case uses at most one list). */
+typedef struct sg_bad_value_list {
+    const char *placeholder;
+    const char *const *values;
+    size_t count;
+} sg_bad_value_list;
+
+typedef struct sg_bad_input_hooks {
+    void (*make_fixture)(redisContext *c);  /* builds the dataset the cases run against */
+    char *(*picture)(redisContext *c);      /* optional: a malloc'ed text picture of it that does not
+                                             * rely on the module's digest callback */
+    const char *const *codes;               /* NULL-terminated error codes, e.g. "ERR ", "WRONGTYPE " */
+    const sg_bad_substitution *substitutions;
+    size_t substitution_count;
+    const sg_bad_value_list *lists;
+    size_t list_count;
+    int max_ms;                             /* > 0: the error must come within (it must not block) */
+} sg_bad_input_hooks;
+
+void sg_check_bad_inputs(redisContext *c, const sg_bad_case *cases, size_t n, const sg_bad_input_hooks *hooks);
+
 #endif

@@ -19,44 +19,16 @@
 /* The INFO slotguard field counting successful enrollments. */
 #define INFO_ENROLL_COUNTER_FIELD "slotguard_enroll_enrolled"
 
-static sg_server *server;
-static redisContext *conn;
-
-static int start_server(void **state)
-{
-    (void)state;
-    server = sg_server_start(NULL);
-    conn = sg_connect(server);
-    return 0;
-}
-
-static int stop_server(void **state)
-{
-    (void)state;
-    if (conn != NULL) redisFree(conn);
-    conn = NULL;
-    sg_server_stop(server);
-    server = NULL;
-    return 0;
-}
-
-static int flush_dataset(void **state)
-{
-    (void)state;
-    sg_command_status(conn, "OK", "FLUSHALL");
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static long long enroll(const char *key, const char *user)
 {
-    return sg_command_integer(conn, "ENROLL %s %s", key, user);
+    return sg_command_integer(sg_conn, "ENROLL %s %s", key, user);
 }
 
 static long long cancel(const char *key, const char *user)
 {
-    return sg_command_integer(conn, "ENROLL.CANCEL %s %s", key, user);
+    return sg_command_integer(sg_conn, "ENROLL.CANCEL %s %s", key, user);
 }
 
 /* An integer from an integer reply or from a bulk/status reply holding a decimal integer. */
@@ -90,7 +62,7 @@ static long long info_pair(const redisReply *r, const char *field)
 
 static trial_info info_of(const char *key)
 {
-    redisReply *r = sg_command(conn, "SLOTS.INFO %s", key);
+    redisReply *r = sg_command(sg_conn, "SLOTS.INFO %s", key);
     if (r->type != REDIS_REPLY_ARRAY) {
         int type = r->type;
         freeReplyObject(r);
@@ -125,7 +97,7 @@ static void assert_info(const char *key, long long capacity, long long remaining
 static void status_of(const char *key, const char *user, size_t len, char *state, size_t state_size,
                       long long *number)
 {
-    redisReply *r = sg_command(conn, "ENROLL.STATUS %s %b", key, user, len);
+    redisReply *r = sg_command(sg_conn, "ENROLL.STATUS %s %b", key, user, len);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         int type = r->type;
         freeReplyObject(r);
@@ -153,8 +125,8 @@ static redisReply *members_page(const char *key, unsigned long long cursor, long
                                 const redisReply **users)
 {
     redisReply *r = with_arrivals
-                        ? sg_command(conn, "ENROLL.MEMBERS %s %llu COUNT %lld WITHARRIVALS", key, cursor, count)
-                        : sg_command(conn, "ENROLL.MEMBERS %s %llu COUNT %lld", key, cursor, count);
+                        ? sg_command(sg_conn, "ENROLL.MEMBERS %s %llu COUNT %lld WITHARRIVALS", key, cursor, count)
+                        : sg_command(sg_conn, "ENROLL.MEMBERS %s %llu COUNT %lld", key, cursor, count);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         int type = r->type;
         freeReplyObject(r);
@@ -205,22 +177,22 @@ static char *members_snapshot(const char *key)
 static void slots_init_returns_one_when_it_creates_a_trial(void **state)
 {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT trial 5"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 5"), 1);
     assert_info("trial", 5, 5, 0, 0, 0, 1);
 }
 
 static void slots_init_returns_zero_and_leaves_an_existing_trial_untouched(void **state)
 {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT trial 3"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 3"), 1);
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 1);
-    char *before = sg_debug_digest(conn);
+    char *before = sg_debug_digest(sg_conn);
 
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT trial 10 WAITLIST 5"), 0);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT trial 0"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 10 WAITLIST 5"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 0"), 0);
 
-    char *after = sg_debug_digest(conn);
+    char *after = sg_debug_digest(sg_conn);
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -232,18 +204,18 @@ static void slots_init_returns_zero_and_leaves_an_existing_trial_untouched(void 
 static void slots_init_with_waitlist_sets_the_waitlist_size(void **state)
 {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT trial 2 WAITLIST 7"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 7"), 1);
     assert_info("trial", 2, 2, 0, 0, 7, 1);
 }
 
 static void slots_init_accepts_capacity_zero_and_the_largest_capacity(void **state)
 {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT empty 0"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT empty 0"), 1);
     assert_info("empty", 0, 0, 0, 0, 0, 1);
     assert_int_equal(enroll("empty", "alice"), 0);
 
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT huge 9223372036854775807 WAITLIST 9223372036854775807"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT huge 9223372036854775807 WAITLIST 9223372036854775807"), 1);
     assert_info("huge", 9223372036854775807LL, 9223372036854775807LL, 0, 0, 9223372036854775807LL, 1);
     assert_int_equal(enroll("huge", "alice"), 1);
     assert_info("huge", 9223372036854775807LL, 9223372036854775806LL, 1, 0, 9223372036854775807LL, 2);
@@ -252,9 +224,9 @@ static void slots_init_accepts_capacity_zero_and_the_largest_capacity(void **sta
 static void slots_init_answers_wrongtype_for_a_string_key(void **state)
 {
     (void)state;
-    sg_command_status(conn, "OK", "SET trial hello");
-    sg_command_error(conn, "WRONGTYPE ", "SLOTS.INIT trial 5");
-    redisReply *r = sg_command(conn, "GET trial");
+    sg_command_status(sg_conn, "OK", "SET trial hello");
+    sg_command_error(sg_conn, "WRONGTYPE ", "SLOTS.INIT trial 5");
+    redisReply *r = sg_command(sg_conn, "GET trial");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "hello");
     freeReplyObject(r);
@@ -265,7 +237,7 @@ static void slots_init_answers_wrongtype_for_a_string_key(void **state)
 static void enroll_returns_one_for_a_new_user_while_slots_remain(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_info("trial", 2, 1, 1, 0, 0, 2);
     assert_int_equal(enroll("trial", "bob"), 1);
@@ -275,7 +247,7 @@ static void enroll_returns_one_for_a_new_user_while_slots_remain(void **state)
 static void enroll_returns_zero_when_the_trial_is_full(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 0);
     assert_int_equal(enroll("trial", "bob"), 0);
@@ -287,7 +259,7 @@ static void enroll_returns_zero_when_the_trial_is_full(void **state)
 static void enroll_returns_minus_one_for_a_user_already_enrolled(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "alice"), -1);
     assert_info("trial", 5, 4, 1, 0, 0, 2);
@@ -296,10 +268,10 @@ static void enroll_returns_minus_one_for_a_user_already_enrolled(void **state)
 static void enroll_checks_already_enrolled_before_fullness(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 3");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "alice"), -1);
-    sg_command_integer(conn, "SLOTS.INIT plain 1");
+    sg_command_integer(sg_conn, "SLOTS.INIT plain 1");
     assert_int_equal(enroll("plain", "alice"), 1);
     assert_int_equal(enroll("plain", "alice"), -1);
     assert_info("trial", 1, 0, 1, 0, 3, 2);
@@ -308,7 +280,7 @@ static void enroll_checks_already_enrolled_before_fullness(void **state)
 static void enroll_returns_two_when_full_and_the_waitlist_has_room(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 2");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 2);
     assert_int_equal(enroll("trial", "carol"), 2);
@@ -320,7 +292,7 @@ static void enroll_returns_two_when_full_and_the_waitlist_has_room(void **state)
 static void enroll_returns_minus_two_for_a_user_already_waitlisted(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 2");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 2);
     assert_int_equal(enroll("trial", "bob"), -2);
@@ -330,7 +302,7 @@ static void enroll_returns_minus_two_for_a_user_already_waitlisted(void **state)
 static void enroll_returns_zero_when_full_and_the_waitlist_is_full(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 1");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 1");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 2);
     assert_int_equal(enroll("trial", "carol"), 0);
@@ -341,27 +313,27 @@ static void enroll_returns_zero_when_full_and_the_waitlist_is_full(void **state)
 static void enroll_answers_notrial_for_a_missing_key_and_creates_nothing(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "ENROLL nosuchtrial alice");
-    assert_int_equal(sg_command_integer(conn, "EXISTS nosuchtrial"), 0);
+    sg_command_error(sg_conn, "NOTRIAL ", "ENROLL nosuchtrial alice");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS nosuchtrial"), 0);
 }
 
 static void enroll_answers_wrongtype_for_a_string_key(void **state)
 {
     (void)state;
-    sg_command_status(conn, "OK", "SET trial hello");
-    sg_command_error(conn, "WRONGTYPE ", "ENROLL trial alice");
+    sg_command_status(sg_conn, "OK", "SET trial hello");
+    sg_command_error(sg_conn, "WRONGTYPE ", "ENROLL trial alice");
 }
 
 static void enroll_treats_user_ids_as_binary_safe_bytes(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 10");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 10");
     const char a[] = {'u', '\0', 'a'};
     const char b[] = {'u', '\0', 'b'};
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", a, sizeof(a)), 1);
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", b, sizeof(b)), 1);
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", "u", (size_t)1), 1);
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", a, sizeof(a)), -1);
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", a, sizeof(a)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", b, sizeof(b)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", "u", (size_t)1), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", a, sizeof(a)), -1);
     assert_info("trial", 10, 7, 3, 0, 0, 4);
 
     char state_name[32];
@@ -389,9 +361,9 @@ static void enroll_accepts_a_512_byte_user_id(void **state)
     memset(user, 'x', sizeof(user));
     user[0] = '\0';
     user[511] = '\xff';
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", user, sizeof(user)), 1);
-    assert_int_equal(sg_command_integer(conn, "ENROLL trial %b", user, sizeof(user)), -1);
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", user, sizeof(user)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", user, sizeof(user)), -1);
     unsigned long long next;
     const redisReply *users;
     redisReply *r = members_page("trial", 0, 10, 0, &next, &users);
@@ -406,23 +378,23 @@ static void enroll_rejects_a_513_byte_user_id(void **state)
     (void)state;
     char user[513];
     memset(user, 'x', sizeof(user));
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
-    sg_command_error(conn, "ERR invalid user", "ENROLL trial %b", user, sizeof(user));
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
+    sg_command_error(sg_conn, "ERR invalid user", "ENROLL trial %b", user, sizeof(user));
     assert_info("trial", 2, 2, 0, 0, 0, 1);
 }
 
 static void enroll_rejects_an_empty_user_id(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
-    sg_command_error(conn, "ERR invalid user", "ENROLL trial %b", "", (size_t)0);
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
+    sg_command_error(sg_conn, "ERR invalid user", "ENROLL trial %b", "", (size_t)0);
     assert_info("trial", 2, 2, 0, 0, 0, 1);
 }
 
 static void enroll_hands_out_arrival_numbers_from_one_to_enrolled_and_waitlisted_users(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2 WAITLIST 1");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 1");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "alice"), -1);
     assert_int_equal(enroll("trial", "bob"), 1);
@@ -440,7 +412,7 @@ static void enroll_hands_out_arrival_numbers_from_one_to_enrolled_and_waitlisted
 static void enroll_cancel_returns_one_and_gives_the_slot_back(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 0);
     assert_int_equal(cancel("trial", "alice"), 1);
@@ -453,7 +425,7 @@ static void enroll_cancel_returns_one_and_gives_the_slot_back(void **state)
 static void enroll_cancel_returns_zero_for_a_user_not_enrolled(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(cancel("trial", "bob"), 0);
     assert_int_equal(cancel("trial", "alice"), 1);
@@ -464,7 +436,7 @@ static void enroll_cancel_returns_zero_for_a_user_not_enrolled(void **state)
 static void enroll_cancel_promotes_the_waitlist_head_in_the_same_step(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 3");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 2);
     assert_int_equal(enroll("trial", "carol"), 2);
@@ -479,7 +451,7 @@ static void enroll_cancel_promotes_the_waitlist_head_in_the_same_step(void **sta
 static void enroll_cancel_removes_a_waitlisted_user_and_returns_zero(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 3");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
     assert_int_equal(enroll("trial", "alice"), 1);
     assert_int_equal(enroll("trial", "bob"), 2);
     assert_int_equal(enroll("trial", "carol"), 2);
@@ -493,12 +465,12 @@ static void enroll_cancel_removes_a_waitlisted_user_and_returns_zero(void **stat
 static void enroll_cancel_does_not_promote_while_the_trial_is_over_capacity(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 3 WAITLIST 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 3 WAITLIST 2");
     assert_int_equal(enroll("trial", "a"), 1);
     assert_int_equal(enroll("trial", "b"), 1);
     assert_int_equal(enroll("trial", "c"), 1);
     assert_int_equal(enroll("trial", "w"), 2);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 2"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 2"), 0);
     assert_int_equal(cancel("trial", "a"), 1);
     assert_status("trial", "w", "waitlisted", 1);
     assert_info("trial", 2, 0, 2, 1, 2, 5);
@@ -510,8 +482,8 @@ static void enroll_cancel_does_not_promote_while_the_trial_is_over_capacity(void
 static void enroll_cancel_answers_notrial_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "ENROLL.CANCEL nosuchtrial alice");
-    assert_int_equal(sg_command_integer(conn, "EXISTS nosuchtrial"), 0);
+    sg_command_error(sg_conn, "NOTRIAL ", "ENROLL.CANCEL nosuchtrial alice");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS nosuchtrial"), 0);
 }
 
 /* ---- ENROLL.STATUS ------------------------------------------------------------------------- */
@@ -519,7 +491,7 @@ static void enroll_cancel_answers_notrial_for_a_missing_key(void **state)
 static void enroll_status_reports_enrolled_with_the_arrival_number(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     enroll("trial", "alice");
     enroll("trial", "bob");
     enroll("trial", "carol");
@@ -531,7 +503,7 @@ static void enroll_status_reports_enrolled_with_the_arrival_number(void **state)
 static void enroll_status_reports_waitlisted_with_the_position(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 5");
     enroll("trial", "alice");
     assert_int_equal(enroll("trial", "w1"), 2);
     assert_int_equal(enroll("trial", "w2"), 2);
@@ -545,14 +517,14 @@ static void enroll_status_reports_waitlisted_with_the_position(void **state)
 static void enroll_status_reports_none_and_zero_for_an_unknown_user(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     assert_status("trial", "stranger", "none", 0);
 }
 
 static void enroll_status_answers_notrial_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "ENROLL.STATUS nosuchtrial alice");
+    sg_command_error(sg_conn, "NOTRIAL ", "ENROLL.STATUS nosuchtrial alice");
 }
 
 /* ---- SLOTS.INFO ---------------------------------------------------------------------------- */
@@ -560,7 +532,7 @@ static void enroll_status_answers_notrial_for_a_missing_key(void **state)
 static void slots_info_reports_the_six_fields_as_integers(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2 WAITLIST 4");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 4");
     enroll("trial", "a");
     enroll("trial", "b");
     enroll("trial", "c");
@@ -571,14 +543,14 @@ static void slots_info_reports_the_six_fields_as_integers(void **state)
 static void slots_info_returns_nil_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_nil(conn, "SLOTS.INFO nosuchtrial");
+    sg_command_nil(sg_conn, "SLOTS.INFO nosuchtrial");
 }
 
 static void slots_info_answers_wrongtype_for_a_string_key(void **state)
 {
     (void)state;
-    sg_command_status(conn, "OK", "SET trial hello");
-    sg_command_error(conn, "WRONGTYPE ", "SLOTS.INFO trial");
+    sg_command_status(sg_conn, "OK", "SET trial hello");
+    sg_command_error(sg_conn, "WRONGTYPE ", "SLOTS.INFO trial");
 }
 
 /* ---- SLOTS.RESIZE -------------------------------------------------------------------------- */
@@ -586,19 +558,19 @@ static void slots_info_answers_wrongtype_for_a_string_key(void **state)
 static void slots_resize_returns_zero_when_no_one_is_promoted(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
     enroll("trial", "a");
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 10"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 10"), 0);
     assert_info("trial", 10, 9, 1, 0, 0, 2);
 }
 
 static void slots_resize_lowering_below_enrolled_never_drops_users(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     const char *users[] = {"a", "b", "c", "d", "e"};
     for (int i = 0; i < 5; i++) assert_int_equal(enroll("trial", users[i]), 1);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 2"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 2"), 0);
     assert_info("trial", 2, 0, 5, 0, 0, 6);
     for (int i = 0; i < 5; i++) assert_status("trial", users[i], "enrolled", i + 1);
     assert_int_equal(enroll("trial", "f"), 0);
@@ -615,17 +587,17 @@ static void slots_resize_lowering_below_enrolled_never_drops_users(void **state)
 static void slots_resize_raising_promotes_waitlisted_users_in_fifo_order(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 1 WAITLIST 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 5");
     enroll("trial", "a");
     assert_int_equal(enroll("trial", "w1"), 2);
     assert_int_equal(enroll("trial", "w2"), 2);
     assert_int_equal(enroll("trial", "w3"), 2);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 3"), 2);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 3"), 2);
     assert_status("trial", "w1", "enrolled", 2);
     assert_status("trial", "w2", "enrolled", 3);
     assert_status("trial", "w3", "waitlisted", 1);
     assert_info("trial", 3, 0, 3, 1, 5, 5);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 100"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 100"), 1);
     assert_status("trial", "w3", "enrolled", 4);
     assert_info("trial", 100, 96, 4, 0, 5, 5);
 }
@@ -633,8 +605,8 @@ static void slots_resize_raising_promotes_waitlisted_users_in_fifo_order(void **
 static void slots_resize_answers_notrial_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "SLOTS.RESIZE nosuchtrial 5");
-    assert_int_equal(sg_command_integer(conn, "EXISTS nosuchtrial"), 0);
+    sg_command_error(sg_conn, "NOTRIAL ", "SLOTS.RESIZE nosuchtrial 5");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS nosuchtrial"), 0);
 }
 
 /* ---- ENROLL.MEMBERS ------------------------------------------------------------------------ */
@@ -643,7 +615,7 @@ static void enroll_members_pages_through_all_users_in_arrival_order(void **state
 {
     (void)state;
     enum { USERS = 25, COUNT = 7 };
-    sg_command_integer(conn, "SLOTS.INIT trial 100");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 100");
     char name[32];
     for (int i = 0; i < USERS; i++) {
         snprintf(name, sizeof(name), "user-%02d", i);
@@ -674,13 +646,13 @@ static void enroll_members_pages_through_all_users_in_arrival_order(void **state
 static void enroll_members_count_defaults_to_ten(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 100");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 100");
     char name[32];
     for (int i = 0; i < 15; i++) {
         snprintf(name, sizeof(name), "user-%02d", i);
         enroll("trial", name);
     }
-    redisReply *r = sg_command(conn, "ENROLL.MEMBERS trial 0");
+    redisReply *r = sg_command(sg_conn, "ENROLL.MEMBERS trial 0");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2);
     assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
@@ -692,7 +664,7 @@ static void enroll_members_count_defaults_to_ten(void **state)
 static void enroll_members_witharrivals_alternates_users_and_arrival_numbers(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2 WAITLIST 2");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 2");
     enroll("trial", "a");
     enroll("trial", "b");
     enroll("trial", "w");
@@ -714,7 +686,7 @@ static void enroll_members_returns_each_steady_user_exactly_once_while_the_trial
 {
     (void)state;
     enum { USERS = 40, EARLY_CANCELLED = 5, MAX_PAGES = 200 };
-    sg_command_integer(conn, "SLOTS.INIT trial 1000");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 1000");
     char name[32];
     for (int i = 0; i < USERS; i++) {
         snprintf(name, sizeof(name), "u%d", i);
@@ -783,7 +755,7 @@ static void enroll_members_returns_each_steady_user_exactly_once_while_the_trial
 static void enroll_members_answers_notrial_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "ENROLL.MEMBERS nosuchtrial 0");
+    sg_command_error(sg_conn, "NOTRIAL ", "ENROLL.MEMBERS nosuchtrial 0");
 }
 
 /* ---- SLOTS.RESTORE ------------------------------------------------------------------------- */
@@ -791,11 +763,11 @@ static void enroll_members_answers_notrial_for_a_missing_key(void **state)
 static void slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 2 WAITLIST 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 5");
     /* one list per call; users are appended to the named list */
-    sg_command_status(conn, "OK", "SLOTS.RESTORE trial 50 ENROLLED 3 alice 7 bob");
-    sg_command_status(conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 9 carol");
-    sg_command_status(conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 12 dave");
+    sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 50 ENROLLED 3 alice 7 bob");
+    sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 9 carol");
+    sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 12 dave");
     assert_info("trial", 2, 0, 2, 2, 5, 100);
     assert_status("trial", "alice", "enrolled", 3);
     assert_status("trial", "bob", "enrolled", 7);
@@ -810,7 +782,7 @@ static void slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers(void *
     assert_string_equal(members, "bob=7\ncarol=9\n");
     free(members);
     assert_info("trial", 2, 0, 2, 2, 5, 101);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.RESIZE trial 4"), 2);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 4"), 2);
     members = members_snapshot("trial");
     assert_string_equal(members, "bob=7\ncarol=9\ndave=12\nerin=100\n");
     free(members);
@@ -819,18 +791,18 @@ static void slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers(void *
 static void slots_restore_changes_nothing_when_one_pair_is_bad(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5 WAITLIST 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5 WAITLIST 5");
     enroll("trial", "first");
-    char *before = sg_debug_digest(conn);
+    char *before = sg_debug_digest(sg_conn);
     char *members_before = members_snapshot("trial");
-    sg_command_error(conn, "ERR invalid arrival", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 2 bob");
-    sg_command_error(conn, "ERR duplicate user", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 alice");
-    sg_command_error(conn, "ERR duplicate user", "SLOTS.RESTORE trial 100 WAITLISTED 3 alice 4 first");
-    sg_command_error(conn, "ERR invalid user", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 %b", "", (size_t)0);
-    sg_command_error(conn, "ERR syntax error", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4");
-    sg_command_error(conn, "ERR ", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 bob WAITLISTED 5 carol");
-    sg_command_error(conn, "ERR ", "SLOTS.RESTORE trial 100 ENROLLED 3 alice x bob");
-    char *after = sg_debug_digest(conn);
+    sg_command_error(sg_conn, "ERR invalid arrival", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 2 bob");
+    sg_command_error(sg_conn, "ERR duplicate user", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 alice");
+    sg_command_error(sg_conn, "ERR duplicate user", "SLOTS.RESTORE trial 100 WAITLISTED 3 alice 4 first");
+    sg_command_error(sg_conn, "ERR invalid user", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 %b", "", (size_t)0);
+    sg_command_error(sg_conn, "ERR syntax error", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4");
+    sg_command_error(sg_conn, "ERR ", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 4 bob WAITLISTED 5 carol");
+    sg_command_error(sg_conn, "ERR ", "SLOTS.RESTORE trial 100 ENROLLED 3 alice x bob");
+    char *after = sg_debug_digest(sg_conn);
     char *members_after = members_snapshot("trial");
     assert_string_equal(before, after);
     assert_string_equal(members_before, members_after);
@@ -845,8 +817,8 @@ static void slots_restore_changes_nothing_when_one_pair_is_bad(void **state)
 static void slots_restore_answers_notrial_for_a_missing_key(void **state)
 {
     (void)state;
-    sg_command_error(conn, "NOTRIAL ", "SLOTS.RESTORE nosuchtrial 10 ENROLLED 1 alice");
-    assert_int_equal(sg_command_integer(conn, "EXISTS nosuchtrial"), 0);
+    sg_command_error(sg_conn, "NOTRIAL ", "SLOTS.RESTORE nosuchtrial 10 ENROLLED 1 alice");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS nosuchtrial"), 0);
 }
 
 /* ---- COMMAND DOCS, COMMAND INFO, INFO ------------------------------------------------------ */
@@ -878,7 +850,7 @@ static void command_info_describes_every_command_with_key_position_one(void **st
     (void)state;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         const command_spec *spec = &commands[i];
-        redisReply *r = sg_command(conn, "COMMAND INFO %s", spec->name);
+        redisReply *r = sg_command(sg_conn, "COMMAND INFO %s", spec->name);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         assert_int_equal(r->elements, 1);
         const redisReply *e = r->element[0];
@@ -918,7 +890,7 @@ static void command_docs_describe_every_command(void **state)
     (void)state;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         const char *name = commands[i].name;
-        redisReply *r = sg_command(conn, "COMMAND DOCS %s", name);
+        redisReply *r = sg_command(sg_conn, "COMMAND DOCS %s", name);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         const redisReply *doc = map_get(r, name);
         const redisReply *summary = doc != NULL ? map_get(doc, "summary") : NULL;
@@ -943,7 +915,7 @@ typedef struct info_counters {
 static void read_counters(info_counters *out)
 {
     memset(out, 0, sizeof(*out));
-    redisReply *r = sg_command(conn, "INFO slotguard");
+    redisReply *r = sg_command(sg_conn, "INFO slotguard");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     const char *p = r->str;
     while (p != NULL && *p != '\0' && out->count < MAX_INFO_FIELDS) {
@@ -974,7 +946,7 @@ static void read_counters(info_counters *out)
 static void info_slotguard_counters_increase_after_an_enroll(void **state)
 {
     (void)state;
-    sg_command_integer(conn, "SLOTS.INIT trial 5");
+    sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     info_counters before, after;
     read_counters(&before);
     if (before.count == 0) fail_msg("INFO slotguard has no slotguard_ fields");
@@ -997,12 +969,7 @@ static void info_slotguard_counters_increase_after_an_enroll(void **state)
 
 #define LONG_USER "@513" /* replaced by a 513-byte user id */
 
-typedef struct bad_case {
-    const char *expect; /* error prefix */
-    const char *argv[12];
-} bad_case;
-
-static const bad_case bad_cases[] = {
+static const sg_bad_case bad_cases[] = {
     /* wrong arity */
     {"ERR wrong number of arguments", {"SLOTS.INIT"}},
     {"ERR wrong number of arguments", {"SLOTS.INIT", "bad:missing"}},
@@ -1096,18 +1063,18 @@ static const bad_case bad_cases[] = {
 };
 
 /* bad:trial (capacity 2, waitlist 2; a and b enrolled, c waitlisted), bad:string, bad:list. */
-static void make_bad_input_fixture(void)
+static void make_bad_input_fixture(redisContext *c)
 {
-    sg_command_integer(conn, "SLOTS.INIT bad:trial 2 WAITLIST 2");
+    sg_command_integer(c, "SLOTS.INIT bad:trial 2 WAITLIST 2");
     assert_int_equal(enroll("bad:trial", "a"), 1);
     assert_int_equal(enroll("bad:trial", "b"), 1);
     assert_int_equal(enroll("bad:trial", "c"), 2);
-    sg_command_status(conn, "OK", "SET bad:string hello");
-    sg_command_integer(conn, "RPUSH bad:list x");
+    sg_command_status(c, "OK", "SET bad:string hello");
+    sg_command_integer(c, "RPUSH bad:list x");
 }
 
 /* A text picture of the fixture trial that does not rely on the module's digest callback. */
-static char *fixture_picture(void)
+static char *fixture_picture(redisContext *c)
 {
     trial_info i = info_of("bad:trial");
     char *members = members_snapshot("bad:trial");
@@ -1119,140 +1086,82 @@ static char *fixture_picture(void)
     assert_non_null(out);
     snprintf(out, size, "%lld %lld %lld %lld %lld %lld | %s | c=%s:%lld | keys=%lld", i.capacity, i.remaining,
              i.enrolled, i.waitlisted, i.waitlist_max, i.next_arrival, members, state_name, position,
-             sg_command_integer(conn, "DBSIZE"));
+             sg_command_integer(c, "DBSIZE"));
     free(members);
     return out;
 }
 
-static int starts_with_code(const char *s)
-{
-    return strncmp(s, "ERR ", 4) == 0 || strncmp(s, "WRONGTYPE ", 10) == 0 || strncmp(s, "NOTRIAL ", 8) == 0;
-}
+static char long_user[513];
 
 static void bad_input_is_rejected_with_a_coded_error_and_changes_nothing(void **state)
 {
     (void)state;
-    make_bad_input_fixture();
-    char long_user[513];
     memset(long_user, 'u', sizeof(long_user));
-    char *digest = sg_debug_digest(conn);
-    char *picture = fixture_picture();
-
-    size_t report_size = 16384, report_len = 0;
-    char *report = calloc(1, report_size);
-    assert_non_null(report);
-    int failures = 0;
-    for (size_t k = 0; k < sizeof(bad_cases) / sizeof(bad_cases[0]); k++) {
-        const bad_case *bc = &bad_cases[k];
-        const char *argv[12];
-        size_t argvlen[12];
-        int argc = 0;
-        char shown[256] = "";
-        size_t shown_len = 0;
-        for (; argc < 12 && bc->argv[argc] != NULL; argc++) {
-            int is_long = strcmp(bc->argv[argc], LONG_USER) == 0;
-            argv[argc] = is_long ? long_user : bc->argv[argc];
-            argvlen[argc] = is_long ? sizeof(long_user) : strlen(bc->argv[argc]);
-            shown_len += (size_t)snprintf(shown + shown_len, sizeof(shown) - shown_len, "%s\"%s\"",
-                                          argc ? " " : "", is_long ? "<513 bytes>" : bc->argv[argc]);
-            if (shown_len >= sizeof(shown)) shown_len = sizeof(shown) - 1;
-        }
-        redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
-        char problem[300] = "";
-        if (r->type == REDIS_REPLY_INTEGER) {
-            snprintf(problem, sizeof(problem), "not an error: integer %lld", r->integer);
-        } else if (r->type != REDIS_REPLY_ERROR) {
-            snprintf(problem, sizeof(problem), "not an error: reply type %d", r->type);
-        } else if (!starts_with_code(r->str)) {
-            snprintf(problem, sizeof(problem), "error without a code: \"%.200s\"", r->str);
-        } else if (strncmp(r->str, bc->expect, strlen(bc->expect)) != 0) {
-            snprintf(problem, sizeof(problem), "expected \"%s...\", got \"%.200s\"", bc->expect, r->str);
-        }
-        freeReplyObject(r);
-        if (problem[0] == '\0') {
-            char *digest_now = sg_debug_digest(conn);
-            char *picture_now = fixture_picture();
-            if (strcmp(digest, digest_now) != 0 || strcmp(picture, picture_now) != 0) {
-                snprintf(problem, sizeof(problem), "the dataset changed: %.200s", picture_now);
-            }
-            free(digest_now);
-            free(picture_now);
-        }
-        if (problem[0] != '\0') {
-            failures++;
-            if (report_len < report_size - 1) {
-                report_len += (size_t)snprintf(report + report_len, report_size - report_len, "  [%zu] %s: %s\n", k,
-                                               shown, problem);
-                if (report_len > report_size - 1) report_len = report_size - 1;
-            }
-            /* rebuild the fixture so one bad case cannot hide or cause another */
-            sg_command_status(conn, "OK", "FLUSHALL");
-            make_bad_input_fixture();
-        }
-    }
-    free(digest);
-    free(picture);
-    if (failures > 0) {
-        fprintf(stderr, "%d bad-input case(s) failed:\n%s", failures, report);
-        free(report);
-        fail_msg("%d bad-input case(s) failed", failures);
-    }
-    free(report);
+    static const char *const codes[] = {"ERR ", "WRONGTYPE ", "NOTRIAL ", NULL};
+    const sg_bad_substitution substitutions[] = {{LONG_USER, long_user, sizeof(long_user), "<513 bytes>"}};
+    const sg_bad_input_hooks hooks = {
+        .make_fixture = make_bad_input_fixture,
+        .picture = fixture_picture,
+        .codes = codes,
+        .substitutions = substitutions,
+        .substitution_count = 1,
+    };
+    sg_check_bad_inputs(sg_conn, bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]), &hooks);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(slots_init_returns_one_when_it_creates_a_trial, flush_dataset),
-        cmocka_unit_test_setup(slots_init_returns_zero_and_leaves_an_existing_trial_untouched, flush_dataset),
-        cmocka_unit_test_setup(slots_init_with_waitlist_sets_the_waitlist_size, flush_dataset),
-        cmocka_unit_test_setup(slots_init_accepts_capacity_zero_and_the_largest_capacity, flush_dataset),
-        cmocka_unit_test_setup(slots_init_answers_wrongtype_for_a_string_key, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_one_for_a_new_user_while_slots_remain, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_zero_when_the_trial_is_full, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_minus_one_for_a_user_already_enrolled, flush_dataset),
-        cmocka_unit_test_setup(enroll_checks_already_enrolled_before_fullness, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_two_when_full_and_the_waitlist_has_room, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_minus_two_for_a_user_already_waitlisted, flush_dataset),
-        cmocka_unit_test_setup(enroll_returns_zero_when_full_and_the_waitlist_is_full, flush_dataset),
-        cmocka_unit_test_setup(enroll_answers_notrial_for_a_missing_key_and_creates_nothing, flush_dataset),
-        cmocka_unit_test_setup(enroll_answers_wrongtype_for_a_string_key, flush_dataset),
-        cmocka_unit_test_setup(enroll_treats_user_ids_as_binary_safe_bytes, flush_dataset),
-        cmocka_unit_test_setup(enroll_accepts_a_512_byte_user_id, flush_dataset),
-        cmocka_unit_test_setup(enroll_rejects_a_513_byte_user_id, flush_dataset),
-        cmocka_unit_test_setup(enroll_rejects_an_empty_user_id, flush_dataset),
+        cmocka_unit_test_setup(slots_init_returns_one_when_it_creates_a_trial, sg_group_flush),
+        cmocka_unit_test_setup(slots_init_returns_zero_and_leaves_an_existing_trial_untouched, sg_group_flush),
+        cmocka_unit_test_setup(slots_init_with_waitlist_sets_the_waitlist_size, sg_group_flush),
+        cmocka_unit_test_setup(slots_init_accepts_capacity_zero_and_the_largest_capacity, sg_group_flush),
+        cmocka_unit_test_setup(slots_init_answers_wrongtype_for_a_string_key, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_one_for_a_new_user_while_slots_remain, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_zero_when_the_trial_is_full, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_minus_one_for_a_user_already_enrolled, sg_group_flush),
+        cmocka_unit_test_setup(enroll_checks_already_enrolled_before_fullness, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_two_when_full_and_the_waitlist_has_room, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_minus_two_for_a_user_already_waitlisted, sg_group_flush),
+        cmocka_unit_test_setup(enroll_returns_zero_when_full_and_the_waitlist_is_full, sg_group_flush),
+        cmocka_unit_test_setup(enroll_answers_notrial_for_a_missing_key_and_creates_nothing, sg_group_flush),
+        cmocka_unit_test_setup(enroll_answers_wrongtype_for_a_string_key, sg_group_flush),
+        cmocka_unit_test_setup(enroll_treats_user_ids_as_binary_safe_bytes, sg_group_flush),
+        cmocka_unit_test_setup(enroll_accepts_a_512_byte_user_id, sg_group_flush),
+        cmocka_unit_test_setup(enroll_rejects_a_513_byte_user_id, sg_group_flush),
+        cmocka_unit_test_setup(enroll_rejects_an_empty_user_id, sg_group_flush),
         cmocka_unit_test_setup(enroll_hands_out_arrival_numbers_from_one_to_enrolled_and_waitlisted_users,
-                               flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_returns_one_and_gives_the_slot_back, flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_returns_zero_for_a_user_not_enrolled, flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_promotes_the_waitlist_head_in_the_same_step, flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_removes_a_waitlisted_user_and_returns_zero, flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_does_not_promote_while_the_trial_is_over_capacity, flush_dataset),
-        cmocka_unit_test_setup(enroll_cancel_answers_notrial_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(enroll_status_reports_enrolled_with_the_arrival_number, flush_dataset),
-        cmocka_unit_test_setup(enroll_status_reports_waitlisted_with_the_position, flush_dataset),
-        cmocka_unit_test_setup(enroll_status_reports_none_and_zero_for_an_unknown_user, flush_dataset),
-        cmocka_unit_test_setup(enroll_status_answers_notrial_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(slots_info_reports_the_six_fields_as_integers, flush_dataset),
-        cmocka_unit_test_setup(slots_info_returns_nil_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(slots_info_answers_wrongtype_for_a_string_key, flush_dataset),
-        cmocka_unit_test_setup(slots_resize_returns_zero_when_no_one_is_promoted, flush_dataset),
-        cmocka_unit_test_setup(slots_resize_lowering_below_enrolled_never_drops_users, flush_dataset),
-        cmocka_unit_test_setup(slots_resize_raising_promotes_waitlisted_users_in_fifo_order, flush_dataset),
-        cmocka_unit_test_setup(slots_resize_answers_notrial_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(enroll_members_pages_through_all_users_in_arrival_order, flush_dataset),
-        cmocka_unit_test_setup(enroll_members_count_defaults_to_ten, flush_dataset),
-        cmocka_unit_test_setup(enroll_members_witharrivals_alternates_users_and_arrival_numbers, flush_dataset),
+                               sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_returns_one_and_gives_the_slot_back, sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_returns_zero_for_a_user_not_enrolled, sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_promotes_the_waitlist_head_in_the_same_step, sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_removes_a_waitlisted_user_and_returns_zero, sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_does_not_promote_while_the_trial_is_over_capacity, sg_group_flush),
+        cmocka_unit_test_setup(enroll_cancel_answers_notrial_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(enroll_status_reports_enrolled_with_the_arrival_number, sg_group_flush),
+        cmocka_unit_test_setup(enroll_status_reports_waitlisted_with_the_position, sg_group_flush),
+        cmocka_unit_test_setup(enroll_status_reports_none_and_zero_for_an_unknown_user, sg_group_flush),
+        cmocka_unit_test_setup(enroll_status_answers_notrial_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(slots_info_reports_the_six_fields_as_integers, sg_group_flush),
+        cmocka_unit_test_setup(slots_info_returns_nil_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(slots_info_answers_wrongtype_for_a_string_key, sg_group_flush),
+        cmocka_unit_test_setup(slots_resize_returns_zero_when_no_one_is_promoted, sg_group_flush),
+        cmocka_unit_test_setup(slots_resize_lowering_below_enrolled_never_drops_users, sg_group_flush),
+        cmocka_unit_test_setup(slots_resize_raising_promotes_waitlisted_users_in_fifo_order, sg_group_flush),
+        cmocka_unit_test_setup(slots_resize_answers_notrial_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(enroll_members_pages_through_all_users_in_arrival_order, sg_group_flush),
+        cmocka_unit_test_setup(enroll_members_count_defaults_to_ten, sg_group_flush),
+        cmocka_unit_test_setup(enroll_members_witharrivals_alternates_users_and_arrival_numbers, sg_group_flush),
         cmocka_unit_test_setup(enroll_members_returns_each_steady_user_exactly_once_while_the_trial_changes,
-                               flush_dataset),
-        cmocka_unit_test_setup(enroll_members_answers_notrial_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers, flush_dataset),
-        cmocka_unit_test_setup(slots_restore_changes_nothing_when_one_pair_is_bad, flush_dataset),
-        cmocka_unit_test_setup(slots_restore_answers_notrial_for_a_missing_key, flush_dataset),
-        cmocka_unit_test_setup(command_info_describes_every_command_with_key_position_one, flush_dataset),
-        cmocka_unit_test_setup(command_docs_describe_every_command, flush_dataset),
-        cmocka_unit_test_setup(info_slotguard_counters_increase_after_an_enroll, flush_dataset),
-        cmocka_unit_test_setup(bad_input_is_rejected_with_a_coded_error_and_changes_nothing, flush_dataset),
+                               sg_group_flush),
+        cmocka_unit_test_setup(enroll_members_answers_notrial_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers, sg_group_flush),
+        cmocka_unit_test_setup(slots_restore_changes_nothing_when_one_pair_is_bad, sg_group_flush),
+        cmocka_unit_test_setup(slots_restore_answers_notrial_for_a_missing_key, sg_group_flush),
+        cmocka_unit_test_setup(command_info_describes_every_command_with_key_position_one, sg_group_flush),
+        cmocka_unit_test_setup(command_docs_describe_every_command, sg_group_flush),
+        cmocka_unit_test_setup(info_slotguard_counters_increase_after_an_enroll, sg_group_flush),
+        cmocka_unit_test_setup(bad_input_is_rejected_with_a_coded_error_and_changes_nothing, sg_group_flush),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }

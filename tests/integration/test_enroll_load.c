@@ -13,27 +13,6 @@
 
 #include "harness.h"
 
-static sg_server *server;
-static redisContext *conn;
-
-static int start_server(void **state)
-{
-    (void)state;
-    server = sg_server_start(NULL);
-    conn = sg_connect(server);
-    return 0;
-}
-
-static int stop_server(void **state)
-{
-    (void)state;
-    if (conn != NULL) redisFree(conn);
-    conn = NULL;
-    sg_server_stop(server);
-    server = NULL;
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 /* xorshift64*: small, seeded, the same sequence on every machine. */
@@ -56,7 +35,7 @@ static uint64_t test_seed(uint64_t fallback)
 
 static long long slots_info_field(const char *key, const char *field)
 {
-    redisReply *r = sg_command(conn, "SLOTS.INFO %s", key);
+    redisReply *r = sg_command(sg_conn, "SLOTS.INFO %s", key);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *name = r->element[i];
@@ -79,7 +58,7 @@ static long long for_each_member(const char *key, void (*visit)(const char *user
     unsigned long long cursor = 0;
     long long visited = 0;
     for (int page = 0; page < 100000; page++) {
-        redisReply *r = sg_command(conn, "ENROLL.MEMBERS %s %llu COUNT 500", key, cursor);
+        redisReply *r = sg_command(sg_conn, "ENROLL.MEMBERS %s %llu COUNT 500", key, cursor);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         assert_int_equal(r->elements, 2);
         assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
@@ -274,7 +253,7 @@ static void check_load_member(const char *user, size_t len, void *arg)
 static void concurrent_enrolls_fill_the_trial_exactly_and_repeats_answer_minus_one(void **state)
 {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT %s %d", LOAD_KEY, LOAD_CAPACITY), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT %s %d", LOAD_KEY, LOAD_CAPACITY), 1);
 
     load_shared *shared = calloc(1, sizeof(*shared));
     load_worker *workers = calloc(LOAD_CONNECTIONS, sizeof(*workers));
@@ -288,7 +267,7 @@ static void concurrent_enrolls_fill_the_trial_exactly_and_repeats_answer_minus_o
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         workers[i].index = i;
         workers[i].shared = shared;
-        workers[i].c = sg_connect(server);
+        workers[i].c = sg_connect(sg_group_server);
     }
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         assert_int_equal(pthread_create(&threads[i], NULL, load_worker_main, &workers[i]), 0);
@@ -350,7 +329,7 @@ static const char cancel_script[] =
 
 static char *script_load(const char *script)
 {
-    redisReply *r = sg_command(conn, "SCRIPT LOAD %s", script);
+    redisReply *r = sg_command(sg_conn, "SCRIPT LOAD %s", script);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     char *sha = strdup(r->str);
     freeReplyObject(r);
@@ -377,7 +356,7 @@ typedef struct set_check {
 static void check_set_member(const char *user, size_t len, void *arg)
 {
     set_check *sc = arg;
-    redisReply *r = sg_command(conn, "SISMEMBER %s %b", sc->set, user, len);
+    redisReply *r = sg_command(sg_conn, "SISMEMBER %s %b", sc->set, user, len);
     if (r->type != REDIS_REPLY_INTEGER || r->integer != 1) sc->missing++;
     freeReplyObject(r);
 }
@@ -388,8 +367,8 @@ static void run_differential(const differential *d)
            (unsigned long long)d->seed, d->operations);
     char *enroll_sha = script_load(enroll_script);
     char *cancel_sha = script_load(cancel_script);
-    assert_int_equal(sg_command_integer(conn, "SLOTS.INIT %s %d", d->trial, d->capacity), 1);
-    assert_int_equal(sg_command_integer(conn, "SETNX %s %d", d->remaining, d->capacity), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT %s %d", d->trial, d->capacity), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "SETNX %s %d", d->remaining, d->capacity), 1);
 
     long long enroll_outcomes[3] = {0, 0, 0}; /* -1, 0, 1 */
     long long cancel_outcomes[2] = {0, 0};    /* 0, 1 */
@@ -400,13 +379,13 @@ static void run_differential(const differential *d)
         int is_cancel = (int)(next_random(&rng) % 100) < d->cancel_percent;
         long long scripted, native;
         if (is_cancel) {
-            scripted = sg_command_integer(conn, "EVALSHA %s 2 %s %s %s", cancel_sha, d->users_set, d->remaining,
+            scripted = sg_command_integer(sg_conn, "EVALSHA %s 2 %s %s %s", cancel_sha, d->users_set, d->remaining,
                                           user);
-            native = sg_command_integer(conn, "ENROLL.CANCEL %s %s", d->trial, user);
+            native = sg_command_integer(sg_conn, "ENROLL.CANCEL %s %s", d->trial, user);
         } else {
-            scripted = sg_command_integer(conn, "EVALSHA %s 2 %s %s %s", enroll_sha, d->users_set, d->remaining,
+            scripted = sg_command_integer(sg_conn, "EVALSHA %s 2 %s %s %s", enroll_sha, d->users_set, d->remaining,
                                           user);
-            native = sg_command_integer(conn, "ENROLL %s %s", d->trial, user);
+            native = sg_command_integer(sg_conn, "ENROLL %s %s", d->trial, user);
         }
         if (scripted != native) {
             free(enroll_sha);
@@ -430,9 +409,9 @@ static void run_differential(const differential *d)
     assert_true(enroll_outcomes[0] > 0 && enroll_outcomes[1] > 0 && enroll_outcomes[2] > 0);
     if (d->cancel_percent > 0) assert_true(cancel_outcomes[0] > 0 && cancel_outcomes[1] > 0);
 
-    long long scard = sg_command_integer(conn, "SCARD %s", d->users_set);
+    long long scard = sg_command_integer(sg_conn, "SCARD %s", d->users_set);
     assert_int_equal(scard, slots_info_field(d->trial, "enrolled"));
-    redisReply *r = sg_command(conn, "GET %s", d->remaining);
+    redisReply *r = sg_command(sg_conn, "GET %s", d->remaining);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     long long remaining = strtoll(r->str, NULL, 10);
     freeReplyObject(r);
@@ -484,5 +463,5 @@ int main(void)
         cmocka_unit_test(enroll_answers_exactly_like_the_lua_script_it_replaces),
         cmocka_unit_test(enroll_and_cancel_answer_exactly_like_the_lua_scripts_they_replace),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }

@@ -13,29 +13,6 @@
 
 #include "harness.h"
 
-static sg_server *server;
-static redisContext *conn;
-
-static int start_server(void **state) {
-    (void)state;
-    server = sg_server_start(NULL);
-    conn = sg_connect(server);
-    return 0;
-}
-
-static int stop_server(void **state) {
-    (void)state;
-    redisFree(conn);
-    sg_server_stop(server);
-    return 0;
-}
-
-static int flush(void **state) {
-    (void)state;
-    sg_command_status(conn, "OK", "FLUSHALL");
-    return 0;
-}
-
 /* IDEMP.BEGIN's two-element reply: the word into `word`, and the integer (0 for a bulk). A bulk
  * second element is copied into `bulk` when not NULL. */
 static long long begin(redisContext *c, const char *key, const char *fp, long long lease, char *word, char *bulk) {
@@ -56,48 +33,48 @@ static long long begin(redisContext *c, const char *key, const char *fp, long lo
 /* ---- IDEMP.SETNX ------------------------------------------------------------------------------ */
 static void setnx_records_a_key_once_with_the_value_and_ttl_of_set_nx_ex(void **state) {
     (void)state;
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:1 100"), 1);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:1 100"), 0);
-    redisReply *r = sg_command(conn, "GET msg:1");
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX msg:1 100"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX msg:1 100"), 0);
+    redisReply *r = sg_command(sg_conn, "GET msg:1");
     assert_string_equal(r->str, "1");
     freeReplyObject(r);
-    r = sg_command(conn, "TYPE msg:1");
+    r = sg_command(sg_conn, "TYPE msg:1");
     assert_string_equal(r->str, "string");
     freeReplyObject(r);
-    long long ttl = sg_command_integer(conn, "TTL msg:1");
+    long long ttl = sg_command_integer(sg_conn, "TTL msg:1");
     assert_true(ttl > 95 && ttl <= 100);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:2 100 seen"), 1);
-    r = sg_command(conn, "GET msg:2");
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX msg:2 100 seen"), 1);
+    r = sg_command(sg_conn, "GET msg:2");
     assert_string_equal(r->str, "seen");
     freeReplyObject(r);
 }
 
 static void setnx_and_set_nx_ex_see_each_others_keys(void **state) {
     (void)state;
-    sg_command_status(conn, "OK", "SET msg:a 1 NX EX 100");
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:a 100"), 0);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX msg:b 100"), 1);
-    sg_command_nil(conn, "SET msg:b 1 NX EX 100");
+    sg_command_status(sg_conn, "OK", "SET msg:a 1 NX EX 100");
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX msg:a 100"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX msg:b 100"), 1);
+    sg_command_nil(sg_conn, "SET msg:b 1 NX EX 100");
 }
 
 static void setnx_counts_a_key_of_any_type_as_seen(void **state) {
     (void)state;
-    sg_command_integer(conn, "LPUSH listkey x");
-    assert_int_equal(sg_command_integer(conn, "IDEMP.SETNX listkey 100"), 0);
+    sg_command_integer(sg_conn, "LPUSH listkey x");
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.SETNX listkey 100"), 0);
 }
 
 /* ---- request records -------------------------------------------------------------------------- */
 static void begin_answers_new_then_in_progress_then_mismatch(void **state) {
     (void)state;
     char word[32];
-    long long token = begin(conn, "req:1", "fpA", 5000, word, NULL);
+    long long token = begin(sg_conn, "req:1", "fpA", 5000, word, NULL);
     assert_string_equal(word, "new");
     assert_true(token > 0);
-    long long left = begin(conn, "req:1", "fpA", 5000, word, NULL);
+    long long left = begin(sg_conn, "req:1", "fpA", 5000, word, NULL);
     assert_string_equal(word, "in_progress");
     assert_true(left > 0 && left <= 5000);
     char bulk[256];
-    begin(conn, "req:1", "fpB", 5000, word, bulk);
+    begin(sg_conn, "req:1", "fpB", 5000, word, bulk);
     assert_string_equal(word, "mismatch");
     assert_string_equal(bulk, "in_progress");
 }
@@ -105,28 +82,28 @@ static void begin_answers_new_then_in_progress_then_mismatch(void **state) {
 static void complete_stores_the_response_for_replay_and_answers_two_for_its_retry(void **state) {
     (void)state;
     char word[32], bulk[256];
-    long long token = begin(conn, "req:2", "fp", 5000, word, NULL);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.COMPLETE req:2 %lld %s 60", token + 1, "wrong"), 0);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.COMPLETE req:2 %lld %s 60", token, "{\"ok\":1}"), 1);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.COMPLETE req:2 %lld %s 60", token, "{\"ok\":1}"), 2);
-    begin(conn, "req:2", "fp", 5000, word, bulk);
+    long long token = begin(sg_conn, "req:2", "fp", 5000, word, NULL);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.COMPLETE req:2 %lld %s 60", token + 1, "wrong"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.COMPLETE req:2 %lld %s 60", token, "{\"ok\":1}"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.COMPLETE req:2 %lld %s 60", token, "{\"ok\":1}"), 2);
+    begin(sg_conn, "req:2", "fp", 5000, word, bulk);
     assert_string_equal(word, "completed");
     assert_string_equal(bulk, "{\"ok\":1}");
-    long long ttl = sg_command_integer(conn, "TTL req:2");
+    long long ttl = sg_command_integer(sg_conn, "TTL req:2");
     assert_true(ttl > 55 && ttl <= 60);
 }
 
 static void an_expired_lease_lets_the_next_caller_take_over_and_the_old_token_store_nothing(void **state) {
     (void)state;
     char word[32];
-    long long first = begin(conn, "req:3", "fp", 100, word, NULL);
+    long long first = begin(sg_conn, "req:3", "fp", 100, word, NULL);
     assert_string_equal(word, "new");
-    for (int i = 0; i < 100 && sg_command_integer(conn, "EXISTS req:3") == 1; i++) usleep(20000);
-    long long second = begin(conn, "req:3", "fp", 5000, word, NULL);
+    for (int i = 0; i < 100 && sg_command_integer(sg_conn, "EXISTS req:3") == 1; i++) usleep(20000);
+    long long second = begin(sg_conn, "req:3", "fp", 5000, word, NULL);
     assert_string_equal(word, "new");
     assert_true(second > first);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.COMPLETE req:3 %lld late 60", first), 0);
-    redisReply *r = sg_command(conn, "IDEMP.GET req:3");
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.COMPLETE req:3 %lld late 60", first), 0);
+    redisReply *r = sg_command(sg_conn, "IDEMP.GET req:3");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_string_equal(r->element[1]->str, "in_progress");
     assert_int_equal(r->element[5]->integer, second);
@@ -136,12 +113,12 @@ static void an_expired_lease_lets_the_next_caller_take_over_and_the_old_token_st
 static void abort_frees_the_key_only_for_its_token(void **state) {
     (void)state;
     char word[32];
-    long long token = begin(conn, "req:4", "fp", 5000, word, NULL);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.ABORT req:4 %lld", token + 1), 0);
-    assert_int_equal(sg_command_integer(conn, "IDEMP.ABORT req:4 %lld", token), 1);
-    begin(conn, "req:4", "fp", 5000, word, NULL);
+    long long token = begin(sg_conn, "req:4", "fp", 5000, word, NULL);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.ABORT req:4 %lld", token + 1), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "IDEMP.ABORT req:4 %lld", token), 1);
+    begin(sg_conn, "req:4", "fp", 5000, word, NULL);
     assert_string_equal(word, "new");
-    sg_command_nil(conn, "IDEMP.GET nothing:here");
+    sg_command_nil(sg_conn, "IDEMP.GET nothing:here");
 }
 
 static void records_keep_binary_fingerprints_and_responses(void **state) {
@@ -150,17 +127,17 @@ static void records_keep_binary_fingerprints_and_responses(void **state) {
     const char *resp = "r\0e\r\ns";
     const char *argv[4] = {"IDEMP.BEGIN", "req:bin", fp, "5000"};
     size_t lens[4] = {11, 7, 5, 4};
-    redisReply *r = sg_command_argv(conn, 4, argv, lens);
+    redisReply *r = sg_command_argv(sg_conn, 4, argv, lens);
     long long token = r->element[1]->integer;
     freeReplyObject(r);
     char tok[32];
     snprintf(tok, sizeof(tok), "%lld", token);
     const char *cargv[5] = {"IDEMP.COMPLETE", "req:bin", tok, resp, "60"};
     size_t clens[5] = {14, 7, strlen(tok), 6, 2};
-    r = sg_command_argv(conn, 5, cargv, clens);
+    r = sg_command_argv(sg_conn, 5, cargv, clens);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
-    r = sg_command_argv(conn, 4, argv, lens);
+    r = sg_command_argv(sg_conn, 4, argv, lens);
     assert_string_equal(r->element[0]->str, "completed");
     assert_int_equal(r->element[1]->len, 6);
     assert_memory_equal(r->element[1]->str, resp, 6);
@@ -168,12 +145,7 @@ static void records_keep_binary_fingerprints_and_responses(void **state) {
 }
 
 /* ---- bad input -------------------------------------------------------------------------------- */
-typedef struct bad_case {
-    const char *expect;
-    const char *argv[8];
-} bad_case;
-
-static const bad_case bad_cases[] = {
+static const sg_bad_case bad_cases[] = {
     {"ERR wrong number of arguments", {"IDEMP.SETNX", "k"}},
     {"ERR wrong number of arguments", {"IDEMP.SETNX", "k", "10", "v", "x"}},
     {"ERR invalid ttl", {"IDEMP.SETNX", "k", "0"}},
@@ -201,32 +173,16 @@ static const bad_case bad_cases[] = {
     {"ERR invalid token", {"IDEMP.RECORD", "k", "in_progress", "fp", "0", "99999999999999"}},
 };
 
+/* A string key for the WRONGTYPE cases; k does not exist. */
+static void make_bad_input_fixture(redisContext *c) {
+    sg_command_status(c, "OK", "SET str v");
+}
+
 static void bad_input_is_refused_with_a_coded_error_and_changes_nothing(void **state) {
     (void)state;
-    sg_command_status(conn, "OK", "SET str v");
-    char *before = sg_debug_digest(conn);
-    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-        const bad_case *bc = &bad_cases[i];
-        int argc = 0;
-        size_t lens[8];
-        while (argc < 8 && bc->argv[argc]) {
-            lens[argc] = strlen(bc->argv[argc]);
-            argc++;
-        }
-        redisReply *r = sg_command_argv(conn, argc, (const char **)bc->argv, lens);
-        if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, bc->expect, strlen(bc->expect)) != 0) {
-            char got[200];
-            snprintf(got, sizeof(got), "%s", r->type == REDIS_REPLY_ERROR ? r->str : "(not an error)");
-            freeReplyObject(r);
-            fail_msg("case %zu (%s %s): expected \"%s...\", got \"%s\"", i, bc->argv[0], bc->argv[1] ? bc->argv[1] : "",
-                     bc->expect, got);
-        }
-        freeReplyObject(r);
-    }
-    char *after = sg_debug_digest(conn);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    static const char *const codes[] = {"ERR ", "WRONGTYPE ", NULL};
+    const sg_bad_input_hooks hooks = {.make_fixture = make_bad_input_fixture, .codes = codes};
+    sg_check_bad_inputs(sg_conn, bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]), &hooks);
 }
 
 /* ---- persistence and replication -------------------------------------------------------------- */
@@ -320,22 +276,22 @@ static void a_replica_holds_the_same_records_and_refuses_writes(void **state) {
 
 int main(void) {
     const struct CMUnitTest contract[] = {
-        cmocka_unit_test_setup(setnx_records_a_key_once_with_the_value_and_ttl_of_set_nx_ex, flush),
-        cmocka_unit_test_setup(setnx_and_set_nx_ex_see_each_others_keys, flush),
-        cmocka_unit_test_setup(setnx_counts_a_key_of_any_type_as_seen, flush),
-        cmocka_unit_test_setup(begin_answers_new_then_in_progress_then_mismatch, flush),
-        cmocka_unit_test_setup(complete_stores_the_response_for_replay_and_answers_two_for_its_retry, flush),
+        cmocka_unit_test_setup(setnx_records_a_key_once_with_the_value_and_ttl_of_set_nx_ex, sg_group_flush),
+        cmocka_unit_test_setup(setnx_and_set_nx_ex_see_each_others_keys, sg_group_flush),
+        cmocka_unit_test_setup(setnx_counts_a_key_of_any_type_as_seen, sg_group_flush),
+        cmocka_unit_test_setup(begin_answers_new_then_in_progress_then_mismatch, sg_group_flush),
+        cmocka_unit_test_setup(complete_stores_the_response_for_replay_and_answers_two_for_its_retry, sg_group_flush),
         cmocka_unit_test_setup(an_expired_lease_lets_the_next_caller_take_over_and_the_old_token_store_nothing,
-                               flush),
-        cmocka_unit_test_setup(abort_frees_the_key_only_for_its_token, flush),
-        cmocka_unit_test_setup(records_keep_binary_fingerprints_and_responses, flush),
-        cmocka_unit_test_setup(bad_input_is_refused_with_a_coded_error_and_changes_nothing, flush),
+                               sg_group_flush),
+        cmocka_unit_test_setup(abort_frees_the_key_only_for_its_token, sg_group_flush),
+        cmocka_unit_test_setup(records_keep_binary_fingerprints_and_responses, sg_group_flush),
+        cmocka_unit_test_setup(bad_input_is_refused_with_a_coded_error_and_changes_nothing, sg_group_flush),
     };
     const struct CMUnitTest durability[] = {
         cmocka_unit_test(records_survive_rdb_and_aof_restarts),
         cmocka_unit_test(a_replica_holds_the_same_records_and_refuses_writes),
     };
-    int failed = cmocka_run_group_tests_name("idemp contract", contract, start_server, stop_server);
+    int failed = cmocka_run_group_tests_name("idemp contract", contract, sg_group_setup, sg_group_teardown);
     failed += cmocka_run_group_tests_name("idemp durability", durability, NULL, NULL);
     return failed;
 }

@@ -29,97 +29,10 @@
 #define QUEUE_TIMEOUT_MS 5000     /* how long a test waits for a waiter to show up in LOCK.INFO */
 #define REPLY_TIMEOUT_MS 5000     /* how long a test waits for a waiter's reply it expects */
 #define NOT_BLOCKED_LIMIT_MS 1000 /* a command that must not block answers well within this */
-#define COMMAND_TIMEOUT_S 5       /* no command of these tests takes longer; a hang fails fast */
 #define FIFO_CLIENTS 12
-#define MAX_CLIENTS (FIFO_CLIENTS + 4)
 
-static sg_server *server;
-static redisContext *conn;
-static redisContext *clients[MAX_CLIENTS]; /* extra connections of the current test */
+/* ---- replies ---------------------------------------------------------------------------------- */
 
-/* The main connection, with a short command timeout so that a command the server never answers
- * fails its test quickly. */
-static void connect_main(void)
-{
-    conn = sg_connect(server);
-    struct timeval tv = {COMMAND_TIMEOUT_S, 0};
-    redisSetTimeout(conn, tv);
-}
-
-static int start_server(void **state)
-{
-    (void)state;
-    server = sg_server_start(NULL);
-    connect_main();
-    return 0;
-}
-
-static int stop_server(void **state)
-{
-    (void)state;
-    if (conn != NULL) redisFree(conn);
-    conn = NULL;
-    sg_server_stop(server);
-    server = NULL;
-    return 0;
-}
-
-static int flush_dataset(void **state)
-{
-    (void)state;
-    if (conn->err) {
-        /* a previous test broke it (a command that was never answered): start afresh */
-        redisFree(conn);
-        connect_main();
-    }
-    sg_command_status(conn, "OK", "FLUSHALL");
-    return 0;
-}
-
-static int close_clients(void **state)
-{
-    (void)state;
-    for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (clients[i] != NULL) redisFree(clients[i]);
-        clients[i] = NULL;
-    }
-    return 0;
-}
-
-/* ---- connections and waiters --------------------------------------------------------------- */
-
-/* A new connection owned by the current test (closed by its teardown). */
-static redisContext *open_client(void)
-{
-    for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (clients[i] == NULL) {
-            clients[i] = sg_connect(server);
-            struct timeval tv = {COMMAND_TIMEOUT_S, 0};
-            redisSetTimeout(clients[i], tv);
-            return clients[i];
-        }
-    }
-    fail_msg("too many connections in one test");
-    return NULL;
-}
-
-/* Close one of the test's connections now (a waiter that disconnects). */
-static void close_client(redisContext *c)
-{
-    for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (clients[i] == c) {
-            redisFree(c);
-            clients[i] = NULL;
-            return;
-        }
-    }
-    fail_msg("close_client: unknown connection");
-}
-
-/* Has the server answered on `c` within `timeout_ms` (0: right now)? Does not consume the reply.
- * Bytes hiredis already read but not parsed count as an answer. */
-/* The next reply on `c` (sending what is still buffered first); fails when none arrives within
- * `timeout_ms`. */
 /* A LOCK.ACQUIRE reply: the token (>= 1) when granted, 0 for nil. Frees the reply. */
 static long long token_or_nil(redisReply *r, const char *what)
 {
@@ -162,12 +75,12 @@ static long long extend(redisContext *c, const char *key, const char *owner, lon
 
 static long long pttl(const char *key)
 {
-    return sg_command_integer(conn, "PTTL %s", key);
+    return sg_command_integer(sg_conn, "PTTL %s", key);
 }
 
 static long long exists(const char *key)
 {
-    return sg_command_integer(conn, "EXISTS %s", key);
+    return sg_command_integer(sg_conn, "EXISTS %s", key);
 }
 
 /* ---- LOCK.INFO ------------------------------------------------------------------------------ */
@@ -183,9 +96,9 @@ static lock_info info_of_binary(const char *key, size_t key_len)
 {
     lock_info info;
     memset(&info, 0, sizeof(info));
-    redisReply *r = redisCommand(conn, "LOCK.INFO %b", key, key_len);
+    redisReply *r = redisCommand(sg_conn, "LOCK.INFO %b", key, key_len);
     if (r == NULL) {
-        fail_msg("LOCK.INFO %.*s: no reply within %d s (%s)", (int)key_len, key, COMMAND_TIMEOUT_S, conn->errstr);
+        fail_msg("LOCK.INFO %.*s: no reply within %d s (%s)", (int)key_len, key, SG_GROUP_COMMAND_TIMEOUT_S, sg_conn->errstr);
     }
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
@@ -279,7 +192,7 @@ static void wait_for_waiters(const char *key, long long count)
 static redisContext *enqueue_waiter(const char *key, const char *owner, long long ttl, long long timeout,
                                     long long position)
 {
-    redisContext *w = open_client();
+    redisContext *w = sg_group_open_client();
     sg_send_command(w, "LOCK.ACQUIRE %s %s %lld WAIT %lld", key, owner, ttl, timeout);
     wait_for_waiters(key, position);
     if (sg_reply_arrives_within(w, 0)) fail_msg("waiter %s was answered although the lock is held", owner);
@@ -306,7 +219,7 @@ static long long client_id(redisContext *c)
 static void lock_acquire_grants_a_free_lock_with_a_token_of_at_least_one(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     assert_true(token >= 1);
     assert_held_by("lock", "alice");
 }
@@ -319,7 +232,7 @@ static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
     (void)state;
     sg_sleep_ms(5);
     long long before = sg_unix_us();
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     long long after = sg_unix_us();
     if (token < before || token > after) {
         fail_msg("token %lld is not the Unix time in microseconds of the grant: it was between %lld and %lld "
@@ -331,7 +244,7 @@ static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
 static void lock_acquire_sets_the_lease_as_the_key_expiry(void **state)
 {
     (void)state;
-    assert_true(acquire(conn, "lock", "alice", 10000) >= 1);
+    assert_true(acquire(sg_conn, "lock", "alice", 10000) >= 1);
     long long left = pttl("lock");
     assert_true(left > 0 && left <= 10000);
 }
@@ -339,9 +252,9 @@ static void lock_acquire_sets_the_lease_as_the_key_expiry(void **state)
 static void lock_acquire_returns_nil_to_a_second_owner_while_the_lock_is_held(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     assert_true(token >= 1);
-    assert_int_equal(acquire(conn, "lock", "bob", 10000), 0);
+    assert_int_equal(acquire(sg_conn, "lock", "bob", 10000), 0);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
@@ -350,11 +263,11 @@ static void lock_acquire_returns_nil_to_a_second_owner_while_the_lock_is_held(vo
 static void lock_acquire_by_the_holder_refreshes_the_lease_and_returns_the_same_token(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 1000);
+    long long token = acquire(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = pttl("lock");
     assert_true(before > 0 && before <= 700);
-    assert_int_equal(acquire(conn, "lock", "alice", 1000), token);
+    assert_int_equal(acquire(sg_conn, "lock", "alice", 1000), token);
     long long after = pttl("lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after the holder re-acquired", before, after);
     assert_true(after <= 1000);
@@ -366,25 +279,25 @@ static void lock_acquire_by_the_holder_refreshes_the_lease_and_returns_the_same_
 static void lock_acquire_by_the_holder_with_a_longer_ttl_lengthens_the_lease(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 1000);
-    assert_int_equal(acquire(conn, "lock", "alice", 600000), token);
+    long long token = acquire(sg_conn, "lock", "alice", 1000);
+    assert_int_equal(acquire(sg_conn, "lock", "alice", 600000), token);
     assert_true(pttl("lock") > 1000);
 }
 
 static void lock_acquire_without_reentrant_keeps_one_hold_so_one_release_frees_it(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
-    assert_int_equal(acquire(conn, "lock", "alice", 10000), token);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(acquire(sg_conn, "lock", "alice", 10000), token);
     assert_int_equal(info_of("lock").holds, 1);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_free("lock");
 }
 
 static void lock_acquire_accepts_the_largest_ttl(void **state)
 {
     (void)state;
-    assert_true(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock alice " MAX_TIME_MS), "LOCK.ACQUIRE") >= 1);
+    assert_true(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice " MAX_TIME_MS), "LOCK.ACQUIRE") >= 1);
     long long left = pttl("lock");
     assert_true(left > 1000000000000LL - 60000 && left <= 1000000000000LL);
 }
@@ -392,7 +305,7 @@ static void lock_acquire_accepts_the_largest_ttl(void **state)
 static void lock_acquire_accepts_the_smallest_ttl(void **state)
 {
     (void)state;
-    assert_true(acquire(conn, "lock", "alice", 1) >= 1);
+    assert_true(acquire(sg_conn, "lock", "alice", 1) >= 1);
     int64_t deadline = sg_now_ms() + 2000;
     while (exists("lock") && sg_now_ms() < deadline) sg_sleep_ms(1);
     assert_int_equal(exists("lock"), 0);
@@ -402,7 +315,7 @@ static void lock_acquire_with_wait_on_a_free_lock_grants_at_once(void **state)
 {
     (void)state;
     int64_t start = sg_now_ms();
-    long long token = token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock alice 10000 WAIT 10000"), "LOCK.ACQUIRE WAIT");
+    long long token = token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 10000"), "LOCK.ACQUIRE WAIT");
     assert_true(token >= 1);
     assert_true(sg_now_ms() - start < NOT_BLOCKED_LIMIT_MS);
     assert_held_by("lock", "alice");
@@ -411,9 +324,9 @@ static void lock_acquire_with_wait_on_a_free_lock_grants_at_once(void **state)
 static void lock_acquire_with_wait_by_the_holder_returns_its_token_at_once(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     int64_t start = sg_now_ms();
-    assert_int_equal(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock alice 10000 WAIT 5000"), "LOCK.ACQUIRE WAIT"),
+    assert_int_equal(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 5000"), "LOCK.ACQUIRE WAIT"),
                      token);
     assert_true(sg_now_ms() - start < NOT_BLOCKED_LIMIT_MS);
 }
@@ -423,18 +336,18 @@ static void lock_acquire_with_wait_by_the_holder_returns_its_token_at_once(void 
 static void lock_release_returns_one_for_the_holder_and_frees_the_lock(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_int_equal(exists("lock"), 0);
     assert_free("lock");
-    assert_true(acquire(conn, "lock", "bob", 10000) >= 1);
+    assert_true(acquire(sg_conn, "lock", "bob", 10000) >= 1);
 }
 
 static void lock_release_returns_zero_for_another_owner_and_keeps_the_lock(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
-    assert_int_equal(release(conn, "lock", "bob"), 0);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(release(sg_conn, "lock", "bob"), 0);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
@@ -444,16 +357,16 @@ static void lock_release_returns_zero_for_another_owner_and_keeps_the_lock(void 
 static void lock_release_returns_zero_after_the_lease_ended(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 100);
+    acquire(sg_conn, "lock", "alice", 100);
     sg_sleep_ms(250);
-    assert_int_equal(release(conn, "lock", "alice"), 0);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 0);
     assert_int_equal(exists("lock"), 0);
 }
 
 static void lock_release_returns_zero_for_a_lock_that_never_existed(void **state)
 {
     (void)state;
-    assert_int_equal(release(conn, "nosuchlock", "alice"), 0);
+    assert_int_equal(release(sg_conn, "nosuchlock", "alice"), 0);
     assert_int_equal(exists("nosuchlock"), 0);
 }
 
@@ -462,8 +375,8 @@ static void lock_release_returns_zero_for_a_lock_that_never_existed(void **state
 static void lock_extend_returns_one_and_lengthens_the_lease(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 1000);
-    assert_int_equal(extend(conn, "lock", "alice", 600000), 1);
+    long long token = acquire(sg_conn, "lock", "alice", 1000);
+    assert_int_equal(extend(sg_conn, "lock", "alice", 600000), 1);
     long long left = pttl("lock");
     assert_true(left > 590000 && left <= 600000);
     assert_int_equal(info_of("lock").token, token);
@@ -472,8 +385,8 @@ static void lock_extend_returns_one_and_lengthens_the_lease(void **state)
 static void lock_extend_sets_the_lease_to_ttl_from_now_even_when_shorter(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 600000);
-    assert_int_equal(extend(conn, "lock", "alice", 2000), 1);
+    acquire(sg_conn, "lock", "alice", 600000);
+    assert_int_equal(extend(sg_conn, "lock", "alice", 2000), 1);
     long long left = pttl("lock");
     assert_true(left > 0 && left <= 2000);
 }
@@ -481,10 +394,10 @@ static void lock_extend_sets_the_lease_to_ttl_from_now_even_when_shorter(void **
 static void lock_extend_after_time_has_passed_pushes_the_lease_back_up(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 1000);
+    acquire(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = pttl("lock");
-    assert_int_equal(extend(conn, "lock", "alice", 1000), 1);
+    assert_int_equal(extend(sg_conn, "lock", "alice", 1000), 1);
     long long after = pttl("lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after LOCK.EXTEND", before, after);
     lock_info info = info_of("lock");
@@ -494,8 +407,8 @@ static void lock_extend_after_time_has_passed_pushes_the_lease_back_up(void **st
 static void lock_extend_returns_zero_for_another_owner_and_leaves_the_lease(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 5000);
-    assert_int_equal(extend(conn, "lock", "bob", 600000), 0);
+    acquire(sg_conn, "lock", "alice", 5000);
+    assert_int_equal(extend(sg_conn, "lock", "bob", 600000), 0);
     long long left = pttl("lock");
     assert_true(left > 0 && left <= 5000);
     assert_held_by("lock", "alice");
@@ -504,9 +417,9 @@ static void lock_extend_returns_zero_for_another_owner_and_leaves_the_lease(void
 static void lock_extend_returns_zero_after_the_lease_ended_and_creates_nothing(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 100);
+    acquire(sg_conn, "lock", "alice", 100);
     sg_sleep_ms(250);
-    assert_int_equal(extend(conn, "lock", "alice", 10000), 0);
+    assert_int_equal(extend(sg_conn, "lock", "alice", 10000), 0);
     assert_int_equal(exists("lock"), 0);
 }
 
@@ -515,7 +428,7 @@ static void lock_extend_returns_zero_after_the_lease_ended_and_creates_nothing(v
 static void lock_info_reports_owner_ttl_token_holds_and_waiters(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_true(info.ttl > 0 && info.ttl <= 10000);
@@ -528,15 +441,15 @@ static void lock_info_returns_nil_for_a_free_lock(void **state)
 {
     (void)state;
     assert_free("nosuchlock");
-    acquire(conn, "lock", "alice", 10000);
-    release(conn, "lock", "alice");
+    acquire(sg_conn, "lock", "alice", 10000);
+    release(sg_conn, "lock", "alice");
     assert_free("lock");
 }
 
 static void lock_info_counts_the_clients_waiting(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     enqueue_waiter("lock", "bob", 10000, 10000, 1);
     enqueue_waiter("lock", "carol", 10000, 10000, 2);
     lock_info info = info_of("lock");
@@ -549,8 +462,8 @@ static void lock_info_counts_the_clients_waiting(void **state)
 static void reentrant_acquire_by_the_holder_adds_a_hold_with_the_same_token(void **state)
 {
     (void)state;
-    long long token = acquire_reentrant(conn, "lock", "alice", 10000);
-    assert_int_equal(acquire_reentrant(conn, "lock", "alice", 10000), token);
+    long long token = acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(acquire_reentrant(sg_conn, "lock", "alice", 10000), token);
     lock_info info = info_of("lock");
     assert_int_equal(info.holds, 2);
     assert_int_equal(info.token, token);
@@ -559,29 +472,29 @@ static void reentrant_acquire_by_the_holder_adds_a_hold_with_the_same_token(void
 static void reentrant_lock_is_freed_after_one_release_per_hold(void **state)
 {
     (void)state;
-    long long token = acquire_reentrant(conn, "lock", "alice", 10000);
-    acquire_reentrant(conn, "lock", "alice", 10000);
-    acquire_reentrant(conn, "lock", "alice", 10000);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    long long token = acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.holds, 2);
     assert_int_equal(info.token, token);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_int_equal(info_of("lock").holds, 1);
-    assert_int_equal(acquire(conn, "lock", "bob", 10000), 0);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(acquire(sg_conn, "lock", "bob", 10000), 0);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_free("lock");
-    assert_int_equal(release(conn, "lock", "alice"), 0);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 0);
 }
 
 static void reentrant_acquire_refreshes_the_lease(void **state)
 {
     (void)state;
-    acquire_reentrant(conn, "lock", "alice", 1000);
+    acquire_reentrant(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = pttl("lock");
-    acquire_reentrant(conn, "lock", "alice", 1000);
+    acquire_reentrant(sg_conn, "lock", "alice", 1000);
     long long after = pttl("lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after a reentrant acquire", before, after);
 }
@@ -589,8 +502,8 @@ static void reentrant_acquire_refreshes_the_lease(void **state)
 static void reentrant_acquire_by_another_owner_returns_nil(void **state)
 {
     (void)state;
-    acquire_reentrant(conn, "lock", "alice", 10000);
-    assert_int_equal(acquire_reentrant(conn, "lock", "bob", 10000), 0);
+    acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(acquire_reentrant(sg_conn, "lock", "bob", 10000), 0);
     assert_int_equal(info_of("lock").holds, 1);
 }
 
@@ -602,39 +515,39 @@ static void tokens_increase_across_release_and_acquire(void **state)
     long long last = 0;
     for (int i = 0; i < 20; i++) {
         const char *owner = i % 2 ? "alice" : "bob";
-        long long token = acquire(conn, "lock", owner, 10000);
+        long long token = acquire(sg_conn, "lock", owner, 10000);
         if (token <= last) fail_msg("grant %d: token %lld after %lld", i, token, last);
         last = token;
-        assert_int_equal(release(conn, "lock", owner), 1);
+        assert_int_equal(release(sg_conn, "lock", owner), 1);
     }
 }
 
 static void tokens_increase_across_a_release_and_a_reacquire_by_the_same_owner(void **state)
 {
     (void)state;
-    long long first = acquire(conn, "lock", "alice", 10000);
-    release(conn, "lock", "alice");
-    long long second = acquire(conn, "lock", "alice", 10000);
+    long long first = acquire(sg_conn, "lock", "alice", 10000);
+    release(sg_conn, "lock", "alice");
+    long long second = acquire(sg_conn, "lock", "alice", 10000);
     assert_true(second > first);
 }
 
 static void tokens_increase_across_lease_expiry(void **state)
 {
     (void)state;
-    long long first = acquire(conn, "lock", "alice", 100);
+    long long first = acquire(sg_conn, "lock", "alice", 100);
     int64_t deadline = sg_now_ms() + 3000;
     while (exists("lock") && sg_now_ms() < deadline) sg_sleep_ms(5);
     assert_int_equal(exists("lock"), 0);
-    long long second = acquire(conn, "lock", "bob", 10000);
+    long long second = acquire(sg_conn, "lock", "bob", 10000);
     if (second <= first) fail_msg("token %lld after the lease of token %lld ended", second, first);
 }
 
 static void tokens_increase_across_del_of_the_key(void **state)
 {
     (void)state;
-    long long first = acquire(conn, "lock", "alice", 10000);
-    assert_int_equal(sg_command_integer(conn, "DEL lock"), 1);
-    long long second = acquire(conn, "lock", "alice", 10000);
+    long long first = acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(sg_command_integer(sg_conn, "DEL lock"), 1);
+    long long second = acquire(sg_conn, "lock", "alice", 10000);
     if (second <= first) fail_msg("token %lld after DEL of a lock with token %lld", second, first);
 }
 
@@ -645,7 +558,7 @@ static void tokens_increase_across_different_lock_names(void **state)
     char key[32];
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof(key), "lock:%d", i);
-        long long token = acquire(conn, key, "alice", 10000);
+        long long token = acquire(sg_conn, key, "alice", 10000);
         if (token <= last) fail_msg("%s: token %lld after %lld on another lock", key, token, last);
         last = token;
     }
@@ -654,9 +567,9 @@ static void tokens_increase_across_different_lock_names(void **state)
 static void tokens_increase_across_flushall(void **state)
 {
     (void)state;
-    long long first = acquire(conn, "lock", "alice", 10000);
-    sg_command_status(conn, "OK", "FLUSHALL");
-    long long second = acquire(conn, "lock", "alice", 10000);
+    long long first = acquire(sg_conn, "lock", "alice", 10000);
+    sg_command_status(sg_conn, "OK", "FLUSHALL");
+    long long second = acquire(sg_conn, "lock", "alice", 10000);
     if (second <= first) fail_msg("token %lld after FLUSHALL of a lock with token %lld", second, first);
 }
 
@@ -666,7 +579,7 @@ static void lease_ends_on_time_although_the_holder_never_comes_back(void **state
 {
     (void)state;
     int64_t start = sg_now_ms();
-    assert_true(acquire(conn, "lock", "alice", 200) >= 1);
+    assert_true(acquire(sg_conn, "lock", "alice", 200) >= 1);
     long long left = pttl("lock");
     assert_true(left > 0 && left <= 200);
     int64_t gone_at = -1;
@@ -680,18 +593,18 @@ static void lease_ends_on_time_although_the_holder_never_comes_back(void **state
     if (gone_at < 0) fail_msg("a lock with a 200 ms lease still exists after 3 s");
     if (gone_at - start < 195) fail_msg("a 200 ms lease ended after %lld ms", (long long)(gone_at - start));
     assert_free("lock");
-    assert_true(acquire(conn, "lock", "bob", 10000) >= 1);
+    assert_true(acquire(sg_conn, "lock", "bob", 10000) >= 1);
 }
 
 static void lease_ends_without_any_client_touching_the_key(void **state)
 {
     /* Nobody reads the key: Redis's own expiry removes it (the keyspace shrinks on its own). */
     (void)state;
-    acquire(conn, "lock", "alice", 200);
-    assert_int_equal(sg_command_integer(conn, "DBSIZE"), 1);
+    acquire(sg_conn, "lock", "alice", 200);
+    assert_int_equal(sg_command_integer(sg_conn, "DBSIZE"), 1);
     int64_t deadline = sg_now_ms() + 5000;
-    while (sg_command_integer(conn, "DBSIZE") != 0 && sg_now_ms() < deadline) sg_sleep_ms(20);
-    assert_int_equal(sg_command_integer(conn, "DBSIZE"), 0);
+    while (sg_command_integer(sg_conn, "DBSIZE") != 0 && sg_now_ms() < deadline) sg_sleep_ms(20);
+    assert_int_equal(sg_command_integer(sg_conn, "DBSIZE"), 0);
 }
 
 /* ---- binary safety ---------------------------------------------------------------------------- */
@@ -701,19 +614,19 @@ static void owners_are_binary_safe(void **state)
     (void)state;
     const char owner[] = {'a', '\0', 'b', '\r', '\n', 'c'};
     const char other[] = {'a', '\0', 'b', '\r', '\n', 'X'};
-    long long token = token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire");
+    long long token = token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire");
     assert_true(token >= 1);
     lock_info info = info_of("lock");
     assert_owner(&info, owner, sizeof(owner));
-    assert_int_equal(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock %b 10000", other, sizeof(other)), "acquire"), 0);
-    assert_int_equal(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock %b 10000", owner, (size_t)1), "acquire"), 0);
-    assert_int_equal(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire"),
+    assert_int_equal(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock %b 10000", other, sizeof(other)), "acquire"), 0);
+    assert_int_equal(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock %b 10000", owner, (size_t)1), "acquire"), 0);
+    assert_int_equal(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire"),
                      token);
-    assert_int_equal(sg_command_integer(conn, "LOCK.EXTEND lock %b 10000", other, sizeof(other)), 0);
-    assert_int_equal(sg_command_integer(conn, "LOCK.RELEASE lock %b", owner, (size_t)1), 0);
-    assert_int_equal(sg_command_integer(conn, "LOCK.RELEASE lock %b", other, sizeof(other)), 0);
-    assert_int_equal(sg_command_integer(conn, "LOCK.EXTEND lock %b 20000", owner, sizeof(owner)), 1);
-    assert_int_equal(sg_command_integer(conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.EXTEND lock %b 10000", other, sizeof(other)), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", owner, (size_t)1), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", other, sizeof(other)), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.EXTEND lock %b 20000", owner, sizeof(owner)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
     assert_free("lock");
 }
 
@@ -722,8 +635,8 @@ static void lock_names_are_binary_safe(void **state)
     (void)state;
     const char key1[] = {'k', '\0', '\r', '\n', '1'};
     const char key2[] = {'k', '\0', '\r', '\n', '2'};
-    long long t1 = token_or_nil(sg_command(conn, "LOCK.ACQUIRE %b alice 10000", key1, sizeof(key1)), "acquire");
-    long long t2 = token_or_nil(sg_command(conn, "LOCK.ACQUIRE %b bob 10000", key2, sizeof(key2)), "acquire");
+    long long t1 = token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE %b alice 10000", key1, sizeof(key1)), "acquire");
+    long long t2 = token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE %b bob 10000", key2, sizeof(key2)), "acquire");
     assert_true(t1 >= 1 && t2 > t1);
     lock_info i1 = info_of_binary(key1, sizeof(key1));
     lock_info i2 = info_of_binary(key2, sizeof(key2));
@@ -731,9 +644,9 @@ static void lock_names_are_binary_safe(void **state)
     assert_owner(&i2, "bob", 3);
     assert_int_equal(i1.token, t1);
     assert_int_equal(i2.token, t2);
-    assert_int_equal(sg_command_integer(conn, "EXISTS %b", key1, sizeof(key1)), 1);
-    assert_int_equal(sg_command_integer(conn, "LOCK.RELEASE %b alice", key1, sizeof(key1)), 1);
-    assert_int_equal(sg_command_integer(conn, "EXISTS %b", key1, sizeof(key1)), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS %b", key1, sizeof(key1)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE %b alice", key1, sizeof(key1)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS %b", key1, sizeof(key1)), 0);
     i2 = info_of_binary(key2, sizeof(key2));
     assert_owner(&i2, "bob", 3);
 }
@@ -743,10 +656,10 @@ static void a_512_byte_owner_is_accepted_and_reported_whole(void **state)
     (void)state;
     char owner[MAX_OWNER_LEN];
     for (size_t i = 0; i < sizeof(owner); i++) owner[i] = (char)(i % 251);
-    assert_true(token_or_nil(sg_command(conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire") >= 1);
+    assert_true(token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), "acquire") >= 1);
     lock_info info = info_of("lock");
     assert_owner(&info, owner, sizeof(owner));
-    assert_int_equal(sg_command_integer(conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
 }
 
 /* ---- WAIT ------------------------------------------------------------------------------------- */
@@ -754,11 +667,11 @@ static void a_512_byte_owner_is_accepted_and_reported_whole(void **state)
 static void waiter_is_granted_with_a_larger_token_when_the_holder_releases(void **state)
 {
     (void)state;
-    long long holder_token = acquire(conn, "lock", "alice", 5000);
+    long long holder_token = acquire(sg_conn, "lock", "alice", 5000);
     redisContext *bob = enqueue_waiter("lock", "bob", 600000, 10000, 1);
     sg_sleep_ms(50);
     if (sg_reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while the lock was held");
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(bob, "bob");
     if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
     lock_info info = info_of("lock");
@@ -773,7 +686,7 @@ static void waiter_is_granted_when_the_holders_lease_ends_without_release(void *
 {
     (void)state;
     int64_t start = sg_now_ms();
-    long long holder_token = acquire(conn, "lock", "alice", 300);
+    long long holder_token = acquire(sg_conn, "lock", "alice", 300);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     long long token = waiter_token(bob, "bob");
     int64_t elapsed = sg_now_ms() - start;
@@ -794,9 +707,9 @@ static void waiter_is_granted_when_the_holders_lease_ends_without_release(void *
  * way; bob must be granted well before alice's lease would have ended. */
 static void assert_handed_over_soon_after(const char *key, const char *free_it)
 {
-    long long holder_token = acquire(conn, key, "alice", LONG_LEASE_MS);
+    long long holder_token = acquire(sg_conn, key, "alice", LONG_LEASE_MS);
     redisContext *bob = enqueue_waiter(key, "bob", 10000, LONG_LEASE_MS, 1);
-    redisReply *r = sg_command(conn, free_it);
+    redisReply *r = sg_command(sg_conn, free_it);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("%s: %s", free_it, r->str);
     freeReplyObject(r);
     if (!sg_reply_arrives_within(bob, SOON_MS)) fail_msg("after %s the waiter was not granted within %d ms", free_it, SOON_MS);
@@ -841,22 +754,22 @@ static void flushall_hands_a_lock_with_waiters_to_the_first_at_once(void **state
 static void swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once(void **state)
 {
     (void)state;
-    sg_command_status(conn, "OK", "SELECT 1");
-    sg_command_status(conn, "OK", "FLUSHDB");
-    sg_command_status(conn, "OK", "SELECT 0");
+    sg_command_status(sg_conn, "OK", "SELECT 1");
+    sg_command_status(sg_conn, "OK", "FLUSHDB");
+    sg_command_status(sg_conn, "OK", "SELECT 0");
     assert_handed_over_soon_after("lock", "SWAPDB 0 1");
-    sg_command_status(conn, "OK", "SELECT 1");
+    sg_command_status(sg_conn, "OK", "SELECT 1");
     lock_info moved = info_of("lock");
     assert_owner(&moved, "alice", 5); /* the held lock went to db 1 */
-    sg_command_status(conn, "OK", "FLUSHDB");
-    sg_command_status(conn, "OK", "SELECT 0");
+    sg_command_status(sg_conn, "OK", "FLUSHDB");
+    sg_command_status(sg_conn, "OK", "SELECT 0");
 }
 
 static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     int64_t start = sg_now_ms();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 300");
     redisReply *r = sg_receive_reply(bob, 3000, "waiter bob");
@@ -877,23 +790,23 @@ static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
 static void a_waiter_that_timed_out_is_not_granted_later(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 100");
     assert_int_equal(token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_free("lock");
 }
 
 static void a_waiter_that_times_out_leaves_the_queue_and_the_next_one_is_granted(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 200, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
     assert_int_equal(token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
     wait_for_waiters("lock", 1);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
     assert_int_equal(info_of("lock").token, token);
     assert_held_by("lock", "carol");
@@ -902,9 +815,9 @@ static void a_waiter_that_times_out_leaves_the_queue_and_the_next_one_is_granted
 static void the_holder_acquiring_again_while_others_wait_keeps_its_token_and_refreshes_the_lease(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 1000);
+    long long token = acquire(sg_conn, "lock", "alice", 1000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(acquire(conn, "lock", "alice", 600000), token);
+    assert_int_equal(acquire(sg_conn, "lock", "alice", 600000), token);
     assert_true(pttl("lock") > 1000);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
@@ -915,23 +828,23 @@ static void the_holder_acquiring_again_while_others_wait_keeps_its_token_and_ref
 static void a_granted_waiter_with_reentrant_holds_one_hold(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000 REENTRANT");
     wait_for_waiters("lock", 1);
-    release(conn, "lock", "alice");
+    release(sg_conn, "lock", "alice");
     long long token = waiter_token(bob, "bob");
     assert_int_equal(info_of("lock").holds, 1);
-    assert_int_equal(acquire_reentrant(conn, "lock", "bob", 10000), token);
+    assert_int_equal(acquire_reentrant(sg_conn, "lock", "bob", 10000), token);
     assert_int_equal(info_of("lock").holds, 2);
 }
 
 static void a_release_by_another_owner_hands_nothing_to_the_waiters(void **state)
 {
     (void)state;
-    long long token = acquire(conn, "lock", "alice", 10000);
+    long long token = acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(release(conn, "lock", "carol"), 0);
+    assert_int_equal(release(sg_conn, "lock", "carol"), 0);
     if (sg_reply_arrives_within(bob, 100)) fail_msg("the waiter was answered after a release by a non-holder");
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
@@ -943,9 +856,9 @@ static void extending_a_lease_with_waiters_queued_delays_their_grant(void **stat
 {
     (void)state;
     int64_t start = sg_now_ms();
-    long long holder_token = acquire(conn, "lock", "alice", 300);
+    long long holder_token = acquire(sg_conn, "lock", "alice", 300);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(extend(conn, "lock", "alice", 1500), 1);
+    assert_int_equal(extend(sg_conn, "lock", "alice", 1500), 1);
     int64_t quiet_until = start + 900;
     int64_t now = sg_now_ms();
     if (now < quiet_until && sg_reply_arrives_within(bob, (int)(quiet_until - now))) {
@@ -965,14 +878,14 @@ static void waiters_are_granted_in_arrival_order(void **state)
     (void)state;
     redisContext *waiters[FIFO_CLIENTS];
     char owners[FIFO_CLIENTS][32];
-    long long last_token = acquire(conn, "fifo", "holder", 60000);
+    long long last_token = acquire(sg_conn, "fifo", "holder", 60000);
     for (int i = 0; i < FIFO_CLIENTS; i++) {
         snprintf(owners[i], sizeof(owners[i]), "waiter-%02d", i);
         waiters[i] = enqueue_waiter("fifo", owners[i], 60000, 30000, i + 1);
     }
     const char *holder = "holder";
     for (int i = 0; i < FIFO_CLIENTS; i++) {
-        if (release(conn, "fifo", holder) != 1) fail_msg("%s could not release", holder);
+        if (release(sg_conn, "fifo", holder) != 1) fail_msg("%s could not release", holder);
         long long token = waiter_token(waiters[i], owners[i]);
         if (token <= last_token) fail_msg("%s got token %lld after %lld", owners[i], token, last_token);
         last_token = token;
@@ -987,21 +900,21 @@ static void waiters_are_granted_in_arrival_order(void **state)
         }
         holder = owners[i];
     }
-    assert_int_equal(release(conn, "fifo", holder), 1);
+    assert_int_equal(release(sg_conn, "fifo", holder), 1);
     assert_free("fifo");
 }
 
 static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(acquire(conn, "lock", "carol", 10000), 0);
+    assert_int_equal(acquire(sg_conn, "lock", "carol", 10000), 0);
     /* The release and carol's try run back to back, with nothing in between. */
-    sg_command_status(conn, "OK", "MULTI");
-    sg_command_status(conn, "QUEUED", "LOCK.RELEASE lock alice");
-    sg_command_status(conn, "QUEUED", "LOCK.ACQUIRE lock carol 10000");
-    redisReply *r = sg_command(conn, "EXEC");
+    sg_command_status(sg_conn, "OK", "MULTI");
+    sg_command_status(sg_conn, "QUEUED", "LOCK.RELEASE lock alice");
+    sg_command_status(sg_conn, "QUEUED", "LOCK.ACQUIRE lock carol 10000");
+    redisReply *r = sg_command(sg_conn, "EXEC");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2);
     assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
@@ -1022,9 +935,9 @@ static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **
 static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    redisContext *carol = open_client();
+    redisContext *carol = sg_group_open_client();
     /* one write: both commands are in the server's query buffer together */
     assert_int_equal(redisAppendCommand(carol, "LOCK.RELEASE lock alice"), REDIS_OK);
     assert_int_equal(redisAppendCommand(carol, "LOCK.ACQUIRE lock carol 10000"), REDIS_OK);
@@ -1041,9 +954,9 @@ static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **
 static void a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 200);
+    acquire(sg_conn, "lock", "alice", 200);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    redisContext *carol = open_client();
+    redisContext *carol = sg_group_open_client();
     int64_t deadline = sg_now_ms() + 3000;
     int tries = 0;
     while (!sg_reply_arrives_within(bob, 0)) {
@@ -1062,13 +975,13 @@ static void a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends(v
 static void a_new_waiter_queues_behind_the_waiters_already_there(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    release(conn, "lock", "alice");
+    release(sg_conn, "lock", "alice");
     waiter_token(bob, "bob");
     if (sg_reply_arrives_within(carol, 50)) fail_msg("carol was answered while bob holds the lock");
-    release(conn, "lock", "bob");
+    release(sg_conn, "lock", "bob");
     waiter_token(carol, "carol");
     assert_held_by("lock", "carol");
 }
@@ -1076,12 +989,12 @@ static void a_new_waiter_queues_behind_the_waiters_already_there(void **state)
 static void a_waiting_client_that_disconnects_leaves_the_queue(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    close_client(bob);
+    sg_group_close_client(bob);
     wait_for_waiters("lock", 1);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
     lock_info info = info_of("lock");
     assert_owner(&info, "carol", 5);
@@ -1092,27 +1005,27 @@ static void a_waiting_client_that_disconnects_leaves_the_queue(void **state)
 static void a_lock_whose_only_waiter_disconnected_is_freed_by_release(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    close_client(bob);
+    sg_group_close_client(bob);
     wait_for_waiters("lock", 0);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_free("lock");
 }
 
 static void client_unblock_timeout_removes_the_waiter_which_gets_nil(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     long long bob_id = client_id(bob);
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     wait_for_waiters("lock", 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    assert_int_equal(sg_command_integer(conn, "CLIENT UNBLOCK %lld TIMEOUT", bob_id), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "CLIENT UNBLOCK %lld TIMEOUT", bob_id), 1);
     assert_int_equal(token_or_nil(sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob"), "unblocked bob"), 0);
     wait_for_waiters("lock", 1);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
     assert_int_equal(info_of("lock").token, token);
     assert_held_by("lock", "carol");
@@ -1121,12 +1034,12 @@ static void client_unblock_timeout_removes_the_waiter_which_gets_nil(void **stat
 static void client_unblock_error_removes_the_waiter_which_gets_an_error(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     long long bob_id = client_id(bob);
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     wait_for_waiters("lock", 1);
-    assert_int_equal(sg_command_integer(conn, "CLIENT UNBLOCK %lld ERROR", bob_id), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "CLIENT UNBLOCK %lld ERROR", bob_id), 1);
     redisReply *r = sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob");
     if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "UNBLOCKED", 9) != 0) {
         char got[300];
@@ -1136,15 +1049,15 @@ static void client_unblock_error_removes_the_waiter_which_gets_an_error(void **s
     }
     freeReplyObject(r);
     wait_for_waiters("lock", 0);
-    assert_int_equal(release(conn, "lock", "alice"), 1);
+    assert_int_equal(release(sg_conn, "lock", "alice"), 1);
     assert_free("lock");
 }
 
 static void wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     sg_command_status(bob, "OK", "MULTI");
     sg_command_status(bob, "QUEUED", "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
     int64_t start = sg_now_ms();
@@ -1169,9 +1082,9 @@ static void wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once(void **sta
 static void wait_inside_multi_exec_on_a_free_lock_grants_it(void **state)
 {
     (void)state;
-    sg_command_status(conn, "OK", "MULTI");
-    sg_command_status(conn, "QUEUED", "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
-    redisReply *r = sg_command(conn, "EXEC");
+    sg_command_status(sg_conn, "OK", "MULTI");
+    sg_command_status(sg_conn, "QUEUED", "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
+    redisReply *r = sg_command(sg_conn, "EXEC");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 1);
     assert_int_equal(r->element[0]->type, REDIS_REPLY_INTEGER);
@@ -1186,8 +1099,8 @@ static void wait_inside_multi_exec_on_a_free_lock_grants_it(void **state)
 static void wait_inside_a_lua_script_on_a_held_lock_returns_nil_at_once(void **state)
 {
     (void)state;
-    acquire(conn, "lock", "alice", 10000);
-    redisContext *bob = open_client();
+    acquire(sg_conn, "lock", "alice", 10000);
+    redisContext *bob = sg_group_open_client();
     int64_t start = sg_now_ms();
     sg_send_command(bob, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
     redisReply *r = sg_receive_reply(bob, 3000, "EVAL");
@@ -1208,7 +1121,7 @@ static void wait_inside_a_lua_script_on_a_held_lock_returns_nil_at_once(void **s
 static void wait_inside_a_lua_script_on_a_free_lock_grants_it(void **state)
 {
     (void)state;
-    long long token = sg_command_integer(conn, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
+    long long token = sg_command_integer(sg_conn, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
     assert_true(token >= 1);
     assert_int_equal(info_of("lock").token, token);
 }
@@ -1220,14 +1133,14 @@ static void lock_grant_sets_the_exact_state_and_raises_the_last_token(void **sta
     (void)state;
     long long ahead = sg_unix_us() + 1000000000LL; /* 1000 s ahead of the clock */
     long long deadline_ms = sg_unix_us() / 1000 + 60000;
-    sg_command_status(conn, "OK", "LOCK.GRANT lock alice %lld %lld 3", ahead, deadline_ms);
+    sg_command_status(sg_conn, "OK", "LOCK.GRANT lock alice %lld %lld 3", ahead, deadline_ms);
     lock_info info = info_of("lock");
     assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, ahead);
     assert_int_equal(info.holds, 3);
     long long left = pttl("lock");
     assert_true(left > 55000 && left <= 60000);
-    long long next = acquire(conn, "other", "bob", 10000);
+    long long next = acquire(sg_conn, "other", "bob", 10000);
     if (next <= ahead) fail_msg("token %lld after LOCK.GRANT of token %lld", next, ahead);
 }
 
@@ -1259,7 +1172,7 @@ static void command_info_describes_every_lock_command_with_key_position_one(void
     (void)state;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         const command_spec *spec = &commands[i];
-        redisReply *r = sg_command(conn, "COMMAND INFO %s", spec->name);
+        redisReply *r = sg_command(sg_conn, "COMMAND INFO %s", spec->name);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         assert_int_equal(r->elements, 1);
         const redisReply *e = r->element[0];
@@ -1302,7 +1215,7 @@ static void command_docs_describe_every_lock_command(void **state)
     (void)state;
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         const char *name = commands[i].name;
-        redisReply *r = sg_command(conn, "COMMAND DOCS %s", name);
+        redisReply *r = sg_command(sg_conn, "COMMAND DOCS %s", name);
         assert_int_equal(r->type, REDIS_REPLY_ARRAY);
         const redisReply *doc = map_get(r, name);
         const redisReply *summary = doc != NULL ? map_get(doc, "summary") : NULL;
@@ -1318,7 +1231,7 @@ static void command_docs_describe_every_lock_command(void **state)
 /* Sum of the integers in every "slotguard_lock..." line of INFO slotguard; -1 when there is none. */
 static long long lock_counters_total(void)
 {
-    redisReply *r = sg_command(conn, "INFO slotguard");
+    redisReply *r = sg_command(sg_conn, "INFO slotguard");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     long long total = -1;
     const char *p = r->str;
@@ -1351,7 +1264,7 @@ static void info_slotguard_lock_counters_increase_after_an_acquire(void **state)
     (void)state;
     long long before = lock_counters_total();
     if (before < 0) fail_msg("INFO slotguard has no line starting with slotguard_lock");
-    acquire(conn, "lock", "alice", 10000);
+    acquire(sg_conn, "lock", "alice", 10000);
     long long after = lock_counters_total();
     if (after <= before) fail_msg("slotguard_lock counters stayed at %lld after a grant", before);
 }
@@ -1361,18 +1274,13 @@ static void info_slotguard_lock_counters_increase_after_an_acquire(void **state)
 #define LONG_OWNER "@513" /* replaced by a 513-byte owner */
 #define BAD_NUMBER "@num" /* the case is run once per entry of bad_numbers */
 
-typedef struct bad_case {
-    const char *expect; /* error prefix */
-    const char *argv[10];
-} bad_case;
-
 /* Times are integers of milliseconds from 1 to 1000000000000. */
 static const char *const bad_numbers[] = {
     "0", "-1", "-9223372036854775808", "abc", "1.5", "10ms", " 5", "", "9223372036854775808",
     "99999999999999999999", "1000000000001",
 };
 
-static const bad_case bad_cases[] = {
+static const sg_bad_case bad_cases[] = {
     /* wrong arity */
     {"ERR wrong number of arguments", {"LOCK.ACQUIRE"}},
     {"ERR wrong number of arguments", {"LOCK.ACQUIRE", "bad:free"}},
@@ -1444,138 +1352,48 @@ static const bad_case bad_cases[] = {
 };
 
 /* bad:lock held by "holder" for a long time, bad:string, bad:trial; bad:free does not exist. */
-static void make_bad_input_fixture(void)
+static void make_bad_input_fixture(redisContext *c)
 {
-    assert_true(acquire(conn, "bad:lock", "holder", 100000000) >= 1);
-    sg_command_status(conn, "OK", "SET bad:string hello");
-    sg_command_integer(conn, "SLOTS.INIT bad:trial 2");
+    assert_true(acquire(c, "bad:lock", "holder", 100000000) >= 1);
+    sg_command_status(c, "OK", "SET bad:string hello");
+    sg_command_integer(c, "SLOTS.INIT bad:trial 2");
 }
 
 /* A text picture of the fixture that does not rely on the module's digest callback. */
-static char *fixture_picture(void)
+static char *fixture_picture(redisContext *c)
 {
     lock_info i = info_of("bad:lock");
     char *out = malloc(256);
     assert_non_null(out);
     snprintf(out, 256, "held=%d owner=%.*s token=%lld holds=%lld waiters=%lld free=%lld keys=%lld string=%s", i.held,
              (int)i.owner_len, i.owner, i.token, i.holds, i.waiters, exists("bad:free"),
-             sg_command_integer(conn, "DBSIZE"), sg_command_integer(conn, "STRLEN bad:string") == 5 ? "ok" : "changed");
+             sg_command_integer(c, "DBSIZE"), sg_command_integer(c, "STRLEN bad:string") == 5 ? "ok" : "changed");
     return out;
 }
 
-static int starts_with_code(const char *s)
-{
-    return strncmp(s, "ERR ", 4) == 0 || strncmp(s, "WRONGTYPE ", 10) == 0;
-}
-
-/* Run one bad command; "" when it was refused as expected and changed nothing, else the problem. */
-static void check_bad_command(int argc, const char **argv, const size_t *argvlen, const char *expect,
-                              const char *digest, const char *picture, char *problem, size_t size)
-{
-    problem[0] = '\0';
-    int64_t start = sg_now_ms();
-    redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
-    int64_t elapsed = sg_now_ms() - start;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        snprintf(problem, size, "not an error: integer %lld", r->integer);
-    } else if (r->type != REDIS_REPLY_ERROR) {
-        char got[300];
-        sg_describe_reply(r, got, sizeof(got));
-        snprintf(problem, size, "not an error: %s", got);
-    } else if (!starts_with_code(r->str)) {
-        snprintf(problem, size, "error without a code: \"%.200s\"", r->str);
-    } else if (strncmp(r->str, expect, strlen(expect)) != 0) {
-        snprintf(problem, size, "expected \"%s...\", got \"%.200s\"", expect, r->str);
-    } else if (elapsed >= NOT_BLOCKED_LIMIT_MS) {
-        snprintf(problem, size, "the error took %lld ms (did it block?)", (long long)elapsed);
-    }
-    freeReplyObject(r);
-    if (problem[0] == '\0') {
-        char *digest_now = sg_debug_digest(conn);
-        char *picture_now = fixture_picture();
-        if (strcmp(digest, digest_now) != 0 || strcmp(picture, picture_now) != 0) {
-            snprintf(problem, size, "the dataset changed: %.200s", picture_now);
-        }
-        free(digest_now);
-        free(picture_now);
-    }
-}
+static char long_owner[MAX_OWNER_LEN + 1];
 
 static void bad_input_is_rejected_with_a_coded_error_and_changes_nothing(void **state)
 {
     (void)state;
-    make_bad_input_fixture();
-    char long_owner[MAX_OWNER_LEN + 1];
     memset(long_owner, 'o', sizeof(long_owner));
-    char *digest = sg_debug_digest(conn);
-    char *picture = fixture_picture();
-
-    size_t report_size = 32768, report_len = 0;
-    char *report = calloc(1, report_size);
-    assert_non_null(report);
-    int failures = 0, runs = 0;
-    const size_t number_count = sizeof(bad_numbers) / sizeof(bad_numbers[0]);
-    for (size_t k = 0; k < sizeof(bad_cases) / sizeof(bad_cases[0]); k++) {
-        const bad_case *bc = &bad_cases[k];
-        int uses_number = 0;
-        for (int a = 0; a < 10 && bc->argv[a] != NULL; a++) {
-            if (strcmp(bc->argv[a], BAD_NUMBER) == 0) uses_number = 1;
-        }
-        for (size_t n = 0; n < (uses_number ? number_count : 1); n++) {
-            const char *argv[10];
-            size_t argvlen[10];
-            int argc = 0;
-            char shown[300] = "";
-            size_t shown_len = 0;
-            for (; argc < 10 && bc->argv[argc] != NULL; argc++) {
-                const char *arg = bc->argv[argc];
-                size_t len = strlen(arg);
-                const char *label = arg;
-                if (strcmp(arg, LONG_OWNER) == 0) {
-                    arg = long_owner;
-                    len = sizeof(long_owner);
-                    label = "<513 bytes>";
-                } else if (strcmp(arg, BAD_NUMBER) == 0) {
-                    arg = label = bad_numbers[n];
-                    len = strlen(arg);
-                }
-                argv[argc] = arg;
-                argvlen[argc] = len;
-                shown_len += (size_t)snprintf(shown + shown_len, sizeof(shown) - shown_len, "%s\"%s\"",
-                                              argc ? " " : "", label);
-                if (shown_len >= sizeof(shown)) shown_len = sizeof(shown) - 1;
-            }
-            char problem[400];
-            check_bad_command(argc, argv, argvlen, bc->expect, digest, picture, problem, sizeof(problem));
-            runs++;
-            if (problem[0] == '\0') continue;
-            failures++;
-            if (report_len < report_size - 1) {
-                report_len += (size_t)snprintf(report + report_len, report_size - report_len, "  [%zu] %s: %s\n", k,
-                                               shown, problem);
-                if (report_len > report_size - 1) report_len = report_size - 1;
-            }
-            /* rebuild the fixture so one bad case cannot hide or cause another */
-            sg_command_status(conn, "OK", "FLUSHALL");
-            make_bad_input_fixture();
-            free(digest);
-            free(picture);
-            digest = sg_debug_digest(conn);
-            picture = fixture_picture();
-        }
-    }
-    free(digest);
-    free(picture);
-    print_message("%d bad commands tried\n", runs);
-    if (failures > 0) {
-        fprintf(stderr, "%d bad-input case(s) failed:\n%s", failures, report);
-        free(report);
-        fail_msg("%d bad-input case(s) failed", failures);
-    }
-    free(report);
+    static const char *const codes[] = {"ERR ", "WRONGTYPE ", NULL};
+    const sg_bad_substitution substitutions[] = {{LONG_OWNER, long_owner, sizeof(long_owner), "<513 bytes>"}};
+    const sg_bad_value_list lists[] = {{BAD_NUMBER, bad_numbers, sizeof(bad_numbers) / sizeof(bad_numbers[0])}};
+    const sg_bad_input_hooks hooks = {
+        .make_fixture = make_bad_input_fixture,
+        .picture = fixture_picture,
+        .codes = codes,
+        .substitutions = substitutions,
+        .substitution_count = 1,
+        .lists = lists,
+        .list_count = 1,
+        .max_ms = NOT_BLOCKED_LIMIT_MS,
+    };
+    sg_check_bad_inputs(sg_conn, bad_cases, sizeof(bad_cases) / sizeof(bad_cases[0]), &hooks);
 }
 
-#define LOCK_TEST(name) cmocka_unit_test_setup_teardown(name, flush_dataset, close_clients)
+#define LOCK_TEST(name) cmocka_unit_test_setup_teardown(name, sg_group_flush, sg_group_close_clients)
 
 int main(void)
 {
@@ -1652,5 +1470,5 @@ int main(void)
         LOCK_TEST(info_slotguard_lock_counters_increase_after_an_acquire),
         LOCK_TEST(bad_input_is_rejected_with_a_coded_error_and_changes_nothing),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }
