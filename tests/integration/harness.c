@@ -1346,3 +1346,644 @@ void sg_check_bad_inputs(redisContext *c, const sg_bad_case *cases, size_t n, co
     }
     free(report);
 }
+
+/* ---- reply and key helpers ---------------------------------------------------------------------- */
+
+int sg_reply_is_bytes(const redisReply *r, const char *bytes, size_t len)
+{
+    return r != NULL && r->type == REDIS_REPLY_STRING && r->len == len && (len == 0 || memcmp(r->str, bytes, len) == 0);
+}
+
+const redisReply *sg_map_get(const redisReply *map, const char *field)
+{
+    if (map == NULL || map->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < map->elements; i += 2) {
+        if (sg_reply_is_text(map->element[i], field)) return map->element[i + 1];
+    }
+    return NULL;
+}
+
+char *sg_reply_text(const char *what, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("%s: expected a string, got %s", what, got);
+    }
+    char *out = malloc(r->len + 1);
+    assert_non_null(out);
+    memcpy(out, r->str, r->len);
+    out[r->len] = '\0';
+    freeReplyObject(r);
+    return out;
+}
+
+long long sg_pttl(redisContext *c, const char *key)
+{
+    return sg_command_integer(c, "PTTL %s", key);
+}
+
+long long sg_exists(redisContext *c, const char *key)
+{
+    return sg_command_integer(c, "EXISTS %s", key);
+}
+
+void sg_wait_until_gone(redisContext *c, const char *key, int timeout_ms)
+{
+    int64_t deadline = sg_now_ms() + timeout_ms;
+    while (sg_exists(c, key) == 1) {
+        if (sg_now_ms() > deadline) fail_msg("%s still exists after %d ms", key, timeout_ms);
+        sg_sleep_ms(20);
+    }
+}
+
+char *sg_value_digest(redisContext *c, const char *key)
+{
+    redisReply *r = sg_command(c, "DEBUG DIGEST-VALUE %s", key);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+        (r->element[0]->type != REDIS_REPLY_STRING && r->element[0]->type != REDIS_REPLY_STATUS)) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("DEBUG DIGEST-VALUE %s: got %s", key, got);
+    }
+    char *digest = strndup(r->element[0]->str, r->element[0]->len);
+    assert_non_null(digest);
+    freeReplyObject(r);
+    return digest;
+}
+
+void sg_assert_type(redisContext *c, const char *key, const char *type)
+{
+    char *got = sg_reply_text("TYPE", sg_command(c, "TYPE %s", key));
+    if (strcmp(got, type) != 0) {
+        char copy[64];
+        snprintf(copy, sizeof(copy), "%s", got);
+        free(got);
+        fail_msg("TYPE %s is \"%s\", expected \"%s\"", key, copy, type);
+    }
+    free(got);
+}
+
+void sg_assert_same_digest(redisContext *a, redisContext *b)
+{
+    char *da = sg_debug_digest(a);
+    char *db = sg_debug_digest(b);
+    int same = strcmp(da, db) == 0;
+    char shown[200];
+    snprintf(shown, sizeof(shown), "%s vs %s", da, db);
+    free(da);
+    free(db);
+    if (!same) fail_msg("DEBUG DIGEST differs: %s", shown);
+}
+
+uint64_t sg_workload_seed(uint64_t fallback)
+{
+    uint64_t seed = fallback;
+    const char *env = getenv("SG_WORKLOAD_SEED");
+    if (env != NULL && *env != '\0') seed = strtoull(env, NULL, 0);
+    print_message("workload seed: 0x%016llx (replay with SG_WORKLOAD_SEED)\n", (unsigned long long)seed);
+    return seed;
+}
+
+/* ---- COMMAND INFO, COMMAND DOCS, INFO ----------------------------------------------------------- */
+
+static int has_flag(const redisReply *flags, const char *flag)
+{
+    for (size_t i = 0; i < flags->elements; i++) {
+        if (sg_reply_is_text(flags->element[i], flag)) return 1;
+    }
+    return 0;
+}
+
+void sg_assert_command_info(redisContext *c, const sg_command_spec *specs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const sg_command_spec *spec = &specs[i];
+        redisReply *r = sg_command(c, "COMMAND INFO %s", spec->name);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, 1);
+        const redisReply *e = r->element[0];
+        char problem[300] = "";
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 9) {
+            snprintf(problem, sizeof(problem), "no entry");
+        } else if (!sg_reply_is_text(e->element[0], spec->name)) {
+            snprintf(problem, sizeof(problem), "another name");
+        } else if (spec->arity != 0 && e->element[1]->integer != spec->arity) {
+            snprintf(problem, sizeof(problem), "arity %lld, expected %d", e->element[1]->integer, spec->arity);
+        } else if (e->element[2]->type != REDIS_REPLY_ARRAY) {
+            snprintf(problem, sizeof(problem), "no flags");
+        } else if (!has_flag(e->element[2], "write") != !spec->write ||
+                   !has_flag(e->element[2], "readonly") == !spec->write ||
+                   (!spec->skip_flags && (!has_flag(e->element[2], "denyoom") != !spec->denyoom ||
+                                          !has_flag(e->element[2], "fast") != !spec->fast))) {
+            snprintf(problem, sizeof(problem), "flags differ from README (write=%d denyoom=%d fast=%d)", spec->write,
+                     spec->denyoom, spec->fast);
+        } else if (e->element[3]->integer != 1 || e->element[4]->integer != 1 || e->element[5]->integer != 1) {
+            snprintf(problem, sizeof(problem), "keys first=%lld last=%lld step=%lld, expected 1 1 1",
+                     e->element[3]->integer, e->element[4]->integer, e->element[5]->integer);
+        } else {
+            const redisReply *key_specs = e->element[8];
+            const redisReply *search = key_specs->type == REDIS_REPLY_ARRAY && key_specs->elements == 1
+                                           ? sg_map_get(key_specs->element[0], "begin_search")
+                                           : NULL;
+            const redisReply *index = sg_map_get(sg_map_get(search, "spec"), "index");
+            if (index == NULL || index->type != REDIS_REPLY_INTEGER || index->integer != 1)
+                snprintf(problem, sizeof(problem), "no key spec with the key at index 1");
+        }
+        freeReplyObject(r);
+        if (problem[0] != '\0') fail_msg("COMMAND INFO %s: %s", spec->name, problem);
+    }
+}
+
+void sg_assert_command_docs(redisContext *c, const sg_command_spec *specs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = specs[i].name;
+        redisReply *r = sg_command(c, "COMMAND DOCS %s", name);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        const redisReply *doc = sg_map_get(r, name);
+        const redisReply *summary = sg_map_get(doc, "summary");
+        const redisReply *complexity = sg_map_get(doc, "complexity");
+        const redisReply *arguments = sg_map_get(doc, "arguments");
+        const redisReply *first = arguments != NULL && arguments->type == REDIS_REPLY_ARRAY && arguments->elements > 0
+                                      ? arguments->element[0]
+                                      : NULL;
+        const redisReply *first_type = sg_map_get(first, "type");
+        int ok = summary != NULL && summary->len > 0 && complexity != NULL && complexity->len > 0 && first != NULL &&
+                 sg_reply_is_text(first_type, "key");
+        freeReplyObject(r);
+        if (!ok) fail_msg("COMMAND DOCS %s lacks a summary, complexity or arguments starting with the key", name);
+    }
+}
+
+long long sg_info_counter_sum(redisContext *c, const char *prefix)
+{
+    redisReply *r = sg_command(c, "INFO slotguard");
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    long long total = -1;
+    size_t prefix_len = strlen(prefix);
+    const char *p = r->str;
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, prefix, prefix_len) == 0) {
+            const char *v = p + strcspn(p, ":\r\n");
+            if (*v == ':') {
+                if (total < 0) total = 0;
+                v++;
+                while (*v != '\0' && *v != '\r' && *v != '\n') {
+                    if (*v >= '0' && *v <= '9') {
+                        char *end;
+                        total += strtoll(v, &end, 10);
+                        v = end;
+                    } else {
+                        v++;
+                    }
+                }
+            }
+        }
+        p = strchr(p, '\n');
+        if (p != NULL) p++;
+    }
+    freeReplyObject(r);
+    return total;
+}
+
+/* ---- locks -------------------------------------------------------------------------------------- */
+
+long long sg_lock_token_or_nil(redisReply *r, const char *what)
+{
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return 0;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("%s: expected a token >= 1 or nil, got %s", what, got);
+    }
+    long long token = r->integer;
+    freeReplyObject(r);
+    return token;
+}
+
+long long sg_lock_acquire(redisContext *c, const char *key, const char *owner, long long ttl)
+{
+    return sg_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE %s %s %lld", key, owner, ttl), "LOCK.ACQUIRE");
+}
+
+long long sg_lock_acquire_reentrant(redisContext *c, const char *key, const char *owner, long long ttl)
+{
+    return sg_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE %s %s %lld REENTRANT", key, owner, ttl),
+                                "LOCK.ACQUIRE REENTRANT");
+}
+
+long long sg_lock_release(redisContext *c, const char *key, const char *owner)
+{
+    return sg_command_integer(c, "LOCK.RELEASE %s %s", key, owner);
+}
+
+long long sg_lock_extend(redisContext *c, const char *key, const char *owner, long long ttl)
+{
+    return sg_command_integer(c, "LOCK.EXTEND %s %s %lld", key, owner, ttl);
+}
+
+sg_lock_info sg_lock_info_of_binary(redisContext *c, const char *key, size_t key_len)
+{
+    sg_lock_info info;
+    memset(&info, 0, sizeof(info));
+    redisReply *r = redisCommand(c, "LOCK.INFO %b", key, key_len);
+    if (r == NULL) fail_msg("LOCK.INFO %.*s: no reply (%s)", (int)key_len, key, c->errstr);
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return info;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("LOCK.INFO: expected nil or a flat field/value array, got %s", got);
+    }
+    int seen = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *name = r->element[i];
+        const redisReply *value = r->element[i + 1];
+        if (sg_reply_is_text(name, "owner")) {
+            if (value->type != REDIS_REPLY_STRING || value->len > SG_LOCK_MAX_OWNER_LEN) {
+                freeReplyObject(r);
+                fail_msg("LOCK.INFO: owner is not a bulk string of at most %d bytes", SG_LOCK_MAX_OWNER_LEN);
+            }
+            memcpy(info.owner, value->str, value->len);
+            info.owner_len = value->len;
+            seen |= 1;
+            continue;
+        }
+        long long *slot = NULL;
+        int bit = 0;
+        const char *field = name->type == REDIS_REPLY_STRING || name->type == REDIS_REPLY_STATUS ? name->str : "?";
+        if (sg_reply_is_text(name, "ttl")) { slot = &info.ttl; bit = 2; }
+        else if (sg_reply_is_text(name, "token")) { slot = &info.token; bit = 4; }
+        else if (sg_reply_is_text(name, "holds")) { slot = &info.holds; bit = 8; }
+        else if (sg_reply_is_text(name, "waiters")) { slot = &info.waiters; bit = 16; }
+        if (slot == NULL) continue;
+        if (value->type != REDIS_REPLY_INTEGER) {
+            freeReplyObject(r);
+            fail_msg("LOCK.INFO: field %s is not an integer", field);
+        }
+        *slot = value->integer;
+        seen |= bit;
+    }
+    freeReplyObject(r);
+    if (seen != 31) fail_msg("LOCK.INFO lacks documented fields (owner, ttl, token, holds, waiters; mask 0x%x)", seen);
+    info.held = 1;
+    return info;
+}
+
+sg_lock_info sg_lock_info_of(redisContext *c, const char *key)
+{
+    return sg_lock_info_of_binary(c, key, strlen(key));
+}
+
+void sg_lock_assert_owner(const sg_lock_info *info, const char *owner, size_t len)
+{
+    assert_true(info->held);
+    if (info->owner_len != len || memcmp(info->owner, owner, len) != 0) {
+        fail_msg("LOCK.INFO owner is \"%.*s\" (%zu bytes), expected \"%.*s\" (%zu bytes)", (int)info->owner_len,
+                 info->owner, info->owner_len, (int)len, owner, len);
+    }
+}
+
+void sg_lock_assert_held_by(redisContext *c, const char *key, const char *owner)
+{
+    sg_lock_info info = sg_lock_info_of(c, key);
+    if (!info.held) fail_msg("LOCK.INFO %s is nil, expected the lock held by %s", key, owner);
+    sg_lock_assert_owner(&info, owner, strlen(owner));
+}
+
+void sg_lock_assert_free(redisContext *c, const char *key)
+{
+    sg_lock_info info = sg_lock_info_of(c, key);
+    if (info.held) fail_msg("LOCK.INFO %s: expected nil, the lock is held by \"%s\"", key, info.owner);
+}
+
+void sg_lock_wait_for_waiters(redisContext *c, const char *key, long long count)
+{
+    int64_t deadline = sg_now_ms() + SG_LOCK_QUEUE_TIMEOUT_MS;
+    long long last = -1;
+    while (sg_now_ms() < deadline) {
+        sg_lock_info info = sg_lock_info_of(c, key);
+        if (!info.held) fail_msg("LOCK.INFO %s is nil while waiting for %lld waiters", key, count);
+        last = info.waiters;
+        if (last == count) return;
+        sg_sleep_ms(2);
+    }
+    fail_msg("LOCK.INFO %s waiters stayed %lld, expected %lld within %d ms", key, last, count,
+             SG_LOCK_QUEUE_TIMEOUT_MS);
+}
+
+/* ---- idempotency records ------------------------------------------------------------------------ */
+
+redisReply *sg_idemp_begin_raw(redisContext *c, const char *key, const char *fp, size_t fp_len, long long lease)
+{
+    redisReply *r = sg_command(c, "IDEMP.BEGIN %s %b %lld", key, fp, fp_len, lease);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        !(sg_reply_is_text(r->element[0], "new") || sg_reply_is_text(r->element[0], "in_progress") ||
+          sg_reply_is_text(r->element[0], "completed") || sg_reply_is_text(r->element[0], "mismatch"))) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1) sg_describe_reply(r->element[0], got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("IDEMP.BEGIN %s: expected [new|in_progress|completed|mismatch, ...], got %s", key, got);
+    }
+    return r;
+}
+
+void sg_idemp_fail_begin(const char *key, const char *expected, redisReply *r)
+{
+    char word[64], second[300];
+    snprintf(word, sizeof(word), "%.*s", (int)r->element[0]->len, r->element[0]->str);
+    sg_describe_reply(r->element[1], second, sizeof(second));
+    freeReplyObject(r);
+    fail_msg("IDEMP.BEGIN %s: expected %s, got [%s, %s]", key, expected, word, second);
+}
+
+long long sg_idemp_begin_new_bin(redisContext *c, const char *key, const char *fp, size_t fp_len, long long lease)
+{
+    redisReply *r = sg_idemp_begin_raw(c, key, fp, fp_len, lease);
+    if (!sg_reply_is_text(r->element[0], "new") || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->integer < 1) {
+        sg_idemp_fail_begin(key, "[new, token >= 1]", r);
+    }
+    long long token = r->element[1]->integer;
+    freeReplyObject(r);
+    return token;
+}
+
+long long sg_idemp_begin_new(redisContext *c, const char *key, const char *fp, long long lease)
+{
+    return sg_idemp_begin_new_bin(c, key, fp, strlen(fp), lease);
+}
+
+long long sg_idemp_begin_in_progress(redisContext *c, const char *key, const char *fp, long long lease)
+{
+    redisReply *r = sg_idemp_begin_raw(c, key, fp, strlen(fp), lease);
+    if (!sg_reply_is_text(r->element[0], "in_progress") || r->element[1]->type != REDIS_REPLY_INTEGER) {
+        sg_idemp_fail_begin(key, "[in_progress, remaining ms]", r);
+    }
+    long long left = r->element[1]->integer;
+    freeReplyObject(r);
+    return left;
+}
+
+void sg_idemp_begin_completed_bin(redisContext *c, const char *key, const char *fp, size_t fp_len,
+                                  const char *response, size_t response_len)
+{
+    redisReply *r = sg_idemp_begin_raw(c, key, fp, fp_len, 10000);
+    if (!sg_reply_is_text(r->element[0], "completed") || !sg_reply_is_bytes(r->element[1], response, response_len)) {
+        char expected[300];
+        snprintf(expected, sizeof(expected), "[completed, the %zu-byte response]", response_len);
+        sg_idemp_fail_begin(key, expected, r);
+    }
+    freeReplyObject(r);
+}
+
+void sg_idemp_begin_completed(redisContext *c, const char *key, const char *fp, const char *response)
+{
+    sg_idemp_begin_completed_bin(c, key, fp, strlen(fp), response, strlen(response));
+}
+
+void sg_idemp_begin_mismatch(redisContext *c, const char *key, const char *fp, const char *record_state)
+{
+    redisReply *r = sg_idemp_begin_raw(c, key, fp, strlen(fp), 10000);
+    if (!sg_reply_is_text(r->element[0], "mismatch") || !sg_reply_is_text(r->element[1], record_state)) {
+        char expected[100];
+        snprintf(expected, sizeof(expected), "[mismatch, %s]", record_state);
+        sg_idemp_fail_begin(key, expected, r);
+    }
+    freeReplyObject(r);
+}
+
+long long sg_idemp_complete_bin(redisContext *c, const char *key, long long token, const char *response,
+                                size_t response_len, long long ttl)
+{
+    return sg_command_integer(c, "IDEMP.COMPLETE %s %lld %b %lld", key, token, response, response_len, ttl);
+}
+
+long long sg_idemp_complete(redisContext *c, const char *key, long long token, const char *response, long long ttl)
+{
+    return sg_idemp_complete_bin(c, key, token, response, strlen(response), ttl);
+}
+
+long long sg_idemp_abort(redisContext *c, const char *key, long long token)
+{
+    return sg_command_integer(c, "IDEMP.ABORT %s %lld", key, token);
+}
+
+void sg_idemp_record_free(sg_idemp_record *v)
+{
+    free(v->fingerprint);
+    free(v->response);
+    memset(v, 0, sizeof(*v));
+}
+
+static char *copy_bytes(const char *bytes, size_t len)
+{
+    char *out = malloc(len + 1);
+    assert_non_null(out);
+    if (len > 0) memcpy(out, bytes, len);
+    out[len] = '\0';
+    return out;
+}
+
+sg_idemp_record sg_idemp_get(redisContext *c, const char *key)
+{
+    sg_idemp_record v;
+    memset(&v, 0, sizeof(v));
+    redisReply *r = sg_command(c, "IDEMP.GET %s", key);
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return v;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
+        char got[300];
+        sg_describe_reply(r, got, sizeof(got));
+        freeReplyObject(r);
+        fail_msg("IDEMP.GET %s: expected nil or 10 elements (5 field/value pairs), got %s", key, got);
+    }
+    int seen = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *field = r->element[i], *value = r->element[i + 1];
+        const char *problem = NULL;
+        if (sg_reply_is_text(field, "state")) {
+            if (!(sg_reply_is_text(value, "in_progress") || sg_reply_is_text(value, "completed"))) problem = "state";
+            else snprintf(v.state, sizeof(v.state), "%.*s", (int)value->len, value->str);
+            seen |= 1;
+        } else if (sg_reply_is_text(field, "fingerprint")) {
+            if (value->type != REDIS_REPLY_STRING) problem = "fingerprint";
+            else {
+                v.fingerprint = copy_bytes(value->str, value->len);
+                v.fingerprint_len = value->len;
+            }
+            seen |= 2;
+        } else if (sg_reply_is_text(field, "token")) {
+            if (value->type != REDIS_REPLY_INTEGER) problem = "token";
+            else v.token = value->integer;
+            seen |= 4;
+        } else if (sg_reply_is_text(field, "ttl")) {
+            if (value->type != REDIS_REPLY_INTEGER) problem = "ttl";
+            else v.ttl = value->integer;
+            seen |= 8;
+        } else if (sg_reply_is_text(field, "response")) {
+            if (value->type == REDIS_REPLY_STRING) {
+                v.has_response = 1;
+                v.response = copy_bytes(value->str, value->len);
+                v.response_len = value->len;
+            } else if (value->type != REDIS_REPLY_NIL) {
+                problem = "response";
+            }
+            seen |= 16;
+        } else {
+            problem = "field name";
+        }
+        if (problem != NULL) {
+            char got[300];
+            sg_describe_reply(field->type == REDIS_REPLY_STRING && strcmp(problem, "field name") != 0 ? value : field, got,
+                     sizeof(got));
+            freeReplyObject(r);
+            sg_idemp_record_free(&v);
+            fail_msg("IDEMP.GET %s: unexpected %s: %s", key, problem, got);
+        }
+    }
+    freeReplyObject(r);
+    if (seen != 31) {
+        sg_idemp_record_free(&v);
+        fail_msg("IDEMP.GET %s: missing one of state, fingerprint, token, ttl, response", key);
+    }
+    v.present = 1;
+    return v;
+}
+
+void sg_idemp_assert_record(redisContext *c, const char *key, const char *state, const char *fp, size_t fp_len,
+                            long long token, long long min_ttl, long long max_ttl, const char *response,
+                            size_t response_len)
+{
+    sg_idemp_record v = sg_idemp_get(c, key);
+    char problem[300] = "";
+    if (!v.present) snprintf(problem, sizeof(problem), "nil, expected a record");
+    else if (strcmp(v.state, state) != 0) snprintf(problem, sizeof(problem), "state %s, expected %s", v.state, state);
+    else if (v.fingerprint_len != fp_len || memcmp(v.fingerprint, fp, fp_len) != 0)
+        snprintf(problem, sizeof(problem), "fingerprint differs (%zu bytes, expected %zu)", v.fingerprint_len, fp_len);
+    else if (v.token != token) snprintf(problem, sizeof(problem), "token %lld, expected %lld", v.token, token);
+    else if (v.ttl < min_ttl || v.ttl > max_ttl)
+        snprintf(problem, sizeof(problem), "ttl %lld, expected %lld..%lld", v.ttl, min_ttl, max_ttl);
+    else if (response == NULL && v.has_response) snprintf(problem, sizeof(problem), "response is not nil");
+    else if (response != NULL && !v.has_response) snprintf(problem, sizeof(problem), "response is nil");
+    else if (response != NULL && (v.response_len != response_len || memcmp(v.response, response, response_len) != 0))
+        snprintf(problem, sizeof(problem), "response differs (%zu bytes, expected %zu)", v.response_len,
+                 response_len);
+    sg_idemp_record_free(&v);
+    if (problem[0] != '\0') fail_msg("IDEMP.GET %s: %s", key, problem);
+}
+
+/* ---- trials ------------------------------------------------------------------------------------- */
+
+long long sg_enroll(redisContext *c, const char *key, const char *user)
+{
+    return sg_command_integer(c, "ENROLL %s %s", key, user);
+}
+
+long long sg_enroll_cancel(redisContext *c, const char *key, const char *user)
+{
+    return sg_command_integer(c, "ENROLL.CANCEL %s %s", key, user);
+}
+
+static long long trial_info_pair(const redisReply *r, const char *field)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        if (sg_reply_is_text(r->element[i], field)) {
+            assert_int_equal(r->element[i + 1]->type, REDIS_REPLY_INTEGER);
+            return r->element[i + 1]->integer;
+        }
+    }
+    fail_msg("SLOTS.INFO has no field %s", field);
+    return 0;
+}
+
+sg_trial_info sg_trial_info_of(redisContext *c, const char *key)
+{
+    redisReply *r = sg_command(c, "SLOTS.INFO %s", key);
+    if (r->type != REDIS_REPLY_ARRAY) {
+        int type = r->type;
+        freeReplyObject(r);
+        fail_msg("SLOTS.INFO %s: expected an array, got reply type %d", key, type);
+    }
+    assert_int_equal(r->elements, 12);
+    sg_trial_info info = {
+        .capacity = trial_info_pair(r, "capacity"),
+        .remaining = trial_info_pair(r, "remaining"),
+        .enrolled = trial_info_pair(r, "enrolled"),
+        .waitlisted = trial_info_pair(r, "waitlisted"),
+        .waitlist_max = trial_info_pair(r, "waitlist_max"),
+        .next_arrival = trial_info_pair(r, "next_arrival"),
+    };
+    freeReplyObject(r);
+    return info;
+}
+
+void sg_assert_trial_info(redisContext *c, const char *key, long long capacity, long long remaining,
+                          long long enrolled, long long waitlisted, long long waitlist_max, long long next_arrival)
+{
+    sg_trial_info i = sg_trial_info_of(c, key);
+    assert_int_equal(i.capacity, capacity);
+    assert_int_equal(i.remaining, remaining);
+    assert_int_equal(i.enrolled, enrolled);
+    assert_int_equal(i.waitlisted, waitlisted);
+    assert_int_equal(i.waitlist_max, waitlist_max);
+    assert_int_equal(i.next_arrival, next_arrival);
+}
+
+void sg_enroll_status(redisContext *c, const char *key, const char *user, size_t len, char *state, size_t state_size,
+                      long long *number)
+{
+    redisReply *r = sg_command(c, "ENROLL.STATUS %s %b", key, user, len);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        int type = r->type;
+        freeReplyObject(r);
+        fail_msg("ENROLL.STATUS: expected a two-element array, got reply type %d", type);
+    }
+    assert_true(r->element[0]->type == REDIS_REPLY_STRING || r->element[0]->type == REDIS_REPLY_STATUS);
+    snprintf(state, state_size, "%s", r->element[0]->str);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_INTEGER);
+    *number = r->element[1]->integer;
+    freeReplyObject(r);
+}
+
+void sg_assert_enroll_status(redisContext *c, const char *key, const char *user, const char *state, long long number)
+{
+    char got[32];
+    long long n = -1;
+    sg_enroll_status(c, key, user, strlen(user), got, sizeof(got), &n);
+    assert_string_equal(got, state);
+    assert_int_equal(n, number);
+}
+
+redisReply *sg_members_page(redisContext *c, const char *key, unsigned long long cursor, long long count,
+                            int with_arrivals, unsigned long long *next_cursor, const redisReply **users)
+{
+    redisReply *r = with_arrivals
+                        ? sg_command(c, "ENROLL.MEMBERS %s %llu COUNT %lld WITHARRIVALS", key, cursor, count)
+                        : sg_command(c, "ENROLL.MEMBERS %s %llu COUNT %lld", key, cursor, count);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        int type = r->type;
+        freeReplyObject(r);
+        fail_msg("ENROLL.MEMBERS: expected [cursor, users], got reply type %d", type);
+    }
+    assert_int_equal(r->element[0]->type, REDIS_REPLY_STRING);
+    char *end = NULL;
+    *next_cursor = strtoull(r->element[0]->str, &end, 10);
+    assert_true(r->element[0]->len > 0 && end == r->element[0]->str + r->element[0]->len);
+    assert_int_equal(r->element[1]->type, REDIS_REPLY_ARRAY);
+    *users = r->element[1];
+    return r;
+}
