@@ -41,47 +41,7 @@
 
 #define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
 
-/* ---- small utilities --------------------------------------------------------------------------- */
-
-static int reply_is_bytes(const redisReply *r, const char *bytes, size_t len)
-{
-    return r != NULL && r->type == REDIS_REPLY_STRING && r->len == len && (len == 0 || memcmp(r->str, bytes, len) == 0);
-}
-
-/* IDEMP.BEGIN expecting `new`; returns the token. */
-static long long begin_new(redisContext *c, const char *key, const char *fp, size_t fp_len, long long lease)
-{
-    redisReply *r = sg_command(c, "IDEMP.BEGIN %s %b %lld", key, fp, fp_len, lease);
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !sg_reply_is_text(r->element[0], "new") ||
-        r->element[1]->type != REDIS_REPLY_INTEGER || r->element[1]->integer < 1) {
-        char got[300];
-        sg_describe_reply(r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[0] : r, got, sizeof(got));
-        freeReplyObject(r);
-        fail_msg("IDEMP.BEGIN %s: expected [new, token], got %s", key, got);
-    }
-    long long token = r->element[1]->integer;
-    freeReplyObject(r);
-    return token;
-}
-
-static long long complete(redisContext *c, const char *key, long long token, const char *response, size_t len,
-                          long long ttl)
-{
-    return sg_command_integer(c, "IDEMP.COMPLETE %s %lld %b %lld", key, token, response, len, ttl);
-}
-
-/* ---- deterministic PRNG (splitmix64) ----------------------------------------------------------- */
-
 #define DEFAULT_WORKLOAD_SEED UINT64_C(0x1DE3B07E5AFE5EED)
-
-static uint64_t workload_seed(void)
-{
-    uint64_t seed = DEFAULT_WORKLOAD_SEED;
-    const char *env = getenv("SG_WORKLOAD_SEED");
-    if (env != NULL && *env != '\0') seed = strtoull(env, NULL, 0);
-    print_message("workload seed: 0x%016" PRIx64 " (replay with SG_WORKLOAD_SEED)\n", seed);
-    return seed;
-}
 
 /* ---- (a) exactly one owner --------------------------------------------------------------------- */
 
@@ -385,7 +345,7 @@ static int consume(consumer_worker *w, int message)
         return -2;
     }
     if (sg_reply_is_text(r->element[0], "completed")) {
-        int same = reply_is_bytes(r->element[1], response, strlen(response));
+        int same = sg_reply_is_bytes(r->element[1], response, strlen(response));
         if (!same) consumer_problem(w, message, "IDEMP.BEGIN replayed another response", r->element[1]);
         freeReplyObject(r);
         atomic_fetch_add(&s->replays, 1);
@@ -490,7 +450,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
     consumer_worker *workers = calloc(CONSUMER_THREADS, sizeof(*workers));
     assert_non_null(shared);
     assert_non_null(workers);
-    sg_prng rng = {workload_seed()};
+    sg_prng rng = {sg_workload_seed(DEFAULT_WORKLOAD_SEED)};
 
     /* the messages and their first deliveries: each 1 to 3 times, shuffled */
     long long sum = 0;
@@ -577,7 +537,7 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
         message_fingerprint(shared, m, fp, sizeof(fp));
         message_response(m, response, sizeof(response));
         int ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && sg_reply_is_text(g->element[1], "completed") &&
-                 reply_is_bytes(g->element[3], fp, strlen(fp)) && reply_is_bytes(g->element[9], response, strlen(response));
+                 sg_reply_is_bytes(g->element[3], fp, strlen(fp)) && sg_reply_is_bytes(g->element[9], response, strlen(response));
         if (!ok && problem[0] == '\0') snprintf(problem, sizeof(problem), "msg:%d is not completed with its response", m);
         freeReplyObject(g);
     }
@@ -698,10 +658,7 @@ static void picture_key(redisContext *c, persisted_key *k)
         }
         freeReplyObject(r);
     }
-    redisReply *d = sg_command(c, "DEBUG DIGEST-VALUE %s", k->name);
-    if (d->type != REDIS_REPLY_ARRAY || d->elements != 1) fail_msg("DEBUG DIGEST-VALUE %s: type %d", k->name, d->type);
-    k->value_digest = strndup(d->element[0]->str, d->element[0]->len);
-    freeReplyObject(d);
+    k->value_digest = sg_value_digest(c, k->name);
 }
 
 static void take_picture(redisContext *c, persisted *p)
@@ -768,25 +725,25 @@ static void push_token_clock(redisContext *c, persist_tokens *t, long long ahead
 static void make_persisted_records(redisContext *c, persist_tokens *t)
 {
     memset(t, 0, sizeof(*t));
-    t->open = begin_new(c, "p:open", open_fp, sizeof(open_fp), 600000);
+    t->open = sg_idemp_begin_new_bin(c, "p:open", open_fp, sizeof(open_fp), 600000);
     note(t, t->open);
     char fp1024[1024];
     for (size_t i = 0; i < sizeof(fp1024); i++) fp1024[i] = (char)(i * 13 + 1);
-    t->open_1024 = begin_new(c, "p:open:1024", fp1024, sizeof(fp1024), 600000);
+    t->open_1024 = sg_idemp_begin_new_bin(c, "p:open:1024", fp1024, sizeof(fp1024), 600000);
     note(t, t->open_1024);
 
-    long long token = begin_new(c, "p:done", done_fp, sizeof(done_fp), 600000);
+    long long token = sg_idemp_begin_new_bin(c, "p:done", done_fp, sizeof(done_fp), 600000);
     note(t, token);
-    assert_int_equal(complete(c, "p:done", token, done_response, sizeof(done_response), 3600), 1);
-    token = begin_new(c, "p:empty", "fp", 2, 600000);
+    assert_int_equal(sg_idemp_complete_bin(c, "p:done", token, done_response, sizeof(done_response), 3600), 1);
+    token = sg_idemp_begin_new_bin(c, "p:empty", "fp", 2, 600000);
     note(t, token);
-    assert_int_equal(complete(c, "p:empty", token, "", 0, 3600), 1);
+    assert_int_equal(sg_idemp_complete_bin(c, "p:empty", token, "", 0, 3600), 1);
     char *big = malloc(BIG_RESPONSE_LEN);
     assert_non_null(big);
     for (size_t i = 0; i < BIG_RESPONSE_LEN; i++) big[i] = (char)(i * 29 + 3);
-    token = begin_new(c, "p:big", "fp", 2, 600000);
+    token = sg_idemp_begin_new_bin(c, "p:big", "fp", 2, 600000);
     note(t, token);
-    assert_int_equal(complete(c, "p:big", token, big, BIG_RESPONSE_LEN, 3600), 1);
+    assert_int_equal(sg_idemp_complete_bin(c, "p:big", token, big, BIG_RESPONSE_LEN, 3600), 1);
     free(big);
 
     /* records set by IDEMP.RECORD with tokens ahead of the clock, kept */
@@ -799,7 +756,7 @@ static void make_persisted_records(redisContext *c, persist_tokens *t)
     note(t, ahead + 1);
 
     /* an aborted request: its token is among those issued */
-    token = begin_new(c, "p:aborted", "fp", 2, 600000);
+    token = sg_idemp_begin_new_bin(c, "p:aborted", "fp", 2, 600000);
     note(t, token);
     assert_int_equal(sg_command_integer(c, "IDEMP.ABORT p:aborted %lld", token), 1);
     assert_int_equal(sg_command_integer(c, "IDEMP.SETNX p:setnx 3600 %b", setnx_value, sizeof(setnx_value)), 1);
@@ -818,7 +775,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
     }
-    long long late = begin_new(c, "p:late", "late", 4, 600000);
+    long long late = sg_idemp_begin_new_bin(c, "p:late", "late", 4, 600000);
     note(&t, late);
     /* the last token issued before the snapshot belongs to a deleted record (see push_token_clock) */
     push_token_clock(c, &t, 2 * AHEAD_US);
@@ -847,7 +804,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
     free_picture(&after);
 
     /* the records still work: owners own, completed requests replay */
-    long long fresh = begin_new(c, "p:fresh", "fp", 2, 10000);
+    long long fresh = sg_idemp_begin_new_bin(c, "p:fresh", "fp", 2, 10000);
     if (fresh <= t.max) {
         fail_msg("first token after the restart is %lld, not above %lld issued before", fresh, t.max);
     }
@@ -857,12 +814,12 @@ static void assert_records_survive(void **state, persistence_mode mode)
     if (!ok) fail_msg("IDEMP.BEGIN p:open after the restart is not in_progress");
     r = sg_command(c, "IDEMP.BEGIN p:done %b 1000", done_fp, sizeof(done_fp));
     ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && sg_reply_is_text(r->element[0], "completed") &&
-         reply_is_bytes(r->element[1], done_response, sizeof(done_response));
+         sg_reply_is_bytes(r->element[1], done_response, sizeof(done_response));
     freeReplyObject(r);
     if (!ok) fail_msg("IDEMP.BEGIN p:done after the restart does not replay the binary response");
-    assert_int_equal(complete(c, "p:open", t.open, "after", 5, 60), 1);
+    assert_int_equal(sg_idemp_complete_bin(c, "p:open", t.open, "after", 5, 60), 1);
     assert_int_equal(sg_command_integer(c, "IDEMP.ABORT p:open:1024 %lld", t.open_1024), 1);
-    long long again = begin_new(c, "p:open:1024", "fp", 2, 10000);
+    long long again = sg_idemp_begin_new_bin(c, "p:open:1024", "fp", 2, 10000);
     if (again <= fresh) fail_msg("token %lld after %lld", again, fresh);
 }
 
@@ -934,7 +891,7 @@ static void run_idemp_workload(workload *w)
             random_bytes(&w->rng, response, len);
             long long token = w->tokens[k] ? w->tokens[k] : 1;
             if (sg_prng_below(&w->rng, 5) == 0) token += 1; /* a wrong token */
-            complete(w->mc, key, token, response, len, 3600);
+            sg_idemp_complete_bin(w->mc, key, token, response, len, 3600);
         } else if (what < 80) {
             long long token = w->tokens[k] ? w->tokens[k] : 1;
             long long amount = 1 + (long long)sg_prng_below(&w->rng, 100);
@@ -963,27 +920,22 @@ static void run_idemp_workload(workload *w)
     long long short_tokens[SHORT_LEASE_KEYS];
     for (int i = 0; i < SHORT_LEASE_KEYS; i++) {
         snprintf(key, sizeof(key), "x:%d", i);
-        short_tokens[i] = begin_new(w->mc, key, "fp", 2, 50);
+        short_tokens[i] = sg_idemp_begin_new_bin(w->mc, key, "fp", 2, 50);
     }
     sg_sleep_ms(150);
     for (int i = 0; i < SHORT_LEASE_KEYS; i++) {
         snprintf(key, sizeof(key), "x:%d", i);
-        if (i % 2 == 0) assert_int_equal(complete(w->mc, key, short_tokens[i], "late", 4, 3600), 0);
-        long long token = begin_new(w->mc, key, "fp", 2, 600000);
+        if (i % 2 == 0) assert_int_equal(sg_idemp_complete_bin(w->mc, key, short_tokens[i], "late", 4, 3600), 0);
+        long long token = sg_idemp_begin_new_bin(w->mc, key, "fp", 2, 600000);
         if (token <= short_tokens[i]) fail_msg("%s: token %lld after the lease of %lld ended", key, token, short_tokens[i]);
-        if (i % 3 == 0) assert_int_equal(complete(w->mc, key, token, "r", 1, 3600), 1);
+        if (i % 3 == 0) assert_int_equal(sg_idemp_complete_bin(w->mc, key, token, "r", 1, 3600), 1);
     }
 }
 
 /* Every record and SETNX key of the workload reads the same on master and replica. */
 static void assert_replica_agrees(redisContext *mc, redisContext *rc)
 {
-    char *md = sg_debug_digest(mc);
-    char *rd = sg_debug_digest(rc);
-    int same = strcmp(md, rd) == 0;
-    free(md);
-    free(rd);
-    if (!same) fail_msg("DEBUG DIGEST differs between master and replica");
+    sg_assert_same_digest(mc, rc);
     assert_int_equal(sg_command_integer(rc, "DBSIZE"), sg_command_integer(mc, "DBSIZE"));
     char key[32];
     for (int i = 0; i < WORKLOAD_KEYS + SHORT_LEASE_KEYS; i++) {
@@ -1012,7 +964,7 @@ static void test_replica_holds_the_same_records_after_a_workload_of_every_comman
     sg_fixture *f = *state;
     sg_server *m = sg_fixture_start(f, master_args);
     sg_server *r = sg_fixture_start_replica(f, m, NULL);
-    workload w = {.rng = {workload_seed()}};
+    workload w = {.rng = {sg_workload_seed(DEFAULT_WORKLOAD_SEED)}};
     w.mc = sg_fixture_connect(f, m);
     redisContext *rc = sg_fixture_connect(f, r);
     run_idemp_workload(&w);
@@ -1032,9 +984,9 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     sg_server *r = sg_fixture_start_replica(f, m, NULL);
     redisContext *mc = sg_fixture_connect(f, m);
     redisContext *rc = sg_fixture_connect(f, r);
-    long long open = begin_new(mc, "open", "fp", 2, 600000);
-    long long done = begin_new(mc, "done", "fp", 2, 600000);
-    assert_int_equal(complete(mc, "done", done, "resp", 4, 3600), 1);
+    long long open = sg_idemp_begin_new_bin(mc, "open", "fp", 2, 600000);
+    long long done = sg_idemp_begin_new_bin(mc, "done", "fp", 2, 600000);
+    assert_int_equal(sg_idemp_complete_bin(mc, "done", done, "resp", 4, 3600), 1);
     assert_int_equal(sg_command_integer(mc, "IDEMP.SETNX seen 3600"), 1);
     sg_wait_replicas(m, 1, 10000);
     char *before = sg_debug_digest(rc);
@@ -1059,12 +1011,12 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     if (!ok) fail_msg("IDEMP.GET open on the replica does not show the request in progress");
     g = sg_command(rc, "IDEMP.GET done");
     ok = g->type == REDIS_REPLY_ARRAY && g->elements == 10 && sg_reply_is_text(g->element[1], "completed") &&
-         reply_is_bytes(g->element[9], "resp", 4);
+         sg_reply_is_bytes(g->element[9], "resp", 4);
     freeReplyObject(g);
     if (!ok) fail_msg("IDEMP.GET done on the replica does not show the stored response");
     sg_command_nil(rc, "IDEMP.GET nothing");
     g = sg_command(rc, "GET seen");
-    ok = reply_is_bytes(g, "1", 1);
+    ok = sg_reply_is_bytes(g, "1", 1);
     freeReplyObject(g);
     if (!ok) fail_msg("GET seen on the replica is not \"1\"");
 }
