@@ -264,8 +264,8 @@ typedef struct sg_command_spec {
 void sg_assert_command_info(redisContext *c, const sg_command_spec *specs, size_t n);
 /* COMMAND DOCS of every command: a summary, a complexity, and arguments starting with the key. */
 void sg_assert_command_docs(redisContext *c, const sg_command_spec *specs, size_t n);
-/* The sum of the integers in every INFO slotguard line whose name starts with `prefix` (so both
- * "x:5" and "x:a=1,b=4" count); -1 when there is no such line. */
+/* The sum of the integers in every INFO slotguard line that starts with `prefix` (so both "x:5"
+ * and "x:a=1,b=4" count; end the prefix with ':' for one field); -1 when there is no such line. */
 long long sg_info_counter_sum(redisContext *c, const char *prefix);
 
 /* ---- locks (LOCK.*) ---------------------------------------------------------------------------- */
