@@ -206,18 +206,7 @@ static void records_survive_rdb_and_aof_restarts(void **state) {
         redisContext *c = sg_connect(s);
         make_records(c);
         if (v > 0) {
-            redisReply *started = sg_command(c, "BGREWRITEAOF");
-            assert_int_equal(started->type, REDIS_REPLY_STATUS); /* started, or scheduled */
-            freeReplyObject(started);
-            for (int i = 0; i < 200; i++) {
-                char *busy = sg_info_field(c, "aof_rewrite_in_progress");
-                char *sched = sg_info_field(c, "aof_rewrite_scheduled");
-                int done = busy && sched && strcmp(busy, "0") == 0 && strcmp(sched, "0") == 0;
-                free(busy);
-                free(sched);
-                if (done) break;
-                usleep(20000);
-            }
+            sg_rewrite_aof(c); /* started or scheduled, then waited for */
         } else {
             sg_command_status(c, "OK", "SAVE");
         }
@@ -256,11 +245,7 @@ static void a_replica_holds_the_same_records_and_refuses_writes(void **state) {
     long long token = begin(mc, "aborted", "fp", 60000, word, NULL);
     sg_command_integer(mc, "IDEMP.ABORT aborted %lld", token);
     sg_wait_replicas(m, 1, 10000);
-    char *md = sg_debug_digest(mc);
-    char *rd = sg_debug_digest(rc);
-    assert_string_equal(md, rd);
-    free(md);
-    free(rd);
+    sg_assert_same_digest(mc, rc);
     sg_command_error(rc, "READONLY", "IDEMP.SETNX x 10");
     sg_command_error(rc, "READONLY", "IDEMP.BEGIN x fp 10");
     sg_command_error(rc, "READONLY", "IDEMP.COMPLETE done 1 r 10");
