@@ -381,7 +381,7 @@ static void slots_info_reports_the_six_fields_as_integers(void **state)
     sg_enroll(sg_conn, "trial", "a");
     sg_enroll(sg_conn, "trial", "b");
     sg_enroll(sg_conn, "trial", "c");
-    /* sg_trial_info_of(sg_conn, ) demands exactly six field/value pairs with integer values */
+    /* sg_trial_info_of() demands exactly six field/value pairs with integer values */
     sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 4, 4);
 }
 

@@ -409,9 +409,9 @@ static const sg_bad_case bad_cases[] = {
 static void make_bad_input_fixture(redisContext *c)
 {
     sg_command_integer(c, "SLOTS.INIT bad:trial 2 WAITLIST 2");
-    assert_int_equal(sg_enroll(sg_conn, "bad:trial", "a"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "bad:trial", "b"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "bad:trial", "c"), 2);
+    assert_int_equal(sg_enroll(c, "bad:trial", "a"), 1);
+    assert_int_equal(sg_enroll(c, "bad:trial", "b"), 1);
+    assert_int_equal(sg_enroll(c, "bad:trial", "c"), 2);
     sg_command_status(c, "OK", "SET bad:string hello");
     sg_command_integer(c, "RPUSH bad:list x");
 }
@@ -419,11 +419,11 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture trial that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_trial_info i = sg_trial_info_of(sg_conn, "bad:trial");
+    sg_trial_info i = sg_trial_info_of(c, "bad:trial");
     char *members = members_snapshot("bad:trial");
     char state_name[32];
     long long position;
-    sg_enroll_status(sg_conn, "bad:trial", "c", 1, state_name, sizeof(state_name), &position);
+    sg_enroll_status(c, "bad:trial", "c", 1, state_name, sizeof(state_name), &position);
     size_t size = strlen(members) + 256;
     char *out = malloc(size);
     assert_non_null(out);

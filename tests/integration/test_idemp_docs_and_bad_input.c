@@ -197,9 +197,9 @@ static char fixture_open_token_text[32]; /* what OPEN_TOKEN stands for */
  * not exist. */
 static void make_bad_input_fixture(redisContext *c)
 {
-    fixture_open_token = sg_idemp_begin_new(sg_conn, "bad:open", "fp-open", LONG_LEASE_MS);
-    fixture_done_token = sg_idemp_begin_new(sg_conn, "bad:done", "fp-done", 10000);
-    assert_int_equal(sg_idemp_complete(sg_conn, "bad:done", fixture_done_token, "done-response", 100000), 1);
+    fixture_open_token = sg_idemp_begin_new(c, "bad:open", "fp-open", LONG_LEASE_MS);
+    fixture_done_token = sg_idemp_begin_new(c, "bad:done", "fp-done", 10000);
+    assert_int_equal(sg_idemp_complete(c, "bad:done", fixture_done_token, "done-response", 100000), 1);
     sg_command_status(c, "OK", "SET bad:string hello");
     sg_command_integer(c, "RPUSH bad:list a b");
     snprintf(fixture_open_token_text, sizeof(fixture_open_token_text), "%lld", fixture_open_token);
@@ -208,8 +208,8 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_idemp_record open = sg_idemp_get(sg_conn, "bad:open");
-    sg_idemp_record done = sg_idemp_get(sg_conn, "bad:done");
+    sg_idemp_record open = sg_idemp_get(c, "bad:open");
+    sg_idemp_record done = sg_idemp_get(c, "bad:done");
     char *out = malloc(512);
     assert_non_null(out);
     snprintf(out, 512,
@@ -217,7 +217,7 @@ static char *fixture_picture(redisContext *c)
              open.present, open.state, (int)open.fingerprint_len, open.fingerprint ? open.fingerprint : "",
              open.token, open.has_response, done.present, done.state, (int)done.fingerprint_len,
              done.fingerprint ? done.fingerprint : "", done.token, (int)done.response_len,
-             done.response ? done.response : "", sg_exists(sg_conn, "bad:free"), sg_command_integer(c, "DBSIZE"),
+             done.response ? done.response : "", sg_exists(c, "bad:free"), sg_command_integer(c, "DBSIZE"),
              sg_command_integer(c, "STRLEN bad:string"), sg_command_integer(c, "LLEN bad:list"));
     sg_idemp_record_free(&open);
     sg_idemp_record_free(&done);

@@ -143,11 +143,11 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_lock_info i = sg_lock_info_of(sg_conn, "bad:lock");
+    sg_lock_info i = sg_lock_info_of(c, "bad:lock");
     char *out = malloc(256);
     assert_non_null(out);
     snprintf(out, 256, "held=%d owner=%.*s token=%lld holds=%lld waiters=%lld free=%lld keys=%lld string=%s", i.held,
-             (int)i.owner_len, i.owner, i.token, i.holds, i.waiters, sg_exists(sg_conn, "bad:free"),
+             (int)i.owner_len, i.owner, i.token, i.holds, i.waiters, sg_exists(c, "bad:free"),
              sg_command_integer(c, "DBSIZE"), sg_command_integer(c, "STRLEN bad:string") == 5 ? "ok" : "changed");
     return out;
 }
