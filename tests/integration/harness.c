@@ -1987,3 +1987,21 @@ redisReply *sg_members_page(redisContext *c, const char *key, unsigned long long
     *users = r->element[1];
     return r;
 }
+
+/* ---- persistence modes -------------------------------------------------------------------------- */
+
+const char *const *sg_persistence_args(sg_persistence_mode mode)
+{
+    static const char *const saving[] = {"--save", "3600 1", NULL};
+    static const char *const aof_plain[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "no", NULL};
+    static const char *const aof_preamble[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "yes", NULL};
+    switch (mode) {
+    case SG_DEBUG_RELOAD:
+    case SG_RDB_RESTART: return NULL;
+    case SG_RDB_SAVED_AT_SHUTDOWN: return saving;
+    case SG_AOF_REWRITE_RDB_PREAMBLE: return aof_preamble;
+    case SG_AOF_REWRITE_PLAIN:
+    case SG_AOF_COMMAND_LOG: return aof_plain;
+    }
+    return NULL;
+}

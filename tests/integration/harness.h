@@ -166,7 +166,7 @@ redisContext *sg_fixture_connect(sg_fixture *f, const sg_server *s);
 redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_server *s);
 
 /* ---- one server for a whole group -------------------------------------------------------------- */
-/* The contract suites run every test of a cmocka group against one server: sg_group_setup /
+/* For suites that run every test of a cmocka group against one server: sg_group_setup /
  * sg_group_teardown as the group's setup and teardown start it (module loaded, no extra arguments)
  * and connect sg_conn to it; sg_group_flush as the per-test setup empties the dataset (FLUSHALL),
  * first reconnecting when a previous test broke the connection. Connections made here have a short
@@ -350,5 +350,19 @@ void sg_assert_enroll_status(redisContext *c, const char *key, const char *user,
 /* One ENROLL.MEMBERS page: returns the reply (caller frees), sets *next_cursor and *users. */
 redisReply *sg_members_page(redisContext *c, const char *key, unsigned long long cursor, long long count,
                             int with_arrivals, unsigned long long *next_cursor, const redisReply **users);
+
+/* ---- persistence modes -------------------------------------------------------------------------- */
+/* The ways the persistence suites make their data survive; each suite drives the steps of a mode
+ * itself (what to write before and after the save or rewrite point, what to check). */
+typedef enum sg_persistence_mode {
+    SG_DEBUG_RELOAD,             /* DEBUG RELOAD: save and load the RDB in place */
+    SG_RDB_RESTART,              /* SAVE, then restart without saving at shutdown: loads that dump */
+    SG_RDB_SAVED_AT_SHUTDOWN,    /* save configured: SHUTDOWN saves what came after a SAVE */
+    SG_AOF_REWRITE_RDB_PREAMBLE, /* BGREWRITEAOF with RDB preamble */
+    SG_AOF_REWRITE_PLAIN,        /* BGREWRITEAOF without RDB preamble */
+    SG_AOF_COMMAND_LOG,          /* appendonly without preamble, never rewritten: the command log is replayed */
+} sg_persistence_mode;
+/* The server arguments a mode needs (for sg_server_start; NULL for none). */
+const char *const *sg_persistence_args(sg_persistence_mode mode);
 
 #endif

@@ -682,34 +682,11 @@ static void assert_edge_trials_behave(redisContext *c) {
 
 /* ---- persistence modes ------------------------------------------------------------------------- */
 
-typedef enum persistence_mode {
-    RDB_SAVE_THEN_RESTART,     /* SAVE, restart without saving at shutdown: loads that dump */
-    RDB_SAVED_AT_SHUTDOWN,     /* save configured: SAVE midway, SHUTDOWN saves the rest */
-    AOF_COMMAND_LOG,           /* appendonly, never rewritten: the plain command log is replayed */
-    AOF_REWRITE_PLAIN,         /* BGREWRITEAOF without RDB preamble, then more writes */
-    AOF_REWRITE_RDB_PREAMBLE,  /* BGREWRITEAOF with RDB preamble, then more writes */
-} persistence_mode;
-
-static const char *const *mode_server_args(persistence_mode mode) {
-    static const char *const saving[] = {"--save", "3600 1", NULL};
-    static const char *const aof[] = {"--appendonly", "yes", NULL};
-    static const char *const aof_plain[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "no", NULL};
-    static const char *const aof_preamble[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "yes", NULL};
-    switch (mode) {
-    case RDB_SAVE_THEN_RESTART: return NULL;
-    case RDB_SAVED_AT_SHUTDOWN: return saving;
-    case AOF_COMMAND_LOG: return aof;
-    case AOF_REWRITE_PLAIN: return aof_plain;
-    case AOF_REWRITE_RDB_PREAMBLE: return aof_preamble;
-    }
-    return NULL;
-}
-
 /* The rewrite really went through the path under test: SLOTS.INIT + SLOTS.RESTORE commands in a
  * plain base file, or an RDB preamble. */
-static void assert_rewritten_base(const sg_server *s, persistence_mode mode) {
+static void assert_rewritten_base(const sg_server *s, sg_persistence_mode mode) {
     static const char *const rebuild[] = {"SLOTS.INIT", "SLOTS.RESTORE", NULL};
-    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, rebuild);
+    sg_assert_aof_base(s, mode == SG_AOF_REWRITE_RDB_PREAMBLE, rebuild);
 }
 
 /* Nothing was rewritten: the writes are in the incremental file as the commands sent. */
@@ -731,26 +708,27 @@ typedef void (*populate_fn)(redisContext *c);
 /* Populate with `first`, persist according to `mode` with `then` written after the save or rewrite
  * point, restart, and demand an identical snapshot. Returns the connection to the restarted
  * server. */
-static redisContext *assert_restart_keeps_trials(sg_fixture *f, persistence_mode mode, populate_fn first,
+static redisContext *assert_restart_keeps_trials(sg_fixture *f, sg_persistence_mode mode, populate_fn first,
                                                  populate_fn then, const trial_spec *specs, size_t count) {
-    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    sg_server *s = sg_fixture_start(f, sg_persistence_args(mode));
     redisContext *c = sg_fixture_connect(f, s);
     first(c);
     switch (mode) {
-    case RDB_SAVE_THEN_RESTART:
+    case SG_DEBUG_RELOAD: fail_msg("DEBUG RELOAD has its own test: it does not restart"); break;
+    case SG_RDB_RESTART:
         then(c);
         sg_command_status(c, "OK", "SAVE");
         break;
-    case RDB_SAVED_AT_SHUTDOWN:
+    case SG_RDB_SAVED_AT_SHUTDOWN:
         sg_command_status(c, "OK", "SAVE");
         then(c);
         break;
-    case AOF_COMMAND_LOG:
+    case SG_AOF_COMMAND_LOG:
         then(c);
         assert_plain_command_log(s);
         break;
-    case AOF_REWRITE_PLAIN:
-    case AOF_REWRITE_RDB_PREAMBLE: {
+    case SG_AOF_REWRITE_PLAIN:
+    case SG_AOF_REWRITE_RDB_PREAMBLE: {
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
         then(c);
@@ -772,12 +750,12 @@ static redisContext *assert_restart_keeps_trials(sg_fixture *f, persistence_mode
     return c;
 }
 
-static void assert_workload_survives(void **state, persistence_mode mode) {
+static void assert_workload_survives(void **state, sg_persistence_mode mode) {
     assert_restart_keeps_trials(*state, mode, run_full_workload, run_more_workload, workload_specs(),
                                 WORKLOAD_TRIALS);
 }
 
-static void assert_edge_trials_survive(void **state, persistence_mode mode) {
+static void assert_edge_trials_survive(void **state, sg_persistence_mode mode) {
     redisContext *c = assert_restart_keeps_trials(*state, mode, create_edge_trials, create_late_edge_trial,
                                                   EDGE_SPECS, EDGE_TRIALS);
     assert_edge_trials_behave(c);
@@ -802,27 +780,27 @@ static void test_debug_reload_keeps_every_trial_identical(void **state) {
 /* ---- 2. RDB ------------------------------------------------------------------------------------ */
 
 static void test_restart_from_a_saved_rdb_keeps_every_trial_identical(void **state) {
-    assert_workload_survives(state, RDB_SAVE_THEN_RESTART);
+    assert_workload_survives(state, SG_RDB_RESTART);
 }
 
 static void test_restart_after_shutdown_save_keeps_every_trial_identical(void **state) {
-    assert_workload_survives(state, RDB_SAVED_AT_SHUTDOWN);
+    assert_workload_survives(state, SG_RDB_SAVED_AT_SHUTDOWN);
 }
 
 /* ---- 3. AOF after a rewrite, then more writes -------------------------------------------------- */
 
 static void test_restart_from_rewritten_aof_without_preamble_keeps_every_trial_identical(void **state) {
-    assert_workload_survives(state, AOF_REWRITE_PLAIN);
+    assert_workload_survives(state, SG_AOF_REWRITE_PLAIN);
 }
 
 static void test_restart_from_rewritten_aof_with_rdb_preamble_keeps_every_trial_identical(void **state) {
-    assert_workload_survives(state, AOF_REWRITE_RDB_PREAMBLE);
+    assert_workload_survives(state, SG_AOF_REWRITE_RDB_PREAMBLE);
 }
 
 /* ---- 4. AOF command log ------------------------------------------------------------------------ */
 
 static void test_replaying_the_aof_command_log_keeps_every_trial_identical(void **state) {
-    assert_workload_survives(state, AOF_COMMAND_LOG);
+    assert_workload_survives(state, SG_AOF_COMMAND_LOG);
 }
 
 /* ---- 5. replication ---------------------------------------------------------------------------- */
@@ -1130,19 +1108,19 @@ static void test_memory_usage_of_a_trial_is_plausible_and_grows_with_users(void 
 /* ---- 8. edge-case trials ----------------------------------------------------------------------- */
 
 static void test_empty_and_zero_capacity_trials_survive_an_rdb_restart(void **state) {
-    assert_edge_trials_survive(state, RDB_SAVED_AT_SHUTDOWN);
+    assert_edge_trials_survive(state, SG_RDB_SAVED_AT_SHUTDOWN);
 }
 
 static void test_empty_and_zero_capacity_trials_survive_an_aof_rewrite_without_preamble(void **state) {
-    assert_edge_trials_survive(state, AOF_REWRITE_PLAIN);
+    assert_edge_trials_survive(state, SG_AOF_REWRITE_PLAIN);
 }
 
 static void test_empty_and_zero_capacity_trials_survive_an_aof_rewrite_with_rdb_preamble(void **state) {
-    assert_edge_trials_survive(state, AOF_REWRITE_RDB_PREAMBLE);
+    assert_edge_trials_survive(state, SG_AOF_REWRITE_RDB_PREAMBLE);
 }
 
 static void test_empty_and_zero_capacity_trials_survive_aof_command_log_replay(void **state) {
-    assert_edge_trials_survive(state, AOF_COMMAND_LOG);
+    assert_edge_trials_survive(state, SG_AOF_COMMAND_LOG);
 }
 
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, sg_fixture_setup, sg_fixture_teardown)

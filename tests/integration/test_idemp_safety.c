@@ -563,32 +563,10 @@ static void test_an_at_least_once_consumer_applies_every_message_exactly_once(vo
 
 /* ---- (c) persistence ------------------------------------------------------------------------------ */
 
-typedef enum persistence_mode {
-    DEBUG_RELOAD,             /* DEBUG RELOAD: save and load the RDB in place */
-    RDB_RESTART,              /* SAVE, then restart */
-    AOF_REWRITE_RDB_PREAMBLE, /* BGREWRITEAOF with RDB preamble */
-    AOF_REWRITE_PLAIN,        /* BGREWRITEAOF without RDB preamble (IDEMP.RECORD commands) */
-    AOF_COMMAND_LOG,          /* appendonly without preamble and no rewrite: the command log is replayed */
-} persistence_mode;
-
-static const char *const *mode_server_args(persistence_mode mode)
-{
-    static const char *const aof_plain[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "no", NULL};
-    static const char *const aof_preamble[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "yes", NULL};
-    switch (mode) {
-    case DEBUG_RELOAD:
-    case RDB_RESTART: return NULL;
-    case AOF_REWRITE_RDB_PREAMBLE: return aof_preamble;
-    case AOF_REWRITE_PLAIN:
-    case AOF_COMMAND_LOG: return aof_plain;
-    }
-    return NULL;
-}
-
-static void assert_rewritten_base(const sg_server *s, persistence_mode mode)
+static void assert_rewritten_base(const sg_server *s, sg_persistence_mode mode)
 {
     static const char *const record[] = {"IDEMP.RECORD", NULL};
-    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, record);
+    sg_assert_aof_base(s, mode == SG_AOF_REWRITE_RDB_PREAMBLE, record);
 }
 
 #define PERSIST_KEYS 9
@@ -762,16 +740,16 @@ static void make_persisted_records(redisContext *c, persist_tokens *t)
     assert_int_equal(sg_command_integer(c, "IDEMP.SETNX p:setnx 3600 %b", setnx_value, sizeof(setnx_value)), 1);
 }
 
-static void assert_records_survive(void **state, persistence_mode mode)
+static void assert_records_survive(void **state, sg_persistence_mode mode)
 {
     sg_fixture *f = *state;
-    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    sg_server *s = sg_fixture_start(f, sg_persistence_args(mode));
     redisContext *c = sg_fixture_connect(f, s);
     persist_tokens t;
     make_persisted_records(c, &t);
     /* a plain rewrite does not carry the last token (README), so there the rewrite comes first and
      * what follows is in the incremental AOF as commands */
-    if (mode == AOF_REWRITE_PLAIN) {
+    if (mode == SG_AOF_REWRITE_PLAIN) {
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
     }
@@ -780,11 +758,12 @@ static void assert_records_survive(void **state, persistence_mode mode)
     /* the last token issued before the snapshot belongs to a deleted record (see push_token_clock) */
     push_token_clock(c, &t, 2 * AHEAD_US);
     switch (mode) {
-    case DEBUG_RELOAD:
-    case AOF_COMMAND_LOG:
-    case AOF_REWRITE_PLAIN: break;
-    case RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
-    case AOF_REWRITE_RDB_PREAMBLE:
+    case SG_DEBUG_RELOAD:
+    case SG_RDB_SAVED_AT_SHUTDOWN: /* the restart's SHUTDOWN saves */
+    case SG_AOF_COMMAND_LOG:
+    case SG_AOF_REWRITE_PLAIN: break;
+    case SG_RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
+    case SG_AOF_REWRITE_RDB_PREAMBLE:
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
         break;
@@ -792,7 +771,7 @@ static void assert_records_survive(void **state, persistence_mode mode)
 
     persisted before, after;
     take_picture(c, &before);
-    if (mode == DEBUG_RELOAD) {
+    if (mode == SG_DEBUG_RELOAD) {
         sg_command_status(c, "OK", "DEBUG RELOAD");
     } else {
         sg_server_restart(s);
@@ -825,27 +804,27 @@ static void assert_records_survive(void **state, persistence_mode mode)
 
 static void test_debug_reload_keeps_records_and_the_token_clock(void **state)
 {
-    assert_records_survive(state, DEBUG_RELOAD);
+    assert_records_survive(state, SG_DEBUG_RELOAD);
 }
 
 static void test_restart_from_rdb_keeps_records_and_the_token_clock(void **state)
 {
-    assert_records_survive(state, RDB_RESTART);
+    assert_records_survive(state, SG_RDB_RESTART);
 }
 
 static void test_restart_from_aof_with_rdb_preamble_keeps_records_and_the_token_clock(void **state)
 {
-    assert_records_survive(state, AOF_REWRITE_RDB_PREAMBLE);
+    assert_records_survive(state, SG_AOF_REWRITE_RDB_PREAMBLE);
 }
 
 static void test_restart_from_rewritten_aof_without_preamble_keeps_records_and_the_token_clock(void **state)
 {
-    assert_records_survive(state, AOF_REWRITE_PLAIN);
+    assert_records_survive(state, SG_AOF_REWRITE_PLAIN);
 }
 
 static void test_restart_from_the_aof_command_log_keeps_records_and_the_token_clock(void **state)
 {
-    assert_records_survive(state, AOF_COMMAND_LOG);
+    assert_records_survive(state, SG_AOF_COMMAND_LOG);
 }
 
 /* ---- (d) replication ------------------------------------------------------------------------------ */

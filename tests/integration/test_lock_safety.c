@@ -195,33 +195,10 @@ static void test_threads_incrementing_under_the_lock_lose_no_update_and_see_toke
 
 /* ---- (b) persistence ------------------------------------------------------------------------------ */
 
-typedef enum persistence_mode {
-    DEBUG_RELOAD,             /* DEBUG RELOAD: save and load the RDB in place */
-    RDB_RESTART,              /* SAVE, then restart (no save at shutdown) */
-    AOF_REWRITE_RDB_PREAMBLE, /* BGREWRITEAOF with RDB preamble, then more writes */
-    AOF_REWRITE_PLAIN,        /* BGREWRITEAOF without RDB preamble, then more writes */
-    AOF_COMMAND_LOG,          /* appendonly without preamble, no rewrite after the start: the command log is
-                               * replayed */
-} persistence_mode;
-
-static const char *const *mode_server_args(persistence_mode mode)
-{
-    static const char *const aof_plain[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "no", NULL};
-    static const char *const aof_preamble[] = {"--appendonly", "yes", "--aof-use-rdb-preamble", "yes", NULL};
-    switch (mode) {
-    case DEBUG_RELOAD: return NULL;
-    case RDB_RESTART: return NULL;
-    case AOF_REWRITE_RDB_PREAMBLE: return aof_preamble;
-    case AOF_REWRITE_PLAIN: return aof_plain;
-    case AOF_COMMAND_LOG: return aof_plain;
-    }
-    return NULL;
-}
-
-static void assert_rewritten_base(const sg_server *s, persistence_mode mode)
+static void assert_rewritten_base(const sg_server *s, sg_persistence_mode mode)
 {
     static const char *const grant[] = {"LOCK.GRANT", NULL};
-    sg_assert_aof_base(s, mode == AOF_REWRITE_RDB_PREAMBLE, grant);
+    sg_assert_aof_base(s, mode == SG_AOF_REWRITE_RDB_PREAMBLE, grant);
 }
 
 /* Acquire and release a few locks; returns the largest token granted. */
@@ -257,10 +234,10 @@ static void assert_lock_state(redisContext *c, const char *key, const char *owne
     }
 }
 
-static void assert_locks_survive(void **state, persistence_mode mode)
+static void assert_locks_survive(void **state, sg_persistence_mode mode)
 {
     sg_fixture *f = *state;
-    sg_server *s = sg_fixture_start(f, mode_server_args(mode));
+    sg_server *s = sg_fixture_start(f, sg_persistence_args(mode));
     redisContext *c = sg_fixture_connect(f, s);
 
     /* Push the token clock ahead of Unix time on a lock that is then deleted. */
@@ -285,13 +262,14 @@ static void assert_locks_survive(void **state, persistence_mode mode)
 
     /* Grants that are released at once: their tokens live only in the server's last token. A plain
      * AOF rewrite does not carry it (README: it relies on the clock), so there they come after. */
-    if (mode != AOF_REWRITE_PLAIN) max_seen = churn_tokens(c, "before", max_seen);
+    if (mode != SG_AOF_REWRITE_PLAIN) max_seen = churn_tokens(c, "before", max_seen);
     switch (mode) {
-    case DEBUG_RELOAD:
-    case AOF_COMMAND_LOG: break;
-    case RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
-    case AOF_REWRITE_RDB_PREAMBLE:
-    case AOF_REWRITE_PLAIN: {
+    case SG_DEBUG_RELOAD:
+    case SG_RDB_SAVED_AT_SHUTDOWN: /* the restart's SHUTDOWN saves */
+    case SG_AOF_COMMAND_LOG: break;
+    case SG_RDB_RESTART: sg_command_status(c, "OK", "SAVE"); break;
+    case SG_AOF_REWRITE_RDB_PREAMBLE:
+    case SG_AOF_REWRITE_PLAIN: {
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
         break;
@@ -299,11 +277,11 @@ static void assert_locks_survive(void **state, persistence_mode mode)
     }
     /* Grants after the rewrite are in the incremental AOF as commands. Not in the preamble mode:
      * there the token of the grants before must come from the preamble's aux data alone. */
-    if (mode == AOF_REWRITE_PLAIN || mode == AOF_COMMAND_LOG) max_seen = churn_tokens(c, "after", max_seen);
+    if (mode == SG_AOF_REWRITE_PLAIN || mode == SG_AOF_COMMAND_LOG) max_seen = churn_tokens(c, "after", max_seen);
     long long held_pttl = sg_command_integer(c, "PTTL held");
     long long re_pttl = sg_command_integer(c, "PTTL held:re");
 
-    if (mode == DEBUG_RELOAD) {
+    if (mode == SG_DEBUG_RELOAD) {
         sg_command_status(c, "OK", "DEBUG RELOAD");
     } else {
         sg_server_restart(s);
@@ -325,27 +303,27 @@ static void assert_locks_survive(void **state, persistence_mode mode)
 
 static void test_debug_reload_keeps_held_locks_and_the_token_clock(void **state)
 {
-    assert_locks_survive(state, DEBUG_RELOAD);
+    assert_locks_survive(state, SG_DEBUG_RELOAD);
 }
 
 static void test_restart_from_rdb_keeps_held_locks_and_the_token_clock(void **state)
 {
-    assert_locks_survive(state, RDB_RESTART);
+    assert_locks_survive(state, SG_RDB_RESTART);
 }
 
 static void test_restart_from_aof_with_rdb_preamble_keeps_held_locks_and_the_token_clock(void **state)
 {
-    assert_locks_survive(state, AOF_REWRITE_RDB_PREAMBLE);
+    assert_locks_survive(state, SG_AOF_REWRITE_RDB_PREAMBLE);
 }
 
 static void test_restart_from_rewritten_aof_without_preamble_keeps_held_locks_and_the_token_clock(void **state)
 {
-    assert_locks_survive(state, AOF_REWRITE_PLAIN);
+    assert_locks_survive(state, SG_AOF_REWRITE_PLAIN);
 }
 
 static void test_restart_from_the_aof_command_log_keeps_held_locks_and_the_token_clock(void **state)
 {
-    assert_locks_survive(state, AOF_COMMAND_LOG);
+    assert_locks_survive(state, SG_AOF_COMMAND_LOG);
 }
 
 static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_restart(void **state)
