@@ -14,11 +14,15 @@ CFLAGS_COMMON = $(WARN) $(OPT) -g -fPIC -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOU
 DEPS_INC  = .deps/include
 HEADER    = $(DEPS_INC)/redismodule.h
 
-# Pure cores: no Redis header, unit-tested on their own.
-CORE_SRCS = module/trial.c module/lock.c module/idemp.c
-# Glue: adapts the cores to Redis commands.
-GLUE_SRCS = module/slotguard.c module/enroll.c module/lock_commands.c module/idemp_commands.c
-MODULE_HDRS = $(wildcard module/*.h)
+# Pure cores: no Redis header, unit-tested on their own. core_alloc.c and token_clock.c are the
+# neutral parts every core may use; each family's core uses no other family's.
+CORE_SRCS = module/core_alloc.c module/token_clock.c module/trial.c module/lock.c module/idemp.c
+# Glue: glue.c (what every family shares), one *_commands.c per family, slotguard.c (entry point).
+GLUE_SRCS = module/glue.c module/enroll_commands.c module/lock_commands.c module/idemp_commands.c \
+            module/slotguard.c
+# The version, written once in client/slotguard_version.h for the module and the library.
+VERSION_HDR = client/slotguard_version.h
+MODULE_HDRS = $(wildcard module/*.h) $(VERSION_HDR)
 MODULE    = module/slotguard.so
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
@@ -45,15 +49,15 @@ $(HEADER):
 	./scripts/setup.sh
 
 $(MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
-	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
+	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
 
-$(BUILD)/integration/%: tests/integration/%.c $(HARNESS) tests/integration/harness.h
+$(BUILD)/integration/%: tests/integration/%.c $(HARNESS) tests/integration/harness.h $(VERSION_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Itests/integration -o $@ $< $(HARNESS) $(INTEG_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Itests/integration -Iclient -o $@ $< $(HARNESS) $(INTEG_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -70,7 +74,7 @@ UBSAN_RUNTIME = $(shell $(CC) -print-file-name=libubsan.so)
 
 $(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
 $(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
