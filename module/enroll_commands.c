@@ -422,10 +422,6 @@ static void *trial_type_copy(RedisModuleString *fromkey, RedisModuleString *toke
 
 /* ---- registration ---------------------------------------------------------------------------- */
 
-static RedisModuleCommandKeySpec spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
-static RedisModuleCommandKeySpec spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg waitlist_block[] = {
     {.name = "waitlist", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "WAITLIST"},
@@ -465,29 +461,29 @@ static RedisModuleCommandArg restore_args[] = {
 static const sg_command enroll_commands[] = {
     {"slots.init", slots_init_command, "write deny-oom fast", 1, 1, 1,
      SG_INFO("0.1.0", "Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
-          spec_insert, init_args)},
+          sg_spec_insert, init_args)},
     {"enroll", enroll_command, "write deny-oom fast", 1, 1, 1,
      SG_INFO("0.1.0", "Enrolls a user if a slot is free: 1 enrolled, 0 full, -1 already enrolled, 2 waitlisted, "
-          "-2 already waitlisted.", "O(1)", 3, spec_update, key_user_args)},
+          "-2 already waitlisted.", "O(1)", 3, sg_spec_update, key_user_args)},
     {"enroll.cancel", enroll_cancel_command, "write fast", 1, 1, 1,
-     SG_INFO("0.1.0", "Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, spec_delete,
+     SG_INFO("0.1.0", "Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, sg_spec_delete,
           key_user_args)},
     {"enroll.status", enroll_status_command, "readonly fast", 1, 1, 1,
      SG_INFO("0.1.0", "Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
           "or neither.", "O(1) for enrolled users, O(W) for waitlisted users, W the waitlist length", 3,
-          spec_read, key_user_args)},
+          sg_spec_read, key_user_args)},
     {"slots.info", slots_info_command, "readonly fast", 1, 1, 1,
      SG_INFO("0.1.0", "Returns a trial's capacity, remaining slots, enrolled and waitlisted counts.", "O(1)", 2,
-          spec_read, key_args)},
+          sg_spec_read, key_args)},
     {"slots.resize", slots_resize_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Changes a trial's capacity without dropping enrolled users; raising it promotes waitlisted "
-          "users in FIFO order.", "O(P), P the number of users promoted", 3, spec_update, resize_args)},
+          "users in FIFO order.", "O(P), P the number of users promoted", 3, sg_spec_update, resize_args)},
     {"enroll.members", enroll_members_command, "readonly", 1, 1, 1,
      SG_INFO("0.1.0", "Iterates over enrolled users in arrival order, SCAN-style.", "O(log N + COUNT)", -3,
-          spec_read, members_args)},
+          sg_spec_read, members_args)},
     {"slots.restore", slots_restore_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Appends users with their arrival numbers to a trial (used by AOF rewrite).",
-          "O(N), N the number of users given", -3, spec_insert, restore_args)},
+          "O(N), N the number of users given", -3, sg_spec_insert, restore_args)},
 };
 
 static int enroll_on_load(RedisModuleCtx *ctx) {

@@ -22,6 +22,12 @@ uint64_t sg_token_next(uint64_t now_us) { return token_clock_next(&tokens, now_u
 void sg_token_observe(uint64_t token) { token_clock_observe(&tokens, token); }
 uint64_t sg_token_last(void) { return tokens.last; }
 
+RedisModuleCommandKeySpec sg_spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
+RedisModuleCommandKeySpec sg_spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
+RedisModuleCommandKeySpec sg_spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
+RedisModuleCommandKeySpec sg_spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
+RedisModuleCommandKeySpec sg_spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
+
 int sg_register_commands(RedisModuleCtx *ctx, const sg_command *table, size_t count) {
     for (size_t i = 0; i < count; i++) {
         const sg_command *c = &table[i];

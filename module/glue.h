@@ -43,6 +43,13 @@ typedef struct sg_family {
         .since = since_, .arity = arity_, .key_specs = specs_, .args = args_                             \
     }
 
+/* The key specs of one-key commands, by what they do to the key (RW/RO/OW and access kind). */
+extern RedisModuleCommandKeySpec sg_spec_read[];      /* RO ACCESS */
+extern RedisModuleCommandKeySpec sg_spec_insert[];    /* RW INSERT: may create the key */
+extern RedisModuleCommandKeySpec sg_spec_update[];    /* RW UPDATE */
+extern RedisModuleCommandKeySpec sg_spec_delete[];    /* RW DELETE: may remove the key */
+extern RedisModuleCommandKeySpec sg_spec_overwrite[]; /* OW UPDATE: replaces the value */
+
 /* One command: registered by sg_register_commands(), documented through COMMAND DOCS. */
 typedef struct sg_command {
     const char *name;

@@ -335,11 +335,6 @@ static void *idemp_type_copy(RedisModuleString *fromkey, RedisModuleString *toke
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-static RedisModuleCommandKeySpec spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
-static RedisModuleCommandKeySpec spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg setnx_args[] = {
     SG_KEY_ARG, SG_ARG("ttl", INTEGER),
@@ -365,22 +360,22 @@ static RedisModuleCommandArg record_args[] = {
 static const sg_command idemp_commands[] = {
     {"idemp.setnx", idemp_setnx_command, "write deny-oom fast", 1, 1, 1,
      SG_INFO("0.1.0", "Records a key the first time it is seen (as SET key value NX EX ttl): 1 recorded, 0 seen before.",
-             "O(1)", -3, spec_insert, setnx_args)},
+             "O(1)", -3, sg_spec_insert, setnx_args)},
     {"idemp.begin", idemp_begin_command, "write deny-oom fast", 1, 1, 1,
      SG_INFO("0.1.0", "Starts processing a request under an idempotency key: new (with a token), in_progress, completed "
-             "(with the stored response) or mismatch.", "O(1)", 4, spec_insert, begin_args)},
+             "(with the stored response) or mismatch.", "O(1)", 4, sg_spec_insert, begin_args)},
     {"idemp.complete", idemp_complete_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Stores the response of a request whose processing the token still owns.", "O(N), N the response size",
-             5, spec_update, complete_args)},
+             5, sg_spec_update, complete_args)},
     {"idemp.abort", idemp_abort_command, "write fast", 1, 1, 1,
-     SG_INFO("0.1.0", "Frees an idempotency key whose processing the token owns, for a retry.", "O(1)", 3, spec_delete,
+     SG_INFO("0.1.0", "Frees an idempotency key whose processing the token owns, for a retry.", "O(1)", 3, sg_spec_delete,
              abort_args)},
     {"idemp.get", idemp_get_command, "readonly fast", 1, 1, 1,
      SG_INFO("0.1.0", "Returns an idempotency record: state, fingerprint, token, ttl and response.", "O(N), N the response size",
-             2, spec_read, key_args)},
+             2, sg_spec_read, key_args)},
     {"idemp.record", idemp_record_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Sets an idempotency record to an exact state; the form changes are replicated and rewritten in.",
-             "O(N), N the response size", -6, spec_overwrite, record_args)},
+             "O(N), N the response size", -6, sg_spec_overwrite, record_args)},
 };
 
 static int idemp_on_load(RedisModuleCtx *ctx) {

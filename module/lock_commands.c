@@ -537,10 +537,6 @@ static void *lock_type_copy(RedisModuleString *fromkey, RedisModuleString *tokey
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-static RedisModuleCommandKeySpec spec_write[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_release[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg acquire_args[] = {
     SG_KEY_ARG, SG_ARG("owner", STRING), SG_ARG("ttl", INTEGER),
@@ -560,18 +556,18 @@ static RedisModuleCommandArg grant_args[] = {
 static const sg_command lock_commands[] = {
     {"lock.acquire", lock_acquire_command, "write deny-oom fast blocking", 1, 1, 1,
      SG_INFO("0.1.0", "Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
-          -4, spec_write, acquire_args)},
+          -4, sg_spec_update, acquire_args)},
     {"lock.release", lock_release_command, "write fast", 1, 1, 1,
-     SG_INFO("0.1.0", "Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, spec_release,
+     SG_INFO("0.1.0", "Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, sg_spec_delete,
           owner_args)},
     {"lock.extend", lock_extend_command, "write fast", 1, 1, 1,
-     SG_INFO("0.1.0", "Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, spec_write, extend_args)},
+     SG_INFO("0.1.0", "Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, sg_spec_update, extend_args)},
     {"lock.info", lock_info_command, "readonly fast", 1, 1, 1,
-     SG_INFO("0.1.0", "Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
+     SG_INFO("0.1.0", "Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, sg_spec_read,
           key_args)},
     {"lock.grant", lock_grant_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
-          spec_overwrite, grant_args)},
+          sg_spec_overwrite, grant_args)},
 };
 
 static int lock_on_load(RedisModuleCtx *ctx) {
