@@ -573,7 +573,7 @@ void sg_wait_replicas(const sg_server *master, int replicas, int timeout_ms)
 {
     assert_non_null(master);
     if (timeout_ms < 1) timeout_ms = 1; /* WAIT 0 would block forever */
-    redisContext *c = sg_connect(master);
+    redisContext *c = sg_connect_to(master);
     struct timeval tv = {timeout_ms / 1000 + 30, 0};
     redisSetTimeout(c, tv);
     /* WAIT waits for the offset of this client's last command (c->woff), which is 0 on a fresh
@@ -616,7 +616,7 @@ void sg_server_restart(sg_server *s)
 {
     assert_non_null(s);
     if (s->pid > 0) {
-        redisContext *c = sg_connect(s);
+        redisContext *c = sg_connect_to(s);
         redisReply *r = redisCommand(c, "SHUTDOWN");
         /* A successful SHUTDOWN closes the connection without a reply. */
         if (r != NULL) {
@@ -655,7 +655,7 @@ void sg_server_stop(sg_server *s)
 
 /* ---- client helpers ------------------------------------------------------------------------ */
 
-redisContext *sg_connect(const sg_server *s)
+redisContext *sg_connect_to(const sg_server *s)
 {
     assert_non_null(s);
     struct timeval connect_tv = {1, 0};
@@ -693,7 +693,7 @@ redisReply *sg_command(redisContext *c, const char *fmt, ...)
     return r;
 }
 
-redisReply *sg_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen)
+redisReply *sg_command_args(redisContext *c, int argc, const char **argv, const size_t *argvlen)
 {
     assert_non_null(c);
     return checked(c, redisCommandArgv(c, argc, argv, argvlen));
@@ -935,7 +935,7 @@ redisContext *sg_fixture_connect(sg_fixture *f, const sg_server *s)
 {
     for (int i = 0; i < SG_FIXTURE_MAX_CLIENTS; i++) {
         if (f->clients[i] == NULL) {
-            f->clients[i] = sg_connect(s);
+            f->clients[i] = sg_connect_to(s);
             return f->clients[i];
         }
     }
@@ -949,7 +949,7 @@ redisContext *sg_fixture_reconnect(sg_fixture *f, redisContext *old, const sg_se
         if (f->clients[i] == old) {
             redisFree(old);
             f->clients[i] = NULL;
-            f->clients[i] = sg_connect(s);
+            f->clients[i] = sg_connect_to(s);
             return f->clients[i];
         }
     }

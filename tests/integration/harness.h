@@ -64,13 +64,13 @@ void sg_server_stop(sg_server *s);
 
 /* A connection to the server (1 s connect timeout, 30 s command timeout). Fails the test when it
  * cannot connect. */
-redisContext *sg_connect(const sg_server *s);
+redisContext *sg_connect_to(const sg_server *s);
 
 /* Run a command (hiredis printf-like format); fails the test when the connection broke (NULL
  * reply). Caller frees the reply with freeReplyObject. */
 redisReply *sg_command(redisContext *c, const char *fmt, ...);
 /* The same with an argv vector (binary safe). */
-redisReply *sg_command_argv(redisContext *c, int argc, const char **argv, const size_t *argvlen);
+redisReply *sg_command_args(redisContext *c, int argc, const char **argv, const size_t *argvlen);
 
 /* Run a command, assert an integer reply, free it and return the integer. */
 long long sg_command_integer(redisContext *c, const char *fmt, ...);

@@ -26,7 +26,7 @@ static int start_server(void **state)
 {
     (void)state;
     server = sg_server_start(NULL);
-    conn = sg_connect(server);
+    conn = sg_connect_to(server);
     return 0;
 }
 
@@ -1157,7 +1157,7 @@ static void bad_input_is_rejected_with_a_coded_error_and_changes_nothing(void **
                                           argc ? " " : "", is_long ? "<513 bytes>" : bc->argv[argc]);
             if (shown_len >= sizeof(shown)) shown_len = sizeof(shown) - 1;
         }
-        redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
+        redisReply *r = sg_command_args(conn, argc, argv, argvlen);
         char problem[300] = "";
         if (r->type == REDIS_REPLY_INTEGER) {
             snprintf(problem, sizeof(problem), "not an error: integer %lld", r->integer);

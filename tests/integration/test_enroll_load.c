@@ -20,7 +20,7 @@ static int start_server(void **state)
 {
     (void)state;
     server = sg_server_start(NULL);
-    conn = sg_connect(server);
+    conn = sg_connect_to(server);
     return 0;
 }
 
@@ -288,7 +288,7 @@ static void concurrent_enrolls_fill_the_trial_exactly_and_repeats_answer_minus_o
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         workers[i].index = i;
         workers[i].shared = shared;
-        workers[i].c = sg_connect(server);
+        workers[i].c = sg_connect_to(server);
     }
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         assert_int_equal(pthread_create(&threads[i], NULL, load_worker_main, &workers[i]), 0);

@@ -32,7 +32,7 @@ static redisContext *conn;
 
 static void connect_main(void)
 {
-    conn = sg_connect(server);
+    conn = sg_connect_to(server);
     struct timeval tv = {COMMAND_TIMEOUT_S, 0};
     redisSetTimeout(conn, tv);
 }
@@ -1279,7 +1279,7 @@ static void check_bad_command(int argc, const char **argv, const size_t *argvlen
                               const char *digest, const char *picture, char *problem, size_t size)
 {
     problem[0] = '\0';
-    redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
+    redisReply *r = sg_command_args(conn, argc, argv, argvlen);
     if (r->type != REDIS_REPLY_ERROR) {
         char got[300];
         sg_describe_reply(r, got, sizeof(got));

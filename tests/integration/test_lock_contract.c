@@ -41,7 +41,7 @@ static redisContext *clients[MAX_CLIENTS]; /* extra connections of the current t
  * fails its test quickly. */
 static void connect_main(void)
 {
-    conn = sg_connect(server);
+    conn = sg_connect_to(server);
     struct timeval tv = {COMMAND_TIMEOUT_S, 0};
     redisSetTimeout(conn, tv);
 }
@@ -93,7 +93,7 @@ static redisContext *open_client(void)
 {
     for (int i = 0; i < MAX_CLIENTS; i++) {
         if (clients[i] == NULL) {
-            clients[i] = sg_connect(server);
+            clients[i] = sg_connect_to(server);
             struct timeval tv = {COMMAND_TIMEOUT_S, 0};
             redisSetTimeout(clients[i], tv);
             return clients[i];
@@ -1474,7 +1474,7 @@ static void check_bad_command(int argc, const char **argv, const size_t *argvlen
 {
     problem[0] = '\0';
     int64_t start = sg_now_ms();
-    redisReply *r = sg_command_argv(conn, argc, argv, argvlen);
+    redisReply *r = sg_command_args(conn, argc, argv, argvlen);
     int64_t elapsed = sg_now_ms() - start;
     if (r->type == REDIS_REPLY_INTEGER) {
         snprintf(problem, size, "not an error: integer %lld", r->integer);

@@ -19,7 +19,7 @@ static redisContext *conn;
 static int start_server(void **state) {
     (void)state;
     server = sg_server_start(NULL);
-    conn = sg_connect(server);
+    conn = sg_connect_to(server);
     return 0;
 }
 
