@@ -1,29 +1,22 @@
 /* idemp.c -- the idempotency core: see idemp.h. */
 #include "idemp.h"
 
-#include <stdlib.h>
+#include "core_alloc.h"
+
 #include <string.h>
-
-static void *libc_alloc(size_t size) { return malloc(size); }
-static void *libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-static void libc_free(void *ptr) { free(ptr); }
-
-static trial_allocator allocator = {libc_alloc, libc_realloc, libc_free, NULL};
-
-void idemp_set_allocator(const trial_allocator *a) { allocator = *a; }
 
 int idemp_valid_fields(int state, size_t fingerprint_len, size_t response_len, uint64_t token) {
     if (state != IDEMP_IN_PROGRESS && state != IDEMP_COMPLETED) return 0;
     if (fingerprint_len == 0 || fingerprint_len > IDEMP_MAX_FINGERPRINT_LEN) return 0;
     if (response_len > IDEMP_MAX_RESPONSE_LEN) return 0;
     if (state == IDEMP_IN_PROGRESS && response_len != 0) return 0;
-    return token >= 1 && token <= (uint64_t)INT64_MAX;
+    return token >= 1 && token <= TOKEN_MAX;
 }
 
 idemp_record *idemp_record_new(idemp_state state, const char *fingerprint, size_t fingerprint_len, uint64_t token,
                                int64_t deadline_ms, const char *response, size_t response_len) {
     if (!idemp_valid_fields(state, fingerprint_len, response_len, token)) return NULL;
-    idemp_record *r = allocator.alloc(offsetof(idemp_record, data) + fingerprint_len + response_len);
+    idemp_record *r = core_alloc(offsetof(idemp_record, data) + fingerprint_len + response_len);
     if (r == NULL) return NULL;
     r->token = token;
     r->deadline_ms = deadline_ms;
@@ -36,7 +29,7 @@ idemp_record *idemp_record_new(idemp_state state, const char *fingerprint, size_
 }
 
 void idemp_record_free(idemp_record *r) {
-    if (r) allocator.free(r);
+    core_free(r);
 }
 
 idemp_record *idemp_record_copy(const idemp_record *r) {
@@ -45,8 +38,7 @@ idemp_record *idemp_record_copy(const idemp_record *r) {
 }
 
 size_t idemp_record_size(const idemp_record *r) {
-    size_t requested = offsetof(idemp_record, data) + r->fingerprint_len + r->response_len;
-    return allocator.usable_size ? allocator.usable_size((void *)r) : requested;
+    return core_block_size((void *)r, offsetof(idemp_record, data) + r->fingerprint_len + r->response_len);
 }
 
 const char *idemp_fingerprint(const idemp_record *r) { return r->data; }

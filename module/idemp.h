@@ -1,19 +1,17 @@
 /* idemp.h -- the idempotency core of SlotGuard: the record an idempotency key holds while a request
  * is processed and after it completed, and the decision IDEMP.BEGIN takes. Plain C, no Redis
- * header; memory through the same allocator hook as the other cores. */
+ * header; memory through the cores' allocator hook (core_alloc.h). */
 #ifndef SG_IDEMP_H
 #define SG_IDEMP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trial.h" /* trial_allocator */
+#include "token_clock.h"
 
 #define IDEMP_MAX_FINGERPRINT_LEN 1024
 #define IDEMP_MAX_RESPONSE_LEN (64u * 1024 * 1024) /* 64 MiB */
 #define IDEMP_ENCODING_VERSION 1
-
-void idemp_set_allocator(const trial_allocator *allocator);
 
 typedef enum idemp_state {
     IDEMP_IN_PROGRESS = 1, /* a caller owns processing until its lease ends */

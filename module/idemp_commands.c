@@ -6,7 +6,7 @@
  * Changes that depend on the clock replicate as their effect: SET ... PXAT for IDEMP.SETNX and
  * IDEMP.RECORD with an absolute deadline for records. */
 #include "idemp.h"
-#include "slotguard.h"
+#include "glue.h"
 
 #include <string.h>
 
@@ -38,14 +38,9 @@ static int parse_token(RedisModuleCtx *ctx, RedisModuleString *arg, uint64_t *to
 static int open_record(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode, RedisModuleKey **key,
                        idemp_record **record) {
     void *value;
-    sg_key_status status = sg_open_key(ctx, keyname, mode, idemp_type, key, &value);
-    if (status == SG_KEY_WRONGTYPE) {
-        RedisModule_CloseKey(*key);
-        sg_reply_key_status(ctx, status, NULL);
-        return REDISMODULE_ERR;
-    }
+    int status = sg_open_key_or_reply(ctx, keyname, mode, idemp_type, NULL, key, &value);
     *record = value;
-    return REDISMODULE_OK;
+    return status;
 }
 
 static const char *state_name(int state) { return state == IDEMP_COMPLETED ? "completed" : "in_progress"; }
@@ -340,11 +335,6 @@ static void *idemp_type_copy(RedisModuleString *fromkey, RedisModuleString *toke
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-static RedisModuleCommandKeySpec spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
-static RedisModuleCommandKeySpec spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg setnx_args[] = {
     SG_KEY_ARG, SG_ARG("ttl", INTEGER),
@@ -369,29 +359,26 @@ static RedisModuleCommandArg record_args[] = {
 
 static const sg_command idemp_commands[] = {
     {"idemp.setnx", idemp_setnx_command, "write deny-oom fast", 1, 1, 1,
-     SG_INFO("Records a key the first time it is seen (as SET key value NX EX ttl): 1 recorded, 0 seen before.",
-             "O(1)", -3, spec_insert, setnx_args)},
+     SG_INFO("0.1.0", "Records a key the first time it is seen (as SET key value NX EX ttl): 1 recorded, 0 seen before.",
+             "O(1)", -3, sg_spec_insert, setnx_args)},
     {"idemp.begin", idemp_begin_command, "write deny-oom fast", 1, 1, 1,
-     SG_INFO("Starts processing a request under an idempotency key: new (with a token), in_progress, completed "
-             "(with the stored response) or mismatch.", "O(1)", 4, spec_insert, begin_args)},
+     SG_INFO("0.1.0", "Starts processing a request under an idempotency key: new (with a token), in_progress, completed "
+             "(with the stored response) or mismatch.", "O(1)", 4, sg_spec_insert, begin_args)},
     {"idemp.complete", idemp_complete_command, "write deny-oom", 1, 1, 1,
-     SG_INFO("Stores the response of a request whose processing the token still owns.", "O(N), N the response size",
-             5, spec_update, complete_args)},
+     SG_INFO("0.1.0", "Stores the response of a request whose processing the token still owns.", "O(N), N the response size",
+             5, sg_spec_update, complete_args)},
     {"idemp.abort", idemp_abort_command, "write fast", 1, 1, 1,
-     SG_INFO("Frees an idempotency key whose processing the token owns, for a retry.", "O(1)", 3, spec_delete,
+     SG_INFO("0.1.0", "Frees an idempotency key whose processing the token owns, for a retry.", "O(1)", 3, sg_spec_delete,
              abort_args)},
     {"idemp.get", idemp_get_command, "readonly fast", 1, 1, 1,
-     SG_INFO("Returns an idempotency record: state, fingerprint, token, ttl and response.", "O(N), N the response size",
-             2, spec_read, key_args)},
+     SG_INFO("0.1.0", "Returns an idempotency record: state, fingerprint, token, ttl and response.", "O(N), N the response size",
+             2, sg_spec_read, key_args)},
     {"idemp.record", idemp_record_command, "write deny-oom", 1, 1, 1,
-     SG_INFO("Sets an idempotency record to an exact state; the form changes are replicated and rewritten in.",
-             "O(N), N the response size", -6, spec_overwrite, record_args)},
+     SG_INFO("0.1.0", "Sets an idempotency record to an exact state; the form changes are replicated and rewritten in.",
+             "O(N), N the response size", -6, sg_spec_overwrite, record_args)},
 };
 
-int idemp_on_load(RedisModuleCtx *ctx) {
-    trial_allocator module_allocator;
-    sg_core_allocator(&module_allocator);
-    idemp_set_allocator(&module_allocator);
+static int idemp_on_load(RedisModuleCtx *ctx) {
     default_value = RedisModule_CreateString(NULL, "1", 1);
     pxat_word = RedisModule_CreateString(NULL, "PXAT", 4);
     RedisModuleTypeMethods methods = {
@@ -404,17 +391,13 @@ int idemp_on_load(RedisModuleCtx *ctx) {
         .free = idemp_type_free,
         .copy = idemp_type_copy,
     };
-    idemp_type = RedisModule_CreateDataType(ctx, IDEMP_TYPE_NAME, IDEMP_ENCODING_VERSION, &methods);
-    if (idemp_type == NULL) {
-        RedisModule_Log(ctx, "warning", "could not register the %s data type", IDEMP_TYPE_NAME);
-        return REDISMODULE_ERR;
-    }
-    return sg_register_commands(ctx, idemp_commands, sizeof(idemp_commands) / sizeof(idemp_commands[0]));
+    idemp_type = sg_create_type(ctx, IDEMP_TYPE_NAME, IDEMP_ENCODING_VERSION, &methods);
+    if (idemp_type == NULL) return REDISMODULE_ERR;
+    return sg_register_commands(ctx, idemp_commands, SG_COUNT(idemp_commands));
 }
 
-void idemp_info(RedisModuleInfoCtx *ctx) {
-    if (RedisModule_InfoAddSection(ctx, "idemp") == REDISMODULE_ERR) return;
-    const struct { const char *name; long long value; } fields[] = {
+static void idemp_info(RedisModuleInfoCtx *ctx) {
+    const sg_info_field fields[] = {
         {"idemp_setnx_recorded", stats.setnx_recorded},
         {"idemp_setnx_seen", stats.setnx_seen},
         {"idemp_begin_new", stats.begin_new},
@@ -426,6 +409,7 @@ void idemp_info(RedisModuleInfoCtx *ctx) {
         {"idemp_abort_freed", stats.abort_freed},
         {"idemp_abort_not_held", stats.abort_not_held},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        RedisModule_InfoAddFieldLongLong(ctx, fields[i].name, fields[i].value);
+    sg_info_add_fields(ctx, fields, SG_COUNT(fields));
 }
+
+const sg_family idemp_family = {"idemp", idemp_on_load, idemp_info};

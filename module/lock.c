@@ -1,26 +1,19 @@
 /* lock.c -- the lock core: see lock.h. */
 #include "lock.h"
 
-#include <stdlib.h>
+#include "core_alloc.h"
+
 #include <string.h>
-
-static void *libc_alloc(size_t size) { return malloc(size); }
-static void *libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-static void libc_free(void *ptr) { free(ptr); }
-
-static trial_allocator allocator = {libc_alloc, libc_realloc, libc_free, NULL};
-
-void lock_set_allocator(const trial_allocator *a) { allocator = *a; }
 
 /* ---- records --------------------------------------------------------------------------------- */
 int lock_record_valid_fields(size_t owner_len, uint64_t token, uint64_t holds) {
-    return owner_len > 0 && owner_len <= LOCK_MAX_OWNER_LEN && token >= 1 && token <= LOCK_MAX_TOKEN &&
+    return owner_len > 0 && owner_len <= LOCK_MAX_OWNER_LEN && token >= 1 && token <= TOKEN_MAX &&
            holds >= 1 && holds <= UINT32_MAX;
 }
 
 lock_record *lock_record_new(const char *owner, size_t len, uint64_t token, int64_t deadline_ms, uint32_t holds) {
     if (!lock_record_valid_fields(len, token, holds)) return NULL;
-    lock_record *r = allocator.alloc(offsetof(lock_record, owner) + len);
+    lock_record *r = core_alloc(offsetof(lock_record, owner) + len);
     if (r == NULL) return NULL;
     r->token = token;
     r->deadline_ms = deadline_ms;
@@ -31,7 +24,7 @@ lock_record *lock_record_new(const char *owner, size_t len, uint64_t token, int6
 }
 
 void lock_record_free(lock_record *r) {
-    if (r) allocator.free(r);
+    core_free(r);
 }
 
 lock_record *lock_record_copy(const lock_record *r) {
@@ -43,8 +36,7 @@ int lock_record_is_owner(const lock_record *r, const char *owner, size_t len) {
 }
 
 size_t lock_record_size(const lock_record *r) {
-    size_t requested = offsetof(lock_record, owner) + r->owner_len;
-    return allocator.usable_size ? allocator.usable_size((void *)r) : requested;
+    return core_block_size((void *)r, offsetof(lock_record, owner) + r->owner_len);
 }
 
 /* ---- decisions ------------------------------------------------------------------------------- */
@@ -55,23 +47,9 @@ lock_acquire_outcome lock_decide_acquire(const lock_record *held, const char *ow
     return reentrant && held->holds < UINT32_MAX ? LOCK_REENTER : LOCK_REFRESH;
 }
 
-/* ---- tokens ---------------------------------------------------------------------------------- */
-uint64_t lock_token_next(lock_token_clock *clock, uint64_t now_us) {
-    if (clock->last >= LOCK_MAX_TOKEN) return 0;
-    uint64_t next = clock->last + 1;
-    if (now_us > next) next = now_us;
-    if (next > LOCK_MAX_TOKEN) next = LOCK_MAX_TOKEN;
-    clock->last = next;
-    return next;
-}
-
-void lock_token_observe(lock_token_clock *clock, uint64_t token) {
-    if (token > clock->last) clock->last = token;
-}
-
 /* ---- waiters --------------------------------------------------------------------------------- */
 lock_waiter *lock_waiter_new(const char *owner, size_t len, int64_t ttl_ms, int reentrant, void *handle) {
-    lock_waiter *w = allocator.alloc(offsetof(lock_waiter, owner) + len);
+    lock_waiter *w = core_alloc(offsetof(lock_waiter, owner) + len);
     if (w == NULL) return NULL;
     w->prev = w->next = NULL;
     w->handle = handle;
@@ -84,7 +62,7 @@ lock_waiter *lock_waiter_new(const char *owner, size_t len, int64_t ttl_ms, int 
 }
 
 void lock_waiter_free(lock_waiter *w) {
-    if (w) allocator.free(w);
+    core_free(w);
 }
 
 void lock_queue_push(lock_queue *q, lock_waiter *w) {

@@ -1,19 +1,17 @@
 /* lock.h -- the lock core of SlotGuard: the record a lock key holds, the fencing-token clock and
- * the FIFO queue of waiters. Plain C, no Redis header; memory through trial.h's allocator hook
- * (lock_set_allocator), so the core is unit-tested alone. */
+ * the FIFO queue of waiters. Plain C, no Redis header; memory through the cores' allocator hook
+ * (core_alloc.h), tokens from token_clock.h, so the core is unit-tested alone. */
 #ifndef SG_LOCK_H
 #define SG_LOCK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trial.h" /* trial_allocator */
+#include "token_clock.h"
 
 #define LOCK_MAX_OWNER_LEN 512
 #define LOCK_MAX_TTL_MS 1000000000000LL /* 10^12 ms, about 31 years */
 #define LOCK_ENCODING_VERSION 1
-
-void lock_set_allocator(const trial_allocator *allocator);
 
 /* ---- the value of a lock key --------------------------------------------------------------- */
 typedef struct lock_record {
@@ -44,23 +42,6 @@ typedef enum lock_acquire_outcome {
 /* `held` is NULL when the lock is free. `queued` is the number of waiters ahead of the caller. */
 lock_acquire_outcome lock_decide_acquire(const lock_record *held, const char *owner, size_t len, int reentrant,
                                          size_t queued);
-
-/* ---- fencing tokens -------------------------------------------------------------------------- */
-/* A hybrid clock: the next token is max(last + 1, now_us), so tokens strictly increase and stay
- * close to Unix time in microseconds, which keeps them increasing across a restart even when the
- * last token was not persisted. */
-typedef struct lock_token_clock {
-    uint64_t last;
-} lock_token_clock;
-
-#define LOCK_MAX_TOKEN ((uint64_t)INT64_MAX) /* tokens are replied and stored as signed 64-bit */
-
-/* The next token, or 0 when the clock is exhausted: a token of LOCK_MAX_TOKEN was issued or
- * observed (only a crafted LOCK.GRANT, RESTORE or RDB file gets there: Unix microseconds reach it
- * in 292,000 years). Nothing larger can be issued then, and the caller must refuse the grant. */
-uint64_t lock_token_next(lock_token_clock *clock, uint64_t now_us);
-/* A token issued elsewhere (replication, AOF, RDB): never issue one at or below it. */
-void lock_token_observe(lock_token_clock *clock, uint64_t token);
 
 /* ---- the FIFO of waiters ----------------------------------------------------------------------- */
 typedef struct lock_waiter {

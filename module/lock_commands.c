@@ -7,7 +7,7 @@
  * Every change is replicated as its effect (LOCK.GRANT with an absolute deadline, or DEL), never
  * as the command that caused it. */
 #include "lock.h"
-#include "slotguard.h"
+#include "glue.h"
 
 #define LOCK_TYPE_NAME "sg-lock00"
 #define OWNER_ERROR "ERR invalid owner: must be 1 to 512 bytes"
@@ -173,14 +173,9 @@ static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lo
 static int open_lock(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode, RedisModuleKey **key,
                      lock_record **record) {
     void *value;
-    sg_key_status status = sg_open_key(ctx, keyname, mode, lock_type, key, &value);
-    if (status == SG_KEY_WRONGTYPE) {
-        RedisModule_CloseKey(*key);
-        sg_reply_key_status(ctx, status, NULL);
-        return REDISMODULE_ERR;
-    }
+    int status = sg_open_key_or_reply(ctx, keyname, mode, lock_type, NULL, key, &value);
     *record = value;
-    return REDISMODULE_OK;
+    return status;
 }
 
 /* ---- LOCK.ACQUIRE key owner ttl [WAIT timeout] [REENTRANT] ------------------------------------ */
@@ -542,10 +537,6 @@ static void *lock_type_copy(RedisModuleString *fromkey, RedisModuleString *tokey
 }
 
 /* ---- registration ---------------------------------------------------------------------------- */
-static RedisModuleCommandKeySpec spec_write[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_release[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_overwrite[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_OW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg acquire_args[] = {
     SG_KEY_ARG, SG_ARG("owner", STRING), SG_ARG("ttl", INTEGER),
@@ -564,25 +555,22 @@ static RedisModuleCommandArg grant_args[] = {
 
 static const sg_command lock_commands[] = {
     {"lock.acquire", lock_acquire_command, "write deny-oom fast blocking", 1, 1, 1,
-     SG_INFO("Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
-          -4, spec_write, acquire_args)},
+     SG_INFO("0.1.0", "Acquires a lock with a lease and returns its fencing token; WAIT queues the caller FIFO.", "O(1)",
+          -4, sg_spec_update, acquire_args)},
     {"lock.release", lock_release_command, "write fast", 1, 1, 1,
-     SG_INFO("Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, spec_release,
+     SG_INFO("0.1.0", "Releases a lock held by the owner and hands it to the first waiter.", "O(1)", 3, sg_spec_delete,
           owner_args)},
     {"lock.extend", lock_extend_command, "write fast", 1, 1, 1,
-     SG_INFO("Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, spec_write, extend_args)},
+     SG_INFO("0.1.0", "Sets the lease of a lock held by the owner to ttl ms from now.", "O(1)", 4, sg_spec_update, extend_args)},
     {"lock.info", lock_info_command, "readonly fast", 1, 1, 1,
-     SG_INFO("Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, spec_read,
+     SG_INFO("0.1.0", "Returns a lock's owner, remaining lease, fencing token, holds and waiters.", "O(1)", 2, sg_spec_read,
           key_args)},
     {"lock.grant", lock_grant_command, "write deny-oom", 1, 1, 1,
-     SG_INFO("Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
-          spec_overwrite, grant_args)},
+     SG_INFO("0.1.0", "Sets a lock to an exact state; the form lock changes are replicated and rewritten in.", "O(1)", -5,
+          sg_spec_overwrite, grant_args)},
 };
 
-int lock_on_load(RedisModuleCtx *ctx) {
-    trial_allocator module_allocator;
-    sg_core_allocator(&module_allocator);
-    lock_set_allocator(&module_allocator);
+static int lock_on_load(RedisModuleCtx *ctx) {
     homes = RedisModule_CreateDict(NULL);
     waiters = RedisModule_CreateDict(NULL);
     RedisModuleTypeMethods methods = {
@@ -599,23 +587,19 @@ int lock_on_load(RedisModuleCtx *ctx) {
         .copy = lock_type_copy,
         .unlink2 = lock_unlinked,
     };
-    lock_type = RedisModule_CreateDataType(ctx, LOCK_TYPE_NAME, LOCK_ENCODING_VERSION, &methods);
-    if (lock_type == NULL) {
-        RedisModule_Log(ctx, "warning", "could not register the %s data type", LOCK_TYPE_NAME);
-        return REDISMODULE_ERR;
-    }
+    lock_type = sg_create_type(ctx, LOCK_TYPE_NAME, LOCK_ENCODING_VERSION, &methods);
+    if (lock_type == NULL) return REDISMODULE_ERR;
     timer_ctx = RedisModule_GetDetachedThreadSafeContext(ctx);
     if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_FlushDB, on_flush_or_swap) == REDISMODULE_ERR ||
         RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_SwapDB, on_flush_or_swap) == REDISMODULE_ERR) {
         RedisModule_Log(ctx, "warning", "could not subscribe to key and database events");
         return REDISMODULE_ERR;
     }
-    return sg_register_commands(ctx, lock_commands, sizeof(lock_commands) / sizeof(lock_commands[0]));
+    return sg_register_commands(ctx, lock_commands, SG_COUNT(lock_commands));
 }
 
-void lock_info(RedisModuleInfoCtx *ctx) {
-    if (RedisModule_InfoAddSection(ctx, "lock") == REDISMODULE_ERR) return;
-    const struct { const char *name; long long value; } fields[] = {
+static void lock_info(RedisModuleInfoCtx *ctx) {
+    const sg_info_field fields[] = {
         {"lock_granted", stats.granted},
         {"lock_refreshed", stats.refreshed},
         {"lock_reentered", stats.reentered},
@@ -631,6 +615,7 @@ void lock_info(RedisModuleInfoCtx *ctx) {
         {"lock_waiting_now", (long long)RedisModule_DictSize(waiters)},
         {"lock_last_token", (long long)sg_token_last()},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        RedisModule_InfoAddFieldLongLong(ctx, fields[i].name, fields[i].value);
+    sg_info_add_fields(ctx, fields, SG_COUNT(fields));
 }
+
+const sg_family lock_family = {"lock", lock_on_load, lock_info};

@@ -14,7 +14,8 @@
  * in the common case. */
 #include "trial.h"
 
-#include <stdlib.h>
+#include "core_alloc.h"
+
 #include <string.h>
 
 /* Arrival numbers stay below this so that every value fits a signed 64-bit reply and a tombstone
@@ -22,21 +23,14 @@
 #define MAX_TICKET ((uint64_t)INT64_MAX - 1)
 
 /* ---- allocation ------------------------------------------------------------------------------ */
-static void *libc_alloc(size_t size) { return malloc(size); }
-static void *libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-static void libc_free(void *ptr) { free(ptr); }
-
-static trial_allocator allocator = {libc_alloc, libc_realloc, libc_free, NULL};
 static uint64_t hash_seed = 0x9e3779b97f4a7c15ULL;
 
 /* Bytes an entry of each id length really takes. Allocators hand out fixed size classes, so this
- * is learnt once per length instead of asking the allocator on every enroll and cancel. */
+ * is learnt once per length instead of asking the allocator on every enroll and cancel; learnt
+ * again when the allocator is replaced. */
 static size_t entry_block_sizes[TRIAL_MAX_USER_LEN + 1];
+static unsigned entry_block_sizes_generation;
 
-void trial_set_allocator(const trial_allocator *a) {
-    allocator = *a;
-    memset(entry_block_sizes, 0, sizeof(entry_block_sizes));
-}
 void trial_set_hash_seed(uint64_t seed) { hash_seed = seed; }
 
 /* ---- data ------------------------------------------------------------------------------------ */
@@ -77,13 +71,10 @@ struct trial {
     size_t bytes; /* allocator bytes held by everything except the struct itself */
 };
 
-static size_t block_size(void *ptr, size_t requested) {
-    if (ptr == NULL) return 0;
-    return allocator.usable_size ? allocator.usable_size(ptr) : requested;
-}
+static size_t block_size(void *ptr, size_t requested) { return core_block_size(ptr, requested); }
 
 static void *tracked_alloc(trial *t, size_t size) {
-    void *p = allocator.alloc(size);
+    void *p = core_alloc(size);
     t->bytes += block_size(p, size);
     return p;
 }
@@ -91,12 +82,12 @@ static void *tracked_alloc(trial *t, size_t size) {
 static void tracked_free(trial *t, void *ptr, size_t size) {
     if (ptr == NULL) return;
     t->bytes -= block_size(ptr, size);
-    allocator.free(ptr);
+    core_free(ptr);
 }
 
 static void *tracked_realloc(trial *t, void *ptr, size_t old_size, size_t size) {
     size_t before = block_size(ptr, old_size);
-    void *p = allocator.realloc(ptr, size);
+    void *p = core_realloc(ptr, size);
     if (p == NULL) return NULL;
     t->bytes = t->bytes - before + block_size(p, size);
     return p;
@@ -106,8 +97,12 @@ static void *tracked_realloc(trial *t, void *ptr, size_t old_size, size_t size) 
 static size_t entry_size(size_t len) { return offsetof(entry, id) + len; }
 
 static entry *entry_new(trial *t, const char *user, size_t len, uint64_t ticket, uint8_t state) {
-    entry *e = allocator.alloc(entry_size(len));
+    entry *e = core_alloc(entry_size(len));
     if (e == NULL) return NULL;
+    if (entry_block_sizes_generation != core_allocator_generation) {
+        memset(entry_block_sizes, 0, sizeof(entry_block_sizes));
+        entry_block_sizes_generation = core_allocator_generation;
+    }
     if (entry_block_sizes[len] == 0) entry_block_sizes[len] = block_size(e, entry_size(len));
     t->bytes += entry_block_sizes[len];
     e->ticket = ticket;
@@ -119,7 +114,7 @@ static entry *entry_new(trial *t, const char *user, size_t len, uint64_t ticket,
 
 static void entry_free(trial *t, entry *e) {
     t->bytes -= entry_block_sizes[e->len]; /* learnt when the entry was made */
-    allocator.free(e);
+    core_free(e);
 }
 
 static int valid_user(size_t len) { return len > 0 && len <= TRIAL_MAX_USER_LEN; }
@@ -439,7 +434,7 @@ static void seq_free(trial *t, sequence *q, int free_entries) {
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 trial *trial_create(uint64_t capacity, uint64_t waitlist_max) {
     if (capacity > TRIAL_MAX_CAPACITY || waitlist_max > TRIAL_MAX_CAPACITY) return NULL;
-    trial *t = allocator.alloc(sizeof(*t));
+    trial *t = core_alloc(sizeof(*t));
     if (t == NULL) return NULL;
     memset(t, 0, sizeof(*t));
     t->capacity = capacity;
@@ -454,7 +449,7 @@ void trial_free(trial *t) {
     seq_free(t, &t->waitlist, 1);
     table_free(t, &t->index);
     table_free(t, &t->old);
-    allocator.free(t);
+    core_free(t);
 }
 
 /* Add a new user at the end of one list. The user must be absent and valid. */
@@ -702,12 +697,12 @@ static int load_list(trial *t, const trial_reader *r, trial_list list) {
         char *user = NULL;
         size_t len = 0;
         if (r->read_u64(r->io, &ticket) != 0 || r->read_bytes(r->io, &user, &len) != 0) {
-            if (user) allocator.free(user);
+            if (user) core_free(user);
             return -1;
         }
         const char *users[1] = {user};
         trial_restore_result res = trial_restore(t, list, 1, &ticket, users, &len, NULL);
-        allocator.free(user);
+        core_free(user);
         if (res != TRIAL_RESTORE_OK) return -1;
     }
     return 0;

@@ -1,8 +1,9 @@
 /* trial.h -- the enrollment core of SlotGuard.
  *
  * A trial is one quota: a capacity, the users enrolled in arrival order and an optional FIFO
- * waitlist. This file and trial.c know nothing of Redis: memory comes through a small allocator
- * hook and persistence through reader/writer callbacks, so the whole core is unit-tested alone.
+ * waitlist. This file and trial.c know nothing of Redis and of the other cores: memory comes through
+ * the cores' allocator hook (core_alloc.h) and persistence through reader/writer callbacks, so the
+ * whole core is unit-tested alone.
  *
  * Arrival numbers ("tickets") are handed out from a per-trial counter starting at 1, once per user
  * accepted (enrolled or waitlisted). A waitlisted user keeps its ticket when promoted. Tickets are
@@ -24,19 +25,7 @@
 
 typedef struct trial trial;
 
-/* ---- memory ---------------------------------------------------------------------------------- */
-typedef struct trial_allocator {
-    void *(*alloc)(size_t size);
-    void *(*realloc)(void *ptr, size_t size);
-    void (*free)(void *ptr);
-    /* Bytes really taken by an allocation (allocator size class); NULL means "as requested".
-     * Must depend only on the requested size (true of size-class allocators such as jemalloc):
-     * the core learns it once per user-id length. */
-    size_t (*usable_size)(void *ptr);
-} trial_allocator;
-
-/* Replace the allocator (default: libc). Call before any trial exists. */
-void trial_set_allocator(const trial_allocator *allocator);
+/* ---- setup ---------------------------------------------------------------------------------- */
 /* Seed for the user-id hash, so table layouts cannot be predicted by clients. Call before any trial
  * exists. Layout never affects replies, arrival order or serialization. */
 void trial_set_hash_seed(uint64_t seed);
@@ -151,7 +140,7 @@ typedef struct trial_writer {
 typedef struct trial_reader {
     /* Each returns 0 on success, -1 on an I/O error or truncated input. */
     int (*read_u64)(void *io, uint64_t *value);
-    /* *bytes must be allocated with the trial allocator; the core frees it. */
+    /* *bytes must be allocated with the cores' allocator (core_alloc); the core frees it. */
     int (*read_bytes)(void *io, char **bytes, size_t *len);
     void *io;
 } trial_reader;

@@ -8,8 +8,9 @@
  * now redirects writes to it. A client waiting in LOCK.ACQUIRE ... WAIT on the old master gets an
  * error when the failover demotes it, not a grant.
  *
- * The cluster is built by hand (CLUSTER ADDSLOTSRANGE, CLUSTER MEET, CLUSTER REPLICATE), no
- * redis-cli --cluster. Servers and connections belong to the test's fixture, released pass or fail. */
+ * The cluster is built by hand (cluster.c: CLUSTER ADDSLOTSRANGE, CLUSTER MEET, CLUSTER REPLICATE),
+ * no redis-cli --cluster. Servers and connections belong to the test's fixture, released pass or
+ * fail. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,158 +21,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "cluster.h"
 
 #define MASTERS 3
-#define CLUSTER_TIMEOUT_MS 20000
 #define REPLY_TIMEOUT_MS 20000
 
-static const char *const cluster_args[] = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                           "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0",
-                                           NULL};
-
-typedef struct cluster {
-    sg_fixture *f;
-    sg_server *node[MASTERS + 1]; /* masters, then the replica of node 0 once added */
-    redisContext *c[MASTERS + 1];
-    int nodes;
-} cluster;
-
-/* ---- building the cluster ----------------------------------------------------------------------- */
-
-/* The slot range each master serves: 0-5460, 5461-10921, 10922-16383. */
-static int first_slot(int master) { return master * 16384 / MASTERS; }
-static int last_slot(int master) { return (master + 1) * 16384 / MASTERS - 1; }
-
-static int owner_of_slot(int slot)
-{
-    for (int m = 0; m < MASTERS; m++) {
-        if (slot >= first_slot(m) && slot <= last_slot(m)) return m;
-    }
-    fail_msg("slot %d out of range", slot);
-    return -1;
-}
-
-static char *cluster_info_field(redisContext *c, const char *field)
-{
-    redisReply *r = sg_command(c, "CLUSTER INFO");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    char *value = NULL;
-    size_t len = strlen(field);
-    for (const char *p = r->str; p != NULL && *p != '\0'; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, field, len) == 0 && p[len] == ':') {
-            value = strndup(p + len + 1, strcspn(p + len + 1, "\r\n"));
-            break;
-        }
-    }
-    freeReplyObject(r);
-    return value;
-}
-
-static int cluster_field_is(redisContext *c, const char *field, const char *expected)
-{
-    char *value = cluster_info_field(c, field);
-    int same = value != NULL && strcmp(value, expected) == 0;
-    free(value);
-    return same;
-}
-
-static void wait_cluster_ok(cluster *cl, int known_nodes)
-{
-    char known[16];
-    snprintf(known, sizeof(known), "%d", known_nodes);
-    int64_t deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
-    for (int i = 0; i < cl->nodes; i++) {
-        while (!cluster_field_is(cl->c[i], "cluster_state", "ok") ||
-               !cluster_field_is(cl->c[i], "cluster_known_nodes", known)) {
-            if (sg_now_ms() > deadline) fail_msg("node %d: cluster not ok with %d nodes in time", i, known_nodes);
-            sg_sleep_ms(50);
-        }
-    }
-}
-
-static void start_cluster(cluster *cl, sg_fixture *f)
-{
-    memset(cl, 0, sizeof(*cl));
-    cl->f = f;
-    for (int m = 0; m < MASTERS; m++) {
-        cl->node[m] = sg_fixture_start(f, cluster_args);
-        cl->c[m] = sg_fixture_connect(f, cl->node[m]);
-        sg_command_status(cl->c[m], "OK", "CLUSTER ADDSLOTSRANGE %d %d", first_slot(m), last_slot(m));
-        cl->nodes++;
-    }
-    for (int m = 1; m < MASTERS; m++) sg_command_status(cl->c[0], "OK", "CLUSTER MEET 127.0.0.1 %d", cl->node[m]->port);
-    wait_cluster_ok(cl, MASTERS);
-}
-
-static char *node_id(redisContext *c)
-{
-    redisReply *r = sg_command(c, "CLUSTER MYID");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    char *id = strndup(r->str, r->len);
-    freeReplyObject(r);
-    return id;
-}
-
-/* 1 when CLUSTER NODES on `c` shows `replica_id` as a replica of `master_id`. */
-static int knows_as_replica(redisContext *c, const char *replica_id, const char *master_id)
-{
-    redisReply *r = sg_command(c, "CLUSTER NODES");
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    int found = 0;
-    for (const char *line = r->str; line != NULL && *line != '\0'; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        /* <id> <ip:port@bus> <flags> <master id> ... */
-        char id[64], address[128], flags[128], master[64];
-        if (sscanf(line, "%63s %127s %127s %63s", id, address, flags, master) == 4 && strcmp(id, replica_id) == 0)
-            found = strstr(flags, "slave") != NULL && strcmp(master, master_id) == 0;
-    }
-    freeReplyObject(r);
-    return found;
-}
-
-/* A fourth node, replica of master 0; returns once its initial sync is done. */
-static void add_replica_of_node0(cluster *cl)
-{
-    int r = MASTERS;
-    cl->node[r] = sg_fixture_start(cl->f, cluster_args);
-    cl->c[r] = sg_fixture_connect(cl->f, cl->node[r]);
-    cl->nodes++;
-    sg_command_status(cl->c[0], "OK", "CLUSTER MEET 127.0.0.1 %d", cl->node[r]->port);
-    wait_cluster_ok(cl, MASTERS + 1);
-    char *master_id = node_id(cl->c[0]), *replica_id = node_id(cl->c[r]);
-    sg_command_status(cl->c[r], "OK", "CLUSTER REPLICATE %s", master_id);
-    int64_t deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
-    while (!sg_info_field_is(cl->c[r], "master_link_status", "up") || !sg_info_field_is(cl->c[r], "master_sync_in_progress", "0")) {
-        if (sg_now_ms() > deadline) fail_msg("the replica did not sync with node 0 in time");
-        sg_sleep_ms(50);
-    }
-    /* Masters only vote in a failover for a node they know as a replica: wait for the gossip. */
-    for (int m = 0; m < MASTERS; m++) {
-        while (!knows_as_replica(cl->c[m], replica_id, master_id)) {
-            if (sg_now_ms() > deadline) fail_msg("master %d never learned of the replica", m);
-            sg_sleep_ms(50);
-        }
-    }
-    free(master_id);
-    free(replica_id);
-}
-
 /* ---- keys and routing --------------------------------------------------------------------------- */
-
-static int slot_of(redisContext *c, const char *key)
-{
-    return (int)sg_command_integer(c, "CLUSTER KEYSLOT %s", key);
-}
-
-/* A key named `prefix`N whose slot master `m` serves, into `out`. */
-static void key_on(cluster *cl, int m, const char *prefix, char *out, size_t size)
-{
-    for (int i = 0; i < 10000; i++) {
-        snprintf(out, size, "%s%d", prefix, i);
-        if (owner_of_slot(slot_of(cl->c[0], out)) == m) return;
-    }
-    fail_msg("no key with prefix %s on master %d", prefix, m);
-}
 
 typedef struct routed_command {
     const char *format; /* one %s: the key */
@@ -219,18 +74,18 @@ static void assert_moved_to(redisReply *r, int slot, int port, const char *what)
 
 static void test_every_command_runs_on_the_owner_of_its_key_and_is_moved_elsewhere(void **state)
 {
-    cluster cl;
-    start_cluster(&cl, *state);
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
     for (int m = 0; m < MASTERS; m++) {
         /* A hash tag keeps base, base:lock, base:msg and base:req in one slot. */
         char tag[32], base[48];
-        key_on(&cl, m, "trial-", tag, sizeof(tag));
+        sg_cluster_key_on(&cl, m, "trial-", tag, sizeof(tag));
         snprintf(base, sizeof(base), "{%s}", tag);
-        int slot = slot_of(cl.c[0], base);
+        int slot = sg_cluster_slot_of(&cl, base);
         for (size_t i = 0; i < sizeof(routed) / sizeof(routed[0]); i++) {
             char key[96], what[160];
             key_of(routed[i].format, base, key, sizeof(key));
-            assert_int_equal(slot_of(cl.c[0], key), slot);
+            assert_int_equal(sg_cluster_slot_of(&cl, key), slot);
             snprintf(what, sizeof(what), "%s on master %d", routed[i].name, m);
 
             redisReply *r = sg_command(cl.c[m], routed[i].format, base);
@@ -247,8 +102,8 @@ static void test_every_command_runs_on_the_owner_of_its_key_and_is_moved_elsewhe
 
 static void test_command_getkeys_names_the_one_key_of_every_command(void **state)
 {
-    cluster cl;
-    start_cluster(&cl, *state);
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
     for (size_t i = 0; i < sizeof(routed) / sizeof(routed[0]); i++) {
         char key[96];
         key_of(routed[i].format, "{k}", key, sizeof(key));
@@ -263,7 +118,7 @@ static void test_command_getkeys_names_the_one_key_of_every_command(void **state
             argv[argc] = word;
             argvlen[argc++] = strlen(word);
         }
-        redisReply *r = sg_command_argv(cl.c[0], argc, argv, argvlen);
+        redisReply *r = sg_command_args(cl.c[0], argc, argv, argvlen);
         char got[300];
         sg_describe_reply(r, got, sizeof(got));
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 || !sg_reply_is_text(r->element[0], key))
@@ -273,8 +128,6 @@ static void test_command_getkeys_names_the_one_key_of_every_command(void **state
 }
 
 /* ---- replica and failover ----------------------------------------------------------------------- */
-
-static char *digest_of(redisContext *c) { return sg_debug_digest(c); }
 
 static long long lock_token(redisContext *c, const char *key)
 {
@@ -292,13 +145,13 @@ static long long lock_token(redisContext *c, const char *key)
 
 static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_its_master(void **state)
 {
-    cluster cl;
-    start_cluster(&cl, *state);
-    add_replica_of_node0(&cl);
-    redisContext *master = cl.c[0], *replica = cl.c[MASTERS];
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
+    int replica_node = sg_cluster_add_replica(&cl, 0);
+    redisContext *master = cl.c[0], *replica = cl.c[replica_node];
 
     char base[32], lock[48], trial[48], msg[48], other_lock[48];
-    key_on(&cl, 0, "failover-", base, sizeof(base));
+    sg_cluster_key_on(&cl, 0, "failover-", base, sizeof(base));
     snprintf(lock, sizeof(lock), "{%s}:lock", base);
     snprintf(trial, sizeof(trial), "{%s}:trial", base);
     snprintf(msg, sizeof(msg), "{%s}:msg", base);
@@ -320,7 +173,7 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     }
 
     sg_wait_replicas(cl.node[0], 1, 10000);
-    char *d_master = digest_of(master), *d_replica = digest_of(replica);
+    char *d_master = sg_debug_digest(master), *d_replica = sg_debug_digest(replica);
     assert_string_equal(d_master, d_replica);
     free(d_master);
     free(d_replica);
@@ -332,15 +185,7 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     freeReplyObject(status);
 
     /* Manual failover: the replica waits for the master's offset, then takes its slots. */
-    sg_command_status(replica, "OK", "CLUSTER FAILOVER");
-    deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
-    while (!sg_info_field_is(replica, "role", "master") || !sg_info_field_is(master, "role", "slave")) {
-        if (sg_now_ms() > deadline) {
-            char *a = sg_info_field(replica, "role"), *b = sg_info_field(master, "role");
-            fail_msg("CLUSTER FAILOVER did not complete in time: replica role %s, master role %s", a, b);
-        }
-        sg_sleep_ms(50);
-    }
+    sg_cluster_failover(&cl, replica_node);
 
     redisReply *r = sg_receive_reply(waiter, REPLY_TIMEOUT_MS, "the waiter on the demoted master");
     char got[300];
@@ -351,8 +196,8 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     assert_true(sg_info_field_is(master, "slotguard_lock_waiting_now", "0"));
 
     /* The new master serves everything and fences above the old master's tokens. */
-    int slot = slot_of(replica, lock);
-    assert_moved_to(sg_command(master, "LOCK.ACQUIRE %s someone 1000", other_lock), slot, cl.node[MASTERS]->port,
+    int slot = sg_cluster_slot_of(&cl, lock);
+    assert_moved_to(sg_command(master, "LOCK.ACQUIRE %s someone 1000", other_lock), slot, cl.node[replica_node]->port,
                     "LOCK.ACQUIRE on the demoted master");
     assert_int_equal(lock_token(replica, lock), token);
     assert_int_equal(sg_command_integer(replica, "LOCK.RELEASE %s holder", lock), 1);
@@ -364,9 +209,9 @@ static void test_a_cluster_replica_takes_over_the_locks_trials_and_records_of_it
     assert_int_equal(sg_command_integer(replica, "IDEMP.SETNX %s 600", msg), 0);
 
     /* The old master follows as a replica and ends with the same data. */
-    sg_wait_replicas(cl.node[MASTERS], 1, 10000);
-    d_master = digest_of(replica);
-    d_replica = digest_of(master);
+    sg_wait_replicas(cl.node[replica_node], 1, 10000);
+    d_master = sg_debug_digest(replica);
+    d_replica = sg_debug_digest(master);
     assert_string_equal(d_master, d_replica);
     free(d_master);
     free(d_replica);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define DEFAULT_CALLS 20000
 #define MAX_COMMANDS 64

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 /* ---- SLOTS.INIT ---------------------------------------------------------------------------- */
 
@@ -22,15 +22,15 @@ static void slots_init_returns_one_when_it_creates_a_trial(void **state)
 {
     (void)state;
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 5"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 5, 5, 0, 0, 0, 1);
+    raw_assert_trial_info(sg_conn, "trial", 5, 5, 0, 0, 0, 1);
 }
 
 static void slots_init_returns_zero_and_leaves_an_existing_trial_untouched(void **state)
 {
     (void)state;
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 3"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 1);
     char *before = sg_debug_digest(sg_conn);
 
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 10 WAITLIST 5"), 0);
@@ -40,30 +40,30 @@ static void slots_init_returns_zero_and_leaves_an_existing_trial_untouched(void 
     assert_string_equal(before, after);
     free(before);
     free(after);
-    sg_assert_trial_info(sg_conn, "trial", 3, 1, 2, 0, 0, 3);
-    sg_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 1);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
+    raw_assert_trial_info(sg_conn, "trial", 3, 1, 2, 0, 0, 3);
+    raw_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 1);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
 }
 
 static void slots_init_with_waitlist_sets_the_waitlist_size(void **state)
 {
     (void)state;
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 7"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 7, 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 7, 1);
 }
 
 static void slots_init_accepts_capacity_zero_and_the_largest_capacity(void **state)
 {
     (void)state;
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.INIT empty 0"), 1);
-    sg_assert_trial_info(sg_conn, "empty", 0, 0, 0, 0, 0, 1);
-    assert_int_equal(sg_enroll(sg_conn, "empty", "alice"), 0);
+    raw_assert_trial_info(sg_conn, "empty", 0, 0, 0, 0, 0, 1);
+    assert_int_equal(raw_enroll(sg_conn, "empty", "alice"), 0);
 
     assert_int_equal(
         sg_command_integer(sg_conn, "SLOTS.INIT huge 9223372036854775807 WAITLIST 9223372036854775807"), 1);
-    sg_assert_trial_info(sg_conn, "huge", 9223372036854775807LL, 9223372036854775807LL, 0, 0, 9223372036854775807LL, 1);
-    assert_int_equal(sg_enroll(sg_conn, "huge", "alice"), 1);
-    sg_assert_trial_info(sg_conn, "huge", 9223372036854775807LL, 9223372036854775806LL, 1, 0, 9223372036854775807LL, 2);
+    raw_assert_trial_info(sg_conn, "huge", 9223372036854775807LL, 9223372036854775807LL, 0, 0, 9223372036854775807LL, 1);
+    assert_int_equal(raw_enroll(sg_conn, "huge", "alice"), 1);
+    raw_assert_trial_info(sg_conn, "huge", 9223372036854775807LL, 9223372036854775806LL, 1, 0, 9223372036854775807LL, 2);
 }
 
 static void slots_init_answers_wrongtype_for_a_string_key(void **state)
@@ -83,76 +83,76 @@ static void enroll_returns_one_for_a_new_user_while_slots_remain(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 1, 1, 0, 0, 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 0, 3);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 1, 1, 0, 0, 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 0, 3);
 }
 
 static void enroll_returns_zero_when_the_trial_is_full(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 0);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 0);
     /* a full reply hands out no arrival number and changes nothing */
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 0, 0, 2);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "none", 0);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 0, 0, 2);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "none", 0);
 }
 
 static void enroll_returns_minus_one_for_a_user_already_enrolled(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), -1);
-    sg_assert_trial_info(sg_conn, "trial", 5, 4, 1, 0, 0, 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), -1);
+    raw_assert_trial_info(sg_conn, "trial", 5, 4, 1, 0, 0, 2);
 }
 
 static void enroll_checks_already_enrolled_before_fullness(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), -1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), -1);
     sg_command_integer(sg_conn, "SLOTS.INIT plain 1");
-    assert_int_equal(sg_enroll(sg_conn, "plain", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "plain", "alice"), -1);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 0, 3, 2);
+    assert_int_equal(raw_enroll(sg_conn, "plain", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "plain", "alice"), -1);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 0, 3, 2);
 }
 
 static void enroll_returns_two_when_full_and_the_waitlist_has_room(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 2");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), 2);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 2, 2, 4);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "waitlisted", 1);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), 2);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 2, 2, 4);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "waitlisted", 1);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 2);
 }
 
 static void enroll_returns_minus_two_for_a_user_already_waitlisted(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 2");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), -2);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 2, 3);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), -2);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 2, 3);
 }
 
 static void enroll_returns_zero_when_full_and_the_waitlist_is_full(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 1");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), 0);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 1, 3);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "none", 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), 0);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 1, 3);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "none", 0);
 }
 
 static void enroll_answers_notrial_for_a_missing_key_and_creates_nothing(void **state)
@@ -179,17 +179,17 @@ static void enroll_treats_user_ids_as_binary_safe_bytes(void **state)
     assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", b, sizeof(b)), 1);
     assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", "u", (size_t)1), 1);
     assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", a, sizeof(a)), -1);
-    sg_assert_trial_info(sg_conn, "trial", 10, 7, 3, 0, 0, 4);
+    raw_assert_trial_info(sg_conn, "trial", 10, 7, 3, 0, 0, 4);
 
     char state_name[32];
     long long n;
-    sg_enroll_status(sg_conn, "trial", b, sizeof(b), state_name, sizeof(state_name), &n);
+    raw_enroll_status(sg_conn, "trial", b, sizeof(b), state_name, sizeof(state_name), &n);
     assert_string_equal(state_name, "enrolled");
     assert_int_equal(n, 2);
 
     unsigned long long next;
     const redisReply *users;
-    redisReply *r = sg_members_page(sg_conn, "trial", 0, 10, 0, &next, &users);
+    redisReply *r = raw_members_page(sg_conn, "trial", 0, 10, 0, &next, &users);
     assert_int_equal(users->elements, 3);
     assert_int_equal(users->element[0]->len, sizeof(a));
     assert_memory_equal(users->element[0]->str, a, sizeof(a));
@@ -211,7 +211,7 @@ static void enroll_accepts_a_512_byte_user_id(void **state)
     assert_int_equal(sg_command_integer(sg_conn, "ENROLL trial %b", user, sizeof(user)), -1);
     unsigned long long next;
     const redisReply *users;
-    redisReply *r = sg_members_page(sg_conn, "trial", 0, 10, 0, &next, &users);
+    redisReply *r = raw_members_page(sg_conn, "trial", 0, 10, 0, &next, &users);
     assert_int_equal(users->elements, 1);
     assert_int_equal(users->element[0]->len, sizeof(user));
     assert_memory_equal(users->element[0]->str, user, sizeof(user));
@@ -225,7 +225,7 @@ static void enroll_rejects_a_513_byte_user_id(void **state)
     memset(user, 'x', sizeof(user));
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
     sg_command_error(sg_conn, "ERR invalid user", "ENROLL trial %b", user, sizeof(user));
-    sg_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 1);
 }
 
 static void enroll_rejects_an_empty_user_id(void **state)
@@ -233,23 +233,23 @@ static void enroll_rejects_an_empty_user_id(void **state)
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
     sg_command_error(sg_conn, "ERR invalid user", "ENROLL trial %b", "", (size_t)0);
-    sg_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 1);
 }
 
 static void enroll_hands_out_arrival_numbers_from_one_to_enrolled_and_waitlisted_users(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 1");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), -1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "dave"), 0);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), -2);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 1, 4);
-    sg_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 1);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), -1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "dave"), 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), -2);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 1, 4);
+    raw_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 1);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
 }
 
 /* ---- ENROLL.CANCEL ------------------------------------------------------------------------- */
@@ -258,70 +258,70 @@ static void enroll_cancel_returns_one_and_gives_the_slot_back(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 0);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 1, 1, 0, 0, 0, 2);
-    sg_assert_enroll_status(sg_conn, "trial", "alice", "none", 0);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 0);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 1, 1, 0, 0, 0, 2);
+    raw_assert_enroll_status(sg_conn, "trial", "alice", "none", 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 1);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
 }
 
 static void enroll_cancel_returns_zero_for_a_user_not_enrolled(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "bob"), 0);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 0);
-    sg_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "bob"), 0);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 0);
+    raw_assert_trial_info(sg_conn, "trial", 2, 2, 0, 0, 0, 2);
 }
 
 static void enroll_cancel_promotes_the_waitlist_head_in_the_same_step(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), 2);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 3, 4);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), 2);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 3, 4);
     /* the promoted user keeps the arrival number it got when it was waitlisted */
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), -1);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), -1);
 }
 
 static void enroll_cancel_removes_a_waitlisted_user_and_returns_zero(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 3");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "bob"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), 2);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "bob"), 0);
-    sg_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 3, 4);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "none", 0);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "bob"), 0);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "bob"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), 2);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "bob"), 0);
+    raw_assert_trial_info(sg_conn, "trial", 1, 0, 1, 1, 3, 4);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "none", 0);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "bob"), 0);
 }
 
 static void enroll_cancel_does_not_promote_while_the_trial_is_over_capacity(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 3 WAITLIST 2");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "a"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "b"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "c"), 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "a"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "b"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "c"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w"), 2);
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 2"), 0);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "a"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "w", "waitlisted", 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 2, 5);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "b"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "w", "enrolled", 4);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 2, 5);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "a"), 1);
+    raw_assert_enroll_status(sg_conn, "trial", "w", "waitlisted", 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 2, 5);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "b"), 1);
+    raw_assert_enroll_status(sg_conn, "trial", "w", "enrolled", 4);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 2, 5);
 }
 
 static void enroll_cancel_answers_notrial_for_a_missing_key(void **state)
@@ -337,33 +337,33 @@ static void enroll_status_reports_enrolled_with_the_arrival_number(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
-    sg_enroll(sg_conn, "trial", "alice");
-    sg_enroll(sg_conn, "trial", "bob");
-    sg_enroll(sg_conn, "trial", "carol");
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "enrolled", 3);
+    raw_enroll(sg_conn, "trial", "alice");
+    raw_enroll(sg_conn, "trial", "bob");
+    raw_enroll(sg_conn, "trial", "carol");
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 1);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 2);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "enrolled", 3);
 }
 
 static void enroll_status_reports_waitlisted_with_the_position(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 5");
-    sg_enroll(sg_conn, "trial", "alice");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w1"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w2"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w3"), 2);
-    sg_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 3);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "w1"), 0);
-    sg_assert_enroll_status(sg_conn, "trial", "w2", "waitlisted", 1);
-    sg_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 2);
+    raw_enroll(sg_conn, "trial", "alice");
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w1"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w2"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w3"), 2);
+    raw_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 3);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "w1"), 0);
+    raw_assert_enroll_status(sg_conn, "trial", "w2", "waitlisted", 1);
+    raw_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 2);
 }
 
 static void enroll_status_reports_none_and_zero_for_an_unknown_user(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
-    sg_assert_enroll_status(sg_conn, "trial", "stranger", "none", 0);
+    raw_assert_enroll_status(sg_conn, "trial", "stranger", "none", 0);
 }
 
 static void enroll_status_answers_notrial_for_a_missing_key(void **state)
@@ -378,11 +378,11 @@ static void slots_info_reports_the_six_fields_as_integers(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 4");
-    sg_enroll(sg_conn, "trial", "a");
-    sg_enroll(sg_conn, "trial", "b");
-    sg_enroll(sg_conn, "trial", "c");
-    /* sg_trial_info_of() demands exactly six field/value pairs with integer values */
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 4, 4);
+    raw_enroll(sg_conn, "trial", "a");
+    raw_enroll(sg_conn, "trial", "b");
+    raw_enroll(sg_conn, "trial", "c");
+    /* raw_trial_info_of() demands exactly six field/value pairs with integer values */
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 1, 4, 4);
 }
 
 static void slots_info_returns_nil_for_a_missing_key(void **state)
@@ -404,9 +404,9 @@ static void slots_resize_returns_zero_when_no_one_is_promoted(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2");
-    sg_enroll(sg_conn, "trial", "a");
+    raw_enroll(sg_conn, "trial", "a");
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 10"), 0);
-    sg_assert_trial_info(sg_conn, "trial", 10, 9, 1, 0, 0, 2);
+    raw_assert_trial_info(sg_conn, "trial", 10, 9, 1, 0, 0, 2);
 }
 
 static void slots_resize_lowering_below_enrolled_never_drops_users(void **state)
@@ -414,37 +414,37 @@ static void slots_resize_lowering_below_enrolled_never_drops_users(void **state)
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 5");
     const char *users[] = {"a", "b", "c", "d", "e"};
-    for (int i = 0; i < 5; i++) assert_int_equal(sg_enroll(sg_conn, "trial", users[i]), 1);
+    for (int i = 0; i < 5; i++) assert_int_equal(raw_enroll(sg_conn, "trial", users[i]), 1);
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 2"), 0);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 5, 0, 0, 6);
-    for (int i = 0; i < 5; i++) sg_assert_enroll_status(sg_conn, "trial", users[i], "enrolled", i + 1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "f"), 0);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "a"), 1);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "b"), 1);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "c"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 0, 6);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "f"), 0);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "d"), 1);
-    sg_assert_trial_info(sg_conn, "trial", 2, 1, 1, 0, 0, 6);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "f"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 5, 0, 0, 6);
+    for (int i = 0; i < 5; i++) raw_assert_enroll_status(sg_conn, "trial", users[i], "enrolled", i + 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "f"), 0);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "a"), 1);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "b"), 1);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "c"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 0, 0, 6);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "f"), 0);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "d"), 1);
+    raw_assert_trial_info(sg_conn, "trial", 2, 1, 1, 0, 0, 6);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "f"), 1);
 }
 
 static void slots_resize_raising_promotes_waitlisted_users_in_fifo_order(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 1 WAITLIST 5");
-    sg_enroll(sg_conn, "trial", "a");
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w1"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w2"), 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "w3"), 2);
+    raw_enroll(sg_conn, "trial", "a");
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w1"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w2"), 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "w3"), 2);
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 3"), 2);
-    sg_assert_enroll_status(sg_conn, "trial", "w1", "enrolled", 2);
-    sg_assert_enroll_status(sg_conn, "trial", "w2", "enrolled", 3);
-    sg_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 1);
-    sg_assert_trial_info(sg_conn, "trial", 3, 0, 3, 1, 5, 5);
+    raw_assert_enroll_status(sg_conn, "trial", "w1", "enrolled", 2);
+    raw_assert_enroll_status(sg_conn, "trial", "w2", "enrolled", 3);
+    raw_assert_enroll_status(sg_conn, "trial", "w3", "waitlisted", 1);
+    raw_assert_trial_info(sg_conn, "trial", 3, 0, 3, 1, 5, 5);
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 100"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "w3", "enrolled", 4);
-    sg_assert_trial_info(sg_conn, "trial", 100, 96, 4, 0, 5, 5);
+    raw_assert_enroll_status(sg_conn, "trial", "w3", "enrolled", 4);
+    raw_assert_trial_info(sg_conn, "trial", 100, 96, 4, 0, 5, 5);
 }
 
 static void slots_resize_answers_notrial_for_a_missing_key(void **state)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -267,7 +267,7 @@ static void concurrent_enrolls_fill_the_trial_exactly_and_repeats_answer_minus_o
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         workers[i].index = i;
         workers[i].shared = shared;
-        workers[i].c = sg_connect(sg_group_server);
+        workers[i].c = sg_connect_to(sg_group_server);
     }
     for (int i = 0; i < LOAD_CONNECTIONS; i++) {
         assert_int_equal(pthread_create(&threads[i], NULL, load_worker_main, &workers[i]), 0);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define INFO_ENROLL_COUNTER_FIELD "slotguard_enroll_enrolled"
 
@@ -42,7 +42,7 @@ static char *members_snapshot(const char *key)
     for (int page = 0; page < 10000; page++) {
         unsigned long long next;
         const redisReply *users;
-        redisReply *r = sg_members_page(sg_conn, key, cursor, 100, 1, &next, &users);
+        redisReply *r = raw_members_page(sg_conn, key, cursor, 100, 1, &next, &users);
         for (size_t i = 0; i + 1 < users->elements; i += 2) {
             size_t need = users->element[i]->len + 32;
             while (len + need >= cap) {
@@ -73,14 +73,14 @@ static void enroll_members_pages_through_all_users_in_arrival_order(void **state
     char name[32];
     for (int i = 0; i < USERS; i++) {
         snprintf(name, sizeof(name), "user-%02d", i);
-        assert_int_equal(sg_enroll(sg_conn, "trial", name), 1);
+        assert_int_equal(raw_enroll(sg_conn, "trial", name), 1);
     }
     int seen = 0, pages = 0;
     unsigned long long cursor = 0;
     do {
         unsigned long long next;
         const redisReply *users;
-        redisReply *r = sg_members_page(sg_conn, "trial", cursor, COUNT, 0, &next, &users);
+        redisReply *r = raw_members_page(sg_conn, "trial", cursor, COUNT, 0, &next, &users);
         assert_true(users->elements <= COUNT);
         for (size_t i = 0; i < users->elements; i++) {
             snprintf(name, sizeof(name), "user-%02d", seen);
@@ -104,7 +104,7 @@ static void enroll_members_count_defaults_to_ten(void **state)
     char name[32];
     for (int i = 0; i < 15; i++) {
         snprintf(name, sizeof(name), "user-%02d", i);
-        sg_enroll(sg_conn, "trial", name);
+        raw_enroll(sg_conn, "trial", name);
     }
     redisReply *r = sg_command(sg_conn, "ENROLL.MEMBERS trial 0");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
@@ -119,14 +119,14 @@ static void enroll_members_witharrivals_alternates_users_and_arrival_numbers(voi
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 2 WAITLIST 2");
-    sg_enroll(sg_conn, "trial", "a");
-    sg_enroll(sg_conn, "trial", "b");
-    sg_enroll(sg_conn, "trial", "w");
-    sg_enroll_cancel(sg_conn, "trial", "a"); /* w (arrival 3) is promoted */
-    sg_enroll(sg_conn, "trial", "x"); /* waitlisted, not a member */
+    raw_enroll(sg_conn, "trial", "a");
+    raw_enroll(sg_conn, "trial", "b");
+    raw_enroll(sg_conn, "trial", "w");
+    raw_enroll_cancel(sg_conn, "trial", "a"); /* w (arrival 3) is promoted */
+    raw_enroll(sg_conn, "trial", "x"); /* waitlisted, not a member */
     unsigned long long next;
     const redisReply *users;
-    redisReply *r = sg_members_page(sg_conn, "trial", 0, 10, 1, &next, &users);
+    redisReply *r = raw_members_page(sg_conn, "trial", 0, 10, 1, &next, &users);
     assert_int_equal(next, 0);
     assert_int_equal(users->elements, 4);
     assert_true(sg_reply_is_text(users->element[0], "b"));
@@ -144,11 +144,11 @@ static void enroll_members_returns_each_steady_user_exactly_once_while_the_trial
     char name[32];
     for (int i = 0; i < USERS; i++) {
         snprintf(name, sizeof(name), "u%d", i);
-        assert_int_equal(sg_enroll(sg_conn, "trial", name), 1);
+        assert_int_equal(raw_enroll(sg_conn, "trial", name), 1);
     }
     for (int i = 0; i < EARLY_CANCELLED; i++) {
         snprintf(name, sizeof(name), "u%d", i);
-        assert_int_equal(sg_enroll_cancel(sg_conn, "trial", name), 1);
+        assert_int_equal(raw_enroll_cancel(sg_conn, "trial", name), 1);
     }
     /* steady: enrolled before the export and never cancelled during it */
     int steady[USERS] = {0};
@@ -162,7 +162,7 @@ static void enroll_members_returns_each_steady_user_exactly_once_while_the_trial
     do {
         unsigned long long next;
         const redisReply *users;
-        redisReply *r = sg_members_page(sg_conn, "trial", cursor, 4, 1, &next, &users);
+        redisReply *r = raw_members_page(sg_conn, "trial", cursor, 4, 1, &next, &users);
         assert_int_equal(users->elements % 2, 0);
         for (size_t i = 0; i < users->elements; i += 2) {
             const redisReply *u = users->element[i];
@@ -190,11 +190,11 @@ static void enroll_members_returns_each_steady_user_exactly_once_while_the_trial
         int victim = USERS - 1 - page;
         if (victim > USERS / 2) {
             snprintf(name, sizeof(name), "u%d", victim);
-            assert_int_equal(sg_enroll_cancel(sg_conn, "trial", name), 1);
+            assert_int_equal(raw_enroll_cancel(sg_conn, "trial", name), 1);
             steady[victim] = 0;
         }
         snprintf(name, sizeof(name), "n%d", page);
-        assert_int_equal(sg_enroll(sg_conn, "trial", name), 1);
+        assert_int_equal(raw_enroll(sg_conn, "trial", name), 1);
         cursor = next;
         page++;
         assert_true(page < MAX_PAGES);
@@ -222,20 +222,20 @@ static void slots_restore_rebuilds_a_trial_with_the_given_arrival_numbers(void *
     sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 50 ENROLLED 3 alice 7 bob");
     sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 9 carol");
     sg_command_status(sg_conn, "OK", "SLOTS.RESTORE trial 100 WAITLISTED 12 dave");
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 2, 5, 100);
-    sg_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 3);
-    sg_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 7);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
-    sg_assert_enroll_status(sg_conn, "trial", "dave", "waitlisted", 2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), -1);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "carol"), -2);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "erin"), 2);
-    assert_int_equal(sg_enroll_cancel(sg_conn, "trial", "alice"), 1);
-    sg_assert_enroll_status(sg_conn, "trial", "carol", "enrolled", 9);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 2, 5, 100);
+    raw_assert_enroll_status(sg_conn, "trial", "alice", "enrolled", 3);
+    raw_assert_enroll_status(sg_conn, "trial", "bob", "enrolled", 7);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "waitlisted", 1);
+    raw_assert_enroll_status(sg_conn, "trial", "dave", "waitlisted", 2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), -1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "carol"), -2);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "erin"), 2);
+    assert_int_equal(raw_enroll_cancel(sg_conn, "trial", "alice"), 1);
+    raw_assert_enroll_status(sg_conn, "trial", "carol", "enrolled", 9);
     char *members = members_snapshot("trial");
     assert_string_equal(members, "bob=7\ncarol=9\n");
     free(members);
-    sg_assert_trial_info(sg_conn, "trial", 2, 0, 2, 2, 5, 101);
+    raw_assert_trial_info(sg_conn, "trial", 2, 0, 2, 2, 5, 101);
     assert_int_equal(sg_command_integer(sg_conn, "SLOTS.RESIZE trial 4"), 2);
     members = members_snapshot("trial");
     assert_string_equal(members, "bob=7\ncarol=9\ndave=12\nerin=100\n");
@@ -246,7 +246,7 @@ static void slots_restore_changes_nothing_when_one_pair_is_bad(void **state)
 {
     (void)state;
     sg_command_integer(sg_conn, "SLOTS.INIT trial 5 WAITLIST 5");
-    sg_enroll(sg_conn, "trial", "first");
+    raw_enroll(sg_conn, "trial", "first");
     char *before = sg_debug_digest(sg_conn);
     char *members_before = members_snapshot("trial");
     sg_command_error(sg_conn, "ERR invalid arrival", "SLOTS.RESTORE trial 100 ENROLLED 3 alice 2 bob");
@@ -264,8 +264,8 @@ static void slots_restore_changes_nothing_when_one_pair_is_bad(void **state)
     free(after);
     free(members_before);
     free(members_after);
-    sg_assert_trial_info(sg_conn, "trial", 5, 4, 1, 0, 5, 2);
-    sg_assert_enroll_status(sg_conn, "trial", "alice", "none", 0);
+    raw_assert_trial_info(sg_conn, "trial", 5, 4, 1, 0, 5, 2);
+    raw_assert_enroll_status(sg_conn, "trial", "alice", "none", 0);
 }
 
 static void slots_restore_answers_notrial_for_a_missing_key(void **state)
@@ -304,7 +304,7 @@ static void info_slotguard_counters_increase_after_an_enroll(void **state)
     if (sg_info_counter_sum(sg_conn, "slotguard_") < 0) fail_msg("INFO slotguard has no slotguard_ fields");
     long long before = sg_info_counter_sum(sg_conn, INFO_ENROLL_COUNTER_FIELD ":");
     if (before < 0) fail_msg("INFO slotguard has no %s counter", INFO_ENROLL_COUNTER_FIELD);
-    assert_int_equal(sg_enroll(sg_conn, "trial", "alice"), 1);
+    assert_int_equal(raw_enroll(sg_conn, "trial", "alice"), 1);
     assert_int_equal(sg_info_counter_sum(sg_conn, INFO_ENROLL_COUNTER_FIELD ":"), before + 1);
 }
 
@@ -409,9 +409,9 @@ static const sg_bad_case bad_cases[] = {
 static void make_bad_input_fixture(redisContext *c)
 {
     sg_command_integer(c, "SLOTS.INIT bad:trial 2 WAITLIST 2");
-    assert_int_equal(sg_enroll(c, "bad:trial", "a"), 1);
-    assert_int_equal(sg_enroll(c, "bad:trial", "b"), 1);
-    assert_int_equal(sg_enroll(c, "bad:trial", "c"), 2);
+    assert_int_equal(raw_enroll(c, "bad:trial", "a"), 1);
+    assert_int_equal(raw_enroll(c, "bad:trial", "b"), 1);
+    assert_int_equal(raw_enroll(c, "bad:trial", "c"), 2);
     sg_command_status(c, "OK", "SET bad:string hello");
     sg_command_integer(c, "RPUSH bad:list x");
 }
@@ -419,11 +419,11 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture trial that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_trial_info i = sg_trial_info_of(c, "bad:trial");
+    raw_trial_info i = raw_trial_info_of(c, "bad:trial");
     char *members = members_snapshot("bad:trial");
     char state_name[32];
     long long position;
-    sg_enroll_status(c, "bad:trial", "c", 1, state_name, sizeof(state_name), &position);
+    raw_enroll_status(c, "bad:trial", "c", 1, state_name, sizeof(state_name), &position);
     size_t size = strlen(members) + 256;
     char *out = malloc(size);
     assert_non_null(out);

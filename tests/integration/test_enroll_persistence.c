@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 /* ---- deterministic PRNG (splitmix64) ----------------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 /* IDEMP.BEGIN's two-element reply: the word into `word`, and the integer (0 for a bulk). A bulk
  * second element is copied into `bulk` when not NULL. */
@@ -127,17 +127,17 @@ static void records_keep_binary_fingerprints_and_responses(void **state) {
     const char *resp = "r\0e\r\ns";
     const char *argv[4] = {"IDEMP.BEGIN", "req:bin", fp, "5000"};
     size_t lens[4] = {11, 7, 5, 4};
-    redisReply *r = sg_command_argv(sg_conn, 4, argv, lens);
+    redisReply *r = sg_command_args(sg_conn, 4, argv, lens);
     long long token = r->element[1]->integer;
     freeReplyObject(r);
     char tok[32];
     snprintf(tok, sizeof(tok), "%lld", token);
     const char *cargv[5] = {"IDEMP.COMPLETE", "req:bin", tok, resp, "60"};
     size_t clens[5] = {14, 7, strlen(tok), 6, 2};
-    r = sg_command_argv(sg_conn, 5, cargv, clens);
+    r = sg_command_args(sg_conn, 5, cargv, clens);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
-    r = sg_command_argv(sg_conn, 4, argv, lens);
+    r = sg_command_args(sg_conn, 4, argv, lens);
     assert_string_equal(r->element[0]->str, "completed");
     assert_int_equal(r->element[1]->len, 6);
     assert_memory_equal(r->element[1]->str, resp, 6);
@@ -203,7 +203,7 @@ static void records_survive_rdb_and_aof_restarts(void **state) {
     };
     for (int v = 0; v < 3; v++) {
         sg_server *s = sg_server_start(variants[v]);
-        redisContext *c = sg_connect(s);
+        redisContext *c = sg_connect_to(s);
         make_records(c);
         if (v > 0) {
             sg_rewrite_aof(c); /* started or scheduled, then waited for */
@@ -216,7 +216,7 @@ static void records_survive_rdb_and_aof_restarts(void **state) {
         freeReplyObject(r);
         redisFree(c);
         sg_server_restart(s);
-        c = sg_connect(s);
+        c = sg_connect_to(s);
         char *after = sg_debug_digest(c);
         assert_string_equal(digest, after);
         r = sg_command(c, "IDEMP.GET done");
@@ -238,8 +238,8 @@ static void a_replica_holds_the_same_records_and_refuses_writes(void **state) {
     const char *master_args[] = {"--repl-diskless-sync-delay", "0", NULL};
     sg_server *m = sg_server_start(master_args);
     sg_server *r = sg_replica_start(m, NULL);
-    redisContext *mc = sg_connect(m);
-    redisContext *rc = sg_connect(r);
+    redisContext *mc = sg_connect_to(m);
+    redisContext *rc = sg_connect_to(r);
     make_records(mc);
     char word[32];
     long long token = begin(mc, "aborted", "fp", 60000, word, NULL);

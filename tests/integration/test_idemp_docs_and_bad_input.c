@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define MAX_FINGERPRINT_LEN 1024
 #define LONG_LEASE_MS 100000000LL /* about 28 hours: never ends during a test */
@@ -81,15 +81,15 @@ static void info_slotguard_idemp_counters_count_each_outcome(void **state)
     read_counters(before);
     sg_command_integer(sg_conn, "IDEMP.SETNX msg:1 100");      /* setnx_recorded */
     sg_command_integer(sg_conn, "IDEMP.SETNX msg:1 100");      /* setnx_seen */
-    long long token = sg_idemp_begin_new(sg_conn, "req:1", "fp", 5000);       /* begin_new */
-    sg_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);                 /* begin_in_progress */
-    sg_idemp_begin_mismatch(sg_conn, "req:1", "other", "in_progress");        /* begin_mismatch */
-    assert_int_equal(sg_idemp_complete(sg_conn, "req:1", token + 1, "r", 60), 0); /* complete_lost */
-    assert_int_equal(sg_idemp_complete(sg_conn, "req:1", token, "r", 60), 1); /* complete_stored */
-    sg_idemp_begin_completed(sg_conn, "req:1", "fp", "r");                    /* begin_completed */
-    long long other = sg_idemp_begin_new(sg_conn, "req:2", "fp", 5000);       /* begin_new */
-    assert_int_equal(sg_idemp_abort(sg_conn, "req:2", other + 1), 0); /* abort_not_held */
-    assert_int_equal(sg_idemp_abort(sg_conn, "req:2", other), 1);     /* abort_freed */
+    long long token = raw_idemp_begin_new(sg_conn, "req:1", "fp", 5000);       /* begin_new */
+    raw_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);                 /* begin_in_progress */
+    raw_idemp_begin_mismatch(sg_conn, "req:1", "other", "in_progress");        /* begin_mismatch */
+    assert_int_equal(raw_idemp_complete(sg_conn, "req:1", token + 1, "r", 60), 0); /* complete_lost */
+    assert_int_equal(raw_idemp_complete(sg_conn, "req:1", token, "r", 60), 1); /* complete_stored */
+    raw_idemp_begin_completed(sg_conn, "req:1", "fp", "r");                    /* begin_completed */
+    long long other = raw_idemp_begin_new(sg_conn, "req:2", "fp", 5000);       /* begin_new */
+    assert_int_equal(raw_idemp_abort(sg_conn, "req:2", other + 1), 0); /* abort_not_held */
+    assert_int_equal(raw_idemp_abort(sg_conn, "req:2", other), 1);     /* abort_freed */
     read_counters(after);
     static const long long expected[COUNTER_COUNT] = {1, 1, 2, 1, 1, 1, 1, 1, 1, 1};
     for (size_t i = 0; i < COUNTER_COUNT; i++) {
@@ -197,9 +197,9 @@ static char fixture_open_token_text[32]; /* what OPEN_TOKEN stands for */
  * not exist. */
 static void make_bad_input_fixture(redisContext *c)
 {
-    fixture_open_token = sg_idemp_begin_new(c, "bad:open", "fp-open", LONG_LEASE_MS);
-    fixture_done_token = sg_idemp_begin_new(c, "bad:done", "fp-done", 10000);
-    assert_int_equal(sg_idemp_complete(c, "bad:done", fixture_done_token, "done-response", 100000), 1);
+    fixture_open_token = raw_idemp_begin_new(c, "bad:open", "fp-open", LONG_LEASE_MS);
+    fixture_done_token = raw_idemp_begin_new(c, "bad:done", "fp-done", 10000);
+    assert_int_equal(raw_idemp_complete(c, "bad:done", fixture_done_token, "done-response", 100000), 1);
     sg_command_status(c, "OK", "SET bad:string hello");
     sg_command_integer(c, "RPUSH bad:list a b");
     snprintf(fixture_open_token_text, sizeof(fixture_open_token_text), "%lld", fixture_open_token);
@@ -208,8 +208,8 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_idemp_record open = sg_idemp_get(c, "bad:open");
-    sg_idemp_record done = sg_idemp_get(c, "bad:done");
+    raw_idemp_record open = raw_idemp_get(c, "bad:open");
+    raw_idemp_record done = raw_idemp_get(c, "bad:done");
     char *out = malloc(512);
     assert_non_null(out);
     snprintf(out, 512,
@@ -219,8 +219,8 @@ static char *fixture_picture(redisContext *c)
              done.fingerprint ? done.fingerprint : "", done.token, (int)done.response_len,
              done.response ? done.response : "", sg_exists(c, "bad:free"), sg_command_integer(c, "DBSIZE"),
              sg_command_integer(c, "STRLEN bad:string"), sg_command_integer(c, "LLEN bad:list"));
-    sg_idemp_record_free(&open);
-    sg_idemp_record_free(&done);
+    raw_idemp_record_free(&open);
+    raw_idemp_record_free(&done);
     return out;
 }
 

@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
 
@@ -703,25 +703,25 @@ static void push_token_clock(redisContext *c, persist_tokens *t, long long ahead
 static void make_persisted_records(redisContext *c, persist_tokens *t)
 {
     memset(t, 0, sizeof(*t));
-    t->open = sg_idemp_begin_new_bin(c, "p:open", open_fp, sizeof(open_fp), 600000);
+    t->open = raw_idemp_begin_new_bin(c, "p:open", open_fp, sizeof(open_fp), 600000);
     note(t, t->open);
     char fp1024[1024];
     for (size_t i = 0; i < sizeof(fp1024); i++) fp1024[i] = (char)(i * 13 + 1);
-    t->open_1024 = sg_idemp_begin_new_bin(c, "p:open:1024", fp1024, sizeof(fp1024), 600000);
+    t->open_1024 = raw_idemp_begin_new_bin(c, "p:open:1024", fp1024, sizeof(fp1024), 600000);
     note(t, t->open_1024);
 
-    long long token = sg_idemp_begin_new_bin(c, "p:done", done_fp, sizeof(done_fp), 600000);
+    long long token = raw_idemp_begin_new_bin(c, "p:done", done_fp, sizeof(done_fp), 600000);
     note(t, token);
-    assert_int_equal(sg_idemp_complete_bin(c, "p:done", token, done_response, sizeof(done_response), 3600), 1);
-    token = sg_idemp_begin_new_bin(c, "p:empty", "fp", 2, 600000);
+    assert_int_equal(raw_idemp_complete_bin(c, "p:done", token, done_response, sizeof(done_response), 3600), 1);
+    token = raw_idemp_begin_new_bin(c, "p:empty", "fp", 2, 600000);
     note(t, token);
-    assert_int_equal(sg_idemp_complete_bin(c, "p:empty", token, "", 0, 3600), 1);
+    assert_int_equal(raw_idemp_complete_bin(c, "p:empty", token, "", 0, 3600), 1);
     char *big = malloc(BIG_RESPONSE_LEN);
     assert_non_null(big);
     for (size_t i = 0; i < BIG_RESPONSE_LEN; i++) big[i] = (char)(i * 29 + 3);
-    token = sg_idemp_begin_new_bin(c, "p:big", "fp", 2, 600000);
+    token = raw_idemp_begin_new_bin(c, "p:big", "fp", 2, 600000);
     note(t, token);
-    assert_int_equal(sg_idemp_complete_bin(c, "p:big", token, big, BIG_RESPONSE_LEN, 3600), 1);
+    assert_int_equal(raw_idemp_complete_bin(c, "p:big", token, big, BIG_RESPONSE_LEN, 3600), 1);
     free(big);
 
     /* records set by IDEMP.RECORD with tokens ahead of the clock, kept */
@@ -734,7 +734,7 @@ static void make_persisted_records(redisContext *c, persist_tokens *t)
     note(t, ahead + 1);
 
     /* an aborted request: its token is among those issued */
-    token = sg_idemp_begin_new_bin(c, "p:aborted", "fp", 2, 600000);
+    token = raw_idemp_begin_new_bin(c, "p:aborted", "fp", 2, 600000);
     note(t, token);
     assert_int_equal(sg_command_integer(c, "IDEMP.ABORT p:aborted %lld", token), 1);
     assert_int_equal(sg_command_integer(c, "IDEMP.SETNX p:setnx 3600 %b", setnx_value, sizeof(setnx_value)), 1);
@@ -753,7 +753,7 @@ static void assert_records_survive(void **state, sg_persistence_mode mode)
         sg_rewrite_aof(c);
         assert_rewritten_base(s, mode);
     }
-    long long late = sg_idemp_begin_new_bin(c, "p:late", "late", 4, 600000);
+    long long late = raw_idemp_begin_new_bin(c, "p:late", "late", 4, 600000);
     note(&t, late);
     /* the last token issued before the snapshot belongs to a deleted record (see push_token_clock) */
     push_token_clock(c, &t, 2 * AHEAD_US);
@@ -783,7 +783,7 @@ static void assert_records_survive(void **state, sg_persistence_mode mode)
     free_picture(&after);
 
     /* the records still work: owners own, completed requests replay */
-    long long fresh = sg_idemp_begin_new_bin(c, "p:fresh", "fp", 2, 10000);
+    long long fresh = raw_idemp_begin_new_bin(c, "p:fresh", "fp", 2, 10000);
     if (fresh <= t.max) {
         fail_msg("first token after the restart is %lld, not above %lld issued before", fresh, t.max);
     }
@@ -796,9 +796,9 @@ static void assert_records_survive(void **state, sg_persistence_mode mode)
          sg_reply_is_bytes(r->element[1], done_response, sizeof(done_response));
     freeReplyObject(r);
     if (!ok) fail_msg("IDEMP.BEGIN p:done after the restart does not replay the binary response");
-    assert_int_equal(sg_idemp_complete_bin(c, "p:open", t.open, "after", 5, 60), 1);
+    assert_int_equal(raw_idemp_complete_bin(c, "p:open", t.open, "after", 5, 60), 1);
     assert_int_equal(sg_command_integer(c, "IDEMP.ABORT p:open:1024 %lld", t.open_1024), 1);
-    long long again = sg_idemp_begin_new_bin(c, "p:open:1024", "fp", 2, 10000);
+    long long again = raw_idemp_begin_new_bin(c, "p:open:1024", "fp", 2, 10000);
     if (again <= fresh) fail_msg("token %lld after %lld", again, fresh);
 }
 
@@ -870,7 +870,7 @@ static void run_idemp_workload(workload *w)
             random_bytes(&w->rng, response, len);
             long long token = w->tokens[k] ? w->tokens[k] : 1;
             if (sg_prng_below(&w->rng, 5) == 0) token += 1; /* a wrong token */
-            sg_idemp_complete_bin(w->mc, key, token, response, len, 3600);
+            raw_idemp_complete_bin(w->mc, key, token, response, len, 3600);
         } else if (what < 80) {
             long long token = w->tokens[k] ? w->tokens[k] : 1;
             long long amount = 1 + (long long)sg_prng_below(&w->rng, 100);
@@ -899,15 +899,15 @@ static void run_idemp_workload(workload *w)
     long long short_tokens[SHORT_LEASE_KEYS];
     for (int i = 0; i < SHORT_LEASE_KEYS; i++) {
         snprintf(key, sizeof(key), "x:%d", i);
-        short_tokens[i] = sg_idemp_begin_new_bin(w->mc, key, "fp", 2, 50);
+        short_tokens[i] = raw_idemp_begin_new_bin(w->mc, key, "fp", 2, 50);
     }
     sg_sleep_ms(150);
     for (int i = 0; i < SHORT_LEASE_KEYS; i++) {
         snprintf(key, sizeof(key), "x:%d", i);
-        if (i % 2 == 0) assert_int_equal(sg_idemp_complete_bin(w->mc, key, short_tokens[i], "late", 4, 3600), 0);
-        long long token = sg_idemp_begin_new_bin(w->mc, key, "fp", 2, 600000);
+        if (i % 2 == 0) assert_int_equal(raw_idemp_complete_bin(w->mc, key, short_tokens[i], "late", 4, 3600), 0);
+        long long token = raw_idemp_begin_new_bin(w->mc, key, "fp", 2, 600000);
         if (token <= short_tokens[i]) fail_msg("%s: token %lld after the lease of %lld ended", key, token, short_tokens[i]);
-        if (i % 3 == 0) assert_int_equal(sg_idemp_complete_bin(w->mc, key, token, "r", 1, 3600), 1);
+        if (i % 3 == 0) assert_int_equal(raw_idemp_complete_bin(w->mc, key, token, "r", 1, 3600), 1);
     }
 }
 
@@ -963,9 +963,9 @@ static void test_replica_refuses_idemp_writes_with_readonly_and_answers_get(void
     sg_server *r = sg_fixture_start_replica(f, m, NULL);
     redisContext *mc = sg_fixture_connect(f, m);
     redisContext *rc = sg_fixture_connect(f, r);
-    long long open = sg_idemp_begin_new_bin(mc, "open", "fp", 2, 600000);
-    long long done = sg_idemp_begin_new_bin(mc, "done", "fp", 2, 600000);
-    assert_int_equal(sg_idemp_complete_bin(mc, "done", done, "resp", 4, 3600), 1);
+    long long open = raw_idemp_begin_new_bin(mc, "open", "fp", 2, 600000);
+    long long done = raw_idemp_begin_new_bin(mc, "done", "fp", 2, 600000);
+    assert_int_equal(raw_idemp_complete_bin(mc, "done", done, "resp", 4, 3600), 1);
     assert_int_equal(sg_command_integer(mc, "IDEMP.SETNX seen 3600"), 1);
     sg_wait_replicas(m, 1, 10000);
     char *before = sg_debug_digest(rc);

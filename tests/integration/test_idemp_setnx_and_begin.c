@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define MAX_FINGERPRINT_LEN 1024
 #define MAX_TTL_S "1000000000"
@@ -99,9 +99,9 @@ static void setnx_answers_zero_for_a_key_of_any_type_and_leaves_it_alone(void **
     sg_command_integer(sg_conn, "ZADD k:zset 1 m");
     redisReply *r = sg_command(sg_conn, "XADD k:stream * f v");
     freeReplyObject(r);
-    sg_idemp_begin_new(sg_conn, "k:record", "fp", LONG_LEASE_MS);
-    long long token = sg_idemp_begin_new(sg_conn, "k:done", "fp", 10000);
-    assert_int_equal(sg_idemp_complete(sg_conn, "k:done", token, "resp", 1000), 1);
+    raw_idemp_begin_new(sg_conn, "k:record", "fp", LONG_LEASE_MS);
+    long long token = raw_idemp_begin_new(sg_conn, "k:done", "fp", 10000);
+    assert_int_equal(raw_idemp_complete(sg_conn, "k:done", token, "resp", 1000), 1);
     const char *keys[] = {"k:string", "k:list", "k:hash", "k:set", "k:zset", "k:stream", "k:record", "k:done"};
     char *before = sg_debug_digest(sg_conn);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -205,89 +205,89 @@ static void a_key_made_by_setnx_takes_the_set_nx_ex_encoding_after_a_reload(void
 static void begin_on_a_free_key_answers_new_with_a_token_and_the_lease_as_expiry(void **state)
 {
     (void)state;
-    long long token = sg_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
+    long long token = raw_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
     assert_true(token >= 1);
     sg_assert_type(sg_conn, "req:1", "sg-idemp0");
     long long left = sg_pttl(sg_conn, "req:1");
     if (left <= 4000 || left > 5000) fail_msg("PTTL %lld after IDEMP.BEGIN with a lease of 5000 ms", left);
-    sg_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, token, 4000, 5000, NULL, 0);
+    raw_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, token, 4000, 5000, NULL, 0);
 }
 
 static void begin_accepts_the_smallest_and_largest_lease(void **state)
 {
     (void)state;
-    sg_idemp_begin_new(sg_conn, "req:max", "fp", 1000000000000LL);
+    raw_idemp_begin_new(sg_conn, "req:max", "fp", 1000000000000LL);
     long long left = sg_pttl(sg_conn, "req:max");
     if (left <= 999999000000LL || left > 1000000000000LL) fail_msg("PTTL %lld after a lease of " MAX_LEASE_MS, left);
-    sg_idemp_begin_new(sg_conn, "req:min", "fp", 1);
+    raw_idemp_begin_new(sg_conn, "req:min", "fp", 1);
 }
 
 static void begin_on_a_request_in_progress_answers_in_progress_with_the_remaining_lease(void **state)
 {
     (void)state;
-    long long token = sg_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
-    long long left = sg_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);
+    long long token = raw_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
+    long long left = raw_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);
     if (left <= 4000 || left > 5000) fail_msg("in_progress with %lld ms left of a 5000 ms lease", left);
     /* another lease asked for does not change the owner's */
-    left = sg_idemp_begin_in_progress(sg_conn, "req:1", "fp", 60000);
+    left = raw_idemp_begin_in_progress(sg_conn, "req:1", "fp", 60000);
     if (left <= 4000 || left > 5000) fail_msg("in_progress with %lld ms left; a retry changed the lease", left);
     sg_sleep_ms(200);
-    long long later = sg_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);
+    long long later = raw_idemp_begin_in_progress(sg_conn, "req:1", "fp", 5000);
     if (later >= left || later <= 0) fail_msg("in_progress with %lld ms left 200 ms after %lld", later, left);
-    sg_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, token, 1, 5000, NULL, 0);
+    raw_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, token, 1, 5000, NULL, 0);
 }
 
 static void begin_on_a_completed_request_answers_completed_with_the_response(void **state)
 {
     (void)state;
-    long long token = sg_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
-    assert_int_equal(sg_idemp_complete(sg_conn, "req:1", token, "{\"status\":201}", 60), 1);
-    sg_idemp_begin_completed(sg_conn, "req:1", "fp", "{\"status\":201}");
-    sg_idemp_begin_completed(sg_conn, "req:1", "fp", "{\"status\":201}"); /* replays as often as asked */
+    long long token = raw_idemp_begin_new(sg_conn, "req:1", "fp", 5000);
+    assert_int_equal(raw_idemp_complete(sg_conn, "req:1", token, "{\"status\":201}", 60), 1);
+    raw_idemp_begin_completed(sg_conn, "req:1", "fp", "{\"status\":201}");
+    raw_idemp_begin_completed(sg_conn, "req:1", "fp", "{\"status\":201}"); /* replays as often as asked */
 }
 
 static void begin_with_another_fingerprint_answers_mismatch_with_the_state(void **state)
 {
     (void)state;
-    long long token = sg_idemp_begin_new(sg_conn, "req:1", "fpA", 5000);
-    sg_idemp_begin_mismatch(sg_conn, "req:1", "fpB", "in_progress");
-    sg_idemp_begin_mismatch(sg_conn, "req:1", "fpA-longer", "in_progress");
-    sg_idemp_assert_record(sg_conn, "req:1", "in_progress", "fpA", 3, token, 1, 5000, NULL, 0);
-    assert_int_equal(sg_idemp_complete(sg_conn, "req:1", token, "resp", 60), 1);
-    sg_idemp_begin_mismatch(sg_conn, "req:1", "fpB", "completed");
-    sg_idemp_begin_mismatch(sg_conn, "req:1", "fp", "completed");
-    sg_idemp_begin_completed(sg_conn, "req:1", "fpA", "resp");
+    long long token = raw_idemp_begin_new(sg_conn, "req:1", "fpA", 5000);
+    raw_idemp_begin_mismatch(sg_conn, "req:1", "fpB", "in_progress");
+    raw_idemp_begin_mismatch(sg_conn, "req:1", "fpA-longer", "in_progress");
+    raw_idemp_assert_record(sg_conn, "req:1", "in_progress", "fpA", 3, token, 1, 5000, NULL, 0);
+    assert_int_equal(raw_idemp_complete(sg_conn, "req:1", token, "resp", 60), 1);
+    raw_idemp_begin_mismatch(sg_conn, "req:1", "fpB", "completed");
+    raw_idemp_begin_mismatch(sg_conn, "req:1", "fp", "completed");
+    raw_idemp_begin_completed(sg_conn, "req:1", "fpA", "resp");
 }
 
 static void when_a_lease_ends_the_next_begin_gets_new_with_a_larger_token(void **state)
 {
     (void)state;
-    long long first = sg_idemp_begin_new(sg_conn, "req:1", "fp", 100);
+    long long first = raw_idemp_begin_new(sg_conn, "req:1", "fp", 100);
     /* bounded poll with BEGIN itself: in_progress until the lease ends, then new */
     int64_t deadline = sg_now_ms() + EXPIRY_WAIT_LIMIT_MS;
     long long second = 0;
     while (second == 0) {
         if (sg_now_ms() > deadline) fail_msg("still in progress %d ms after a 100 ms lease", EXPIRY_WAIT_LIMIT_MS);
-        redisReply *r = sg_idemp_begin_raw(sg_conn, "req:1", "fp", 2, 5000);
+        redisReply *r = raw_idemp_begin_raw(sg_conn, "req:1", "fp", 2, 5000);
         if (sg_reply_is_text(r->element[0], "new")) {
             second = r->element[1]->integer;
         } else if (sg_reply_is_text(r->element[0], "in_progress")) {
             long long left = r->element[1]->integer;
-            if (left < 0 || left > 100) sg_idemp_fail_begin("req:1", "[in_progress, 0..100 ms]", r);
+            if (left < 0 || left > 100) raw_idemp_fail_begin("req:1", "[in_progress, 0..100 ms]", r);
         } else {
-            sg_idemp_fail_begin("req:1", "[in_progress, ...] or [new, ...]", r);
+            raw_idemp_fail_begin("req:1", "[in_progress, ...] or [new, ...]", r);
         }
         freeReplyObject(r);
         if (second == 0) sg_sleep_ms(10);
     }
     if (second <= first) fail_msg("token %lld after the lease of token %lld ended", second, first);
-    sg_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, second, 4000, 5000, NULL, 0);
+    raw_idemp_assert_record(sg_conn, "req:1", "in_progress", "fp", 2, second, 4000, 5000, NULL, 0);
 }
 
 static void a_lease_ends_without_any_client_touching_the_key(void **state)
 {
     (void)state;
-    sg_idemp_begin_new(sg_conn, "req:1", "fp", 100);
+    raw_idemp_begin_new(sg_conn, "req:1", "fp", 100);
     /* DBSIZE does not touch the key: only Redis's active expiry can remove it */
     int64_t deadline = sg_now_ms() + EXPIRY_WAIT_LIMIT_MS;
     while (sg_command_integer(sg_conn, "DBSIZE") != 0) {
@@ -300,23 +300,23 @@ static void begin_accepts_binary_fingerprints_of_up_to_1024_bytes(void **state)
 {
     (void)state;
     static const char fp[] = {'a', '\0', 'b', '\r', '\n', '\0'};
-    long long token = sg_idemp_begin_new_bin(sg_conn, "req:bin", fp, sizeof(fp), 5000);
+    long long token = raw_idemp_begin_new_bin(sg_conn, "req:bin", fp, sizeof(fp), 5000);
     /* a fingerprint that differs after the NUL byte is another request */
     static const char other[] = {'a', '\0', 'c', '\r', '\n', '\0'};
-    redisReply *r = sg_idemp_begin_raw(sg_conn, "req:bin", other, sizeof(other), 5000);
-    if (!sg_reply_is_text(r->element[0], "mismatch")) sg_idemp_fail_begin("req:bin", "[mismatch, in_progress]", r);
+    redisReply *r = raw_idemp_begin_raw(sg_conn, "req:bin", other, sizeof(other), 5000);
+    if (!sg_reply_is_text(r->element[0], "mismatch")) raw_idemp_fail_begin("req:bin", "[mismatch, in_progress]", r);
     freeReplyObject(r);
-    r = sg_idemp_begin_raw(sg_conn, "req:bin", fp, 1, 5000); /* the prefix before the NUL byte */
-    if (!sg_reply_is_text(r->element[0], "mismatch")) sg_idemp_fail_begin("req:bin", "[mismatch, in_progress]", r);
+    r = raw_idemp_begin_raw(sg_conn, "req:bin", fp, 1, 5000); /* the prefix before the NUL byte */
+    if (!sg_reply_is_text(r->element[0], "mismatch")) raw_idemp_fail_begin("req:bin", "[mismatch, in_progress]", r);
     freeReplyObject(r);
-    sg_idemp_assert_record(sg_conn, "req:bin", "in_progress", fp, sizeof(fp), token, 1, 5000, NULL, 0);
+    raw_idemp_assert_record(sg_conn, "req:bin", "in_progress", fp, sizeof(fp), token, 1, 5000, NULL, 0);
 
     char big[MAX_FINGERPRINT_LEN];
     for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)(i * 7);
-    long long big_token = sg_idemp_begin_new_bin(sg_conn, "req:big", big, sizeof(big), 5000);
-    sg_idemp_assert_record(sg_conn, "req:big", "in_progress", big, sizeof(big), big_token, 1, 5000, NULL, 0);
-    assert_int_equal(sg_idemp_complete(sg_conn, "req:big", big_token, "r", 60), 1);
-    sg_idemp_begin_completed_bin(sg_conn, "req:big", big, sizeof(big), "r", 1);
+    long long big_token = raw_idemp_begin_new_bin(sg_conn, "req:big", big, sizeof(big), 5000);
+    raw_idemp_assert_record(sg_conn, "req:big", "in_progress", big, sizeof(big), big_token, 1, 5000, NULL, 0);
+    assert_int_equal(raw_idemp_complete(sg_conn, "req:big", big_token, "r", 60), 1);
+    raw_idemp_begin_completed_bin(sg_conn, "req:big", big, sizeof(big), "r", 1);
 }
 
 #define IDEMP_TEST(name) cmocka_unit_test_setup(name, sg_group_flush)

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define MAX_TIME_MS "1000000000000"
 #define NOT_BLOCKED_LIMIT_MS 1000 /* a command that must not block answers well within this */
@@ -25,9 +25,9 @@
 static void lock_acquire_grants_a_free_lock_with_a_token_of_at_least_one(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     assert_true(token >= 1);
-    sg_lock_assert_held_by(sg_conn, "lock", "alice");
+    raw_lock_assert_held_by(sg_conn, "lock", "alice");
 }
 
 static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
@@ -38,7 +38,7 @@ static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
     (void)state;
     sg_sleep_ms(5);
     long long before = sg_unix_us();
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     long long after = sg_unix_us();
     if (token < before || token > after) {
         fail_msg("token %lld is not the Unix time in microseconds of the grant: it was between %lld and %lld "
@@ -50,7 +50,7 @@ static void a_fresh_token_is_the_current_unix_time_in_microseconds(void **state)
 static void lock_acquire_sets_the_lease_as_the_key_expiry(void **state)
 {
     (void)state;
-    assert_true(sg_lock_acquire(sg_conn, "lock", "alice", 10000) >= 1);
+    assert_true(raw_lock_acquire(sg_conn, "lock", "alice", 10000) >= 1);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 0 && left <= 10000);
 }
@@ -58,26 +58,26 @@ static void lock_acquire_sets_the_lease_as_the_key_expiry(void **state)
 static void lock_acquire_returns_nil_to_a_second_owner_while_the_lock_is_held(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     assert_true(token >= 1);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "bob", 10000), 0);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "bob", 10000), 0);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
 }
 
 static void lock_acquire_by_the_holder_refreshes_the_lease_and_returns_the_same_token(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 1000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = sg_pttl(sg_conn, "lock");
     assert_true(before > 0 && before <= 700);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "alice", 1000), token);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "alice", 1000), token);
     long long after = sg_pttl(sg_conn, "lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after the holder re-acquired", before, after);
     assert_true(after <= 1000);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
     assert_int_equal(info.token, token);
     assert_int_equal(info.holds, 1);
 }
@@ -85,25 +85,25 @@ static void lock_acquire_by_the_holder_refreshes_the_lease_and_returns_the_same_
 static void lock_acquire_by_the_holder_with_a_longer_ttl_lengthens_the_lease(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 1000);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "alice", 600000), token);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 1000);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "alice", 600000), token);
     assert_true(sg_pttl(sg_conn, "lock") > 1000);
 }
 
 static void lock_acquire_without_reentrant_keeps_one_hold_so_one_release_frees_it(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "alice", 10000), token);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").holds, 1);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_assert_free(sg_conn, "lock");
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "alice", 10000), token);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").holds, 1);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 static void lock_acquire_accepts_the_largest_ttl(void **state)
 {
     (void)state;
-    assert_true(sg_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice " MAX_TIME_MS), "LOCK.ACQUIRE") >= 1);
+    assert_true(raw_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice " MAX_TIME_MS), "LOCK.ACQUIRE") >= 1);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 1000000000000LL - 60000 && left <= 1000000000000LL);
 }
@@ -111,7 +111,7 @@ static void lock_acquire_accepts_the_largest_ttl(void **state)
 static void lock_acquire_accepts_the_smallest_ttl(void **state)
 {
     (void)state;
-    assert_true(sg_lock_acquire(sg_conn, "lock", "alice", 1) >= 1);
+    assert_true(raw_lock_acquire(sg_conn, "lock", "alice", 1) >= 1);
     int64_t deadline = sg_now_ms() + 2000;
     while (sg_exists(sg_conn, "lock") && sg_now_ms() < deadline) sg_sleep_ms(1);
     assert_int_equal(sg_exists(sg_conn, "lock"), 0);
@@ -122,19 +122,19 @@ static void lock_acquire_with_wait_on_a_free_lock_grants_at_once(void **state)
     (void)state;
     int64_t start = sg_now_ms();
     long long token =
-        sg_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 10000"), "LOCK.ACQUIRE WAIT");
+        raw_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 10000"), "LOCK.ACQUIRE WAIT");
     assert_true(token >= 1);
     assert_true(sg_now_ms() - start < NOT_BLOCKED_LIMIT_MS);
-    sg_lock_assert_held_by(sg_conn, "lock", "alice");
+    raw_lock_assert_held_by(sg_conn, "lock", "alice");
 }
 
 static void lock_acquire_with_wait_by_the_holder_returns_its_token_at_once(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     int64_t start = sg_now_ms();
     assert_int_equal(
-        sg_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 5000"), "LOCK.ACQUIRE WAIT"),
+        raw_lock_token_or_nil(sg_command(sg_conn, "LOCK.ACQUIRE lock alice 10000 WAIT 5000"), "LOCK.ACQUIRE WAIT"),
                      token);
     assert_true(sg_now_ms() - start < NOT_BLOCKED_LIMIT_MS);
 }
@@ -144,20 +144,20 @@ static void lock_acquire_with_wait_by_the_holder_returns_its_token_at_once(void 
 static void lock_release_returns_one_for_the_holder_and_frees_the_lock(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
     assert_int_equal(sg_exists(sg_conn, "lock"), 0);
-    sg_lock_assert_free(sg_conn, "lock");
-    assert_true(sg_lock_acquire(sg_conn, "lock", "bob", 10000) >= 1);
+    raw_lock_assert_free(sg_conn, "lock");
+    assert_true(raw_lock_acquire(sg_conn, "lock", "bob", 10000) >= 1);
 }
 
 static void lock_release_returns_zero_for_another_owner_and_keeps_the_lock(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "bob"), 0);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "bob"), 0);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
     assert_int_equal(info.holds, 1);
 }
@@ -165,16 +165,16 @@ static void lock_release_returns_zero_for_another_owner_and_keeps_the_lock(void 
 static void lock_release_returns_zero_after_the_lease_ended(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 100);
+    raw_lock_acquire(sg_conn, "lock", "alice", 100);
     sg_sleep_ms(250);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 0);
     assert_int_equal(sg_exists(sg_conn, "lock"), 0);
 }
 
 static void lock_release_returns_zero_for_a_lock_that_never_existed(void **state)
 {
     (void)state;
-    assert_int_equal(sg_lock_release(sg_conn, "nosuchlock", "alice"), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "nosuchlock", "alice"), 0);
     assert_int_equal(sg_exists(sg_conn, "nosuchlock"), 0);
 }
 
@@ -183,18 +183,18 @@ static void lock_release_returns_zero_for_a_lock_that_never_existed(void **state
 static void lock_extend_returns_one_and_lengthens_the_lease(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 1000);
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "alice", 600000), 1);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 1000);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "alice", 600000), 1);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 590000 && left <= 600000);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
 }
 
 static void lock_extend_sets_the_lease_to_ttl_from_now_even_when_shorter(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 600000);
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "alice", 2000), 1);
+    raw_lock_acquire(sg_conn, "lock", "alice", 600000);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "alice", 2000), 1);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 0 && left <= 2000);
 }
@@ -202,32 +202,32 @@ static void lock_extend_sets_the_lease_to_ttl_from_now_even_when_shorter(void **
 static void lock_extend_after_time_has_passed_pushes_the_lease_back_up(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 1000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = sg_pttl(sg_conn, "lock");
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "alice", 1000), 1);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "alice", 1000), 1);
     long long after = sg_pttl(sg_conn, "lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after LOCK.EXTEND", before, after);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
     assert_true(info.ttl > before && info.ttl <= 1000);
 }
 
 static void lock_extend_returns_zero_for_another_owner_and_leaves_the_lease(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 5000);
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "bob", 600000), 0);
+    raw_lock_acquire(sg_conn, "lock", "alice", 5000);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "bob", 600000), 0);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 0 && left <= 5000);
-    sg_lock_assert_held_by(sg_conn, "lock", "alice");
+    raw_lock_assert_held_by(sg_conn, "lock", "alice");
 }
 
 static void lock_extend_returns_zero_after_the_lease_ended_and_creates_nothing(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 100);
+    raw_lock_acquire(sg_conn, "lock", "alice", 100);
     sg_sleep_ms(250);
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "alice", 10000), 0);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "alice", 10000), 0);
     assert_int_equal(sg_exists(sg_conn, "lock"), 0);
 }
 
@@ -236,9 +236,9 @@ static void lock_extend_returns_zero_after_the_lease_ended_and_creates_nothing(v
 static void lock_info_reports_owner_ttl_token_holds_and_waiters(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_true(info.ttl > 0 && info.ttl <= 10000);
     assert_int_equal(info.token, token);
     assert_int_equal(info.holds, 1);
@@ -248,10 +248,10 @@ static void lock_info_reports_owner_ttl_token_holds_and_waiters(void **state)
 static void lock_info_returns_nil_for_a_free_lock(void **state)
 {
     (void)state;
-    sg_lock_assert_free(sg_conn, "nosuchlock");
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    sg_lock_release(sg_conn, "lock", "alice");
-    sg_lock_assert_free(sg_conn, "lock");
+    raw_lock_assert_free(sg_conn, "nosuchlock");
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_release(sg_conn, "lock", "alice");
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 /* ---- REENTRANT -------------------------------------------------------------------------------- */
@@ -259,9 +259,9 @@ static void lock_info_returns_nil_for_a_free_lock(void **state)
 static void reentrant_acquire_by_the_holder_adds_a_hold_with_the_same_token(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000), token);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
+    long long token = raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000), token);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
     assert_int_equal(info.holds, 2);
     assert_int_equal(info.token, token);
 }
@@ -269,29 +269,29 @@ static void reentrant_acquire_by_the_holder_adds_a_hold_with_the_same_token(void
 static void reentrant_lock_is_freed_after_one_release_per_hold(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
-    sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
-    sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    long long token = raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.holds, 2);
     assert_int_equal(info.token, token);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").holds, 1);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "bob", 10000), 0);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_assert_free(sg_conn, "lock");
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").holds, 1);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "bob", 10000), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_assert_free(sg_conn, "lock");
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 0);
 }
 
 static void reentrant_acquire_refreshes_the_lease(void **state)
 {
     (void)state;
-    sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 1000);
+    raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 1000);
     sg_sleep_ms(300);
     long long before = sg_pttl(sg_conn, "lock");
-    sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 1000);
+    raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 1000);
     long long after = sg_pttl(sg_conn, "lock");
     if (after <= before + 200) fail_msg("PTTL went from %lld only to %lld after a reentrant acquire", before, after);
 }
@@ -299,9 +299,9 @@ static void reentrant_acquire_refreshes_the_lease(void **state)
 static void reentrant_acquire_by_another_owner_returns_nil(void **state)
 {
     (void)state;
-    sg_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
-    assert_int_equal(sg_lock_acquire_reentrant(sg_conn, "lock", "bob", 10000), 0);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").holds, 1);
+    raw_lock_acquire_reentrant(sg_conn, "lock", "alice", 10000);
+    assert_int_equal(raw_lock_acquire_reentrant(sg_conn, "lock", "bob", 10000), 0);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").holds, 1);
 }
 
 /* ---- fencing tokens --------------------------------------------------------------------------- */
@@ -312,39 +312,39 @@ static void tokens_increase_across_release_and_acquire(void **state)
     long long last = 0;
     for (int i = 0; i < 20; i++) {
         const char *owner = i % 2 ? "alice" : "bob";
-        long long token = sg_lock_acquire(sg_conn, "lock", owner, 10000);
+        long long token = raw_lock_acquire(sg_conn, "lock", owner, 10000);
         if (token <= last) fail_msg("grant %d: token %lld after %lld", i, token, last);
         last = token;
-        assert_int_equal(sg_lock_release(sg_conn, "lock", owner), 1);
+        assert_int_equal(raw_lock_release(sg_conn, "lock", owner), 1);
     }
 }
 
 static void tokens_increase_across_a_release_and_a_reacquire_by_the_same_owner(void **state)
 {
     (void)state;
-    long long first = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
-    sg_lock_release(sg_conn, "lock", "alice");
-    long long second = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long first = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_release(sg_conn, "lock", "alice");
+    long long second = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     assert_true(second > first);
 }
 
 static void tokens_increase_across_lease_expiry(void **state)
 {
     (void)state;
-    long long first = sg_lock_acquire(sg_conn, "lock", "alice", 100);
+    long long first = raw_lock_acquire(sg_conn, "lock", "alice", 100);
     int64_t deadline = sg_now_ms() + 3000;
     while (sg_exists(sg_conn, "lock") && sg_now_ms() < deadline) sg_sleep_ms(5);
     assert_int_equal(sg_exists(sg_conn, "lock"), 0);
-    long long second = sg_lock_acquire(sg_conn, "lock", "bob", 10000);
+    long long second = raw_lock_acquire(sg_conn, "lock", "bob", 10000);
     if (second <= first) fail_msg("token %lld after the lease of token %lld ended", second, first);
 }
 
 static void tokens_increase_across_del_of_the_key(void **state)
 {
     (void)state;
-    long long first = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long first = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     assert_int_equal(sg_command_integer(sg_conn, "DEL lock"), 1);
-    long long second = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long second = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     if (second <= first) fail_msg("token %lld after DEL of a lock with token %lld", second, first);
 }
 
@@ -355,7 +355,7 @@ static void tokens_increase_across_different_lock_names(void **state)
     char key[32];
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof(key), "lock:%d", i);
-        long long token = sg_lock_acquire(sg_conn, key, "alice", 10000);
+        long long token = raw_lock_acquire(sg_conn, key, "alice", 10000);
         if (token <= last) fail_msg("%s: token %lld after %lld on another lock", key, token, last);
         last = token;
     }
@@ -364,9 +364,9 @@ static void tokens_increase_across_different_lock_names(void **state)
 static void tokens_increase_across_flushall(void **state)
 {
     (void)state;
-    long long first = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long first = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     sg_command_status(sg_conn, "OK", "FLUSHALL");
-    long long second = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long second = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     if (second <= first) fail_msg("token %lld after FLUSHALL of a lock with token %lld", second, first);
 }
 
@@ -376,7 +376,7 @@ static void lease_ends_on_time_although_the_holder_never_comes_back(void **state
 {
     (void)state;
     int64_t start = sg_now_ms();
-    assert_true(sg_lock_acquire(sg_conn, "lock", "alice", 200) >= 1);
+    assert_true(raw_lock_acquire(sg_conn, "lock", "alice", 200) >= 1);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 0 && left <= 200);
     int64_t gone_at = -1;
@@ -389,15 +389,15 @@ static void lease_ends_on_time_although_the_holder_never_comes_back(void **state
     }
     if (gone_at < 0) fail_msg("a lock with a 200 ms lease still exists after 3 s");
     if (gone_at - start < 195) fail_msg("a 200 ms lease ended after %lld ms", (long long)(gone_at - start));
-    sg_lock_assert_free(sg_conn, "lock");
-    assert_true(sg_lock_acquire(sg_conn, "lock", "bob", 10000) >= 1);
+    raw_lock_assert_free(sg_conn, "lock");
+    assert_true(raw_lock_acquire(sg_conn, "lock", "bob", 10000) >= 1);
 }
 
 static void lease_ends_without_any_client_touching_the_key(void **state)
 {
     /* Nobody reads the key: Redis's own expiry removes it (the keyspace shrinks on its own). */
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 200);
+    raw_lock_acquire(sg_conn, "lock", "alice", 200);
     assert_int_equal(sg_command_integer(sg_conn, "DBSIZE"), 1);
     int64_t deadline = sg_now_ms() + 5000;
     while (sg_command_integer(sg_conn, "DBSIZE") != 0 && sg_now_ms() < deadline) sg_sleep_ms(20);
@@ -409,7 +409,7 @@ static void lease_ends_without_any_client_touching_the_key(void **state)
 /* LOCK.ACQUIRE with one binary argument (%b in `fmt`): the token, or 0 for nil. */
 static long long acquire_bytes(const char *fmt, const char *bytes, size_t len)
 {
-    return sg_lock_token_or_nil(sg_command(sg_conn, fmt, bytes, len), "acquire");
+    return raw_lock_token_or_nil(sg_command(sg_conn, fmt, bytes, len), "acquire");
 }
 
 static void owners_are_binary_safe(void **state)
@@ -419,8 +419,8 @@ static void owners_are_binary_safe(void **state)
     const char other[] = {'a', '\0', 'b', '\r', '\n', 'X'};
     long long token = acquire_bytes("LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner));
     assert_true(token >= 1);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, owner, sizeof(owner));
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, owner, sizeof(owner));
     assert_int_equal(acquire_bytes("LOCK.ACQUIRE lock %b 10000", other, sizeof(other)), 0);
     assert_int_equal(acquire_bytes("LOCK.ACQUIRE lock %b 10000", owner, (size_t)1), 0);
     assert_int_equal(acquire_bytes("LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)), token);
@@ -429,7 +429,7 @@ static void owners_are_binary_safe(void **state)
     assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", other, sizeof(other)), 0);
     assert_int_equal(sg_command_integer(sg_conn, "LOCK.EXTEND lock %b 20000", owner, sizeof(owner)), 1);
     assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
-    sg_lock_assert_free(sg_conn, "lock");
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 static void lock_names_are_binary_safe(void **state)
@@ -440,27 +440,27 @@ static void lock_names_are_binary_safe(void **state)
     long long t1 = acquire_bytes("LOCK.ACQUIRE %b alice 10000", key1, sizeof(key1));
     long long t2 = acquire_bytes("LOCK.ACQUIRE %b bob 10000", key2, sizeof(key2));
     assert_true(t1 >= 1 && t2 > t1);
-    sg_lock_info i1 = sg_lock_info_of_binary(sg_conn, key1, sizeof(key1));
-    sg_lock_info i2 = sg_lock_info_of_binary(sg_conn, key2, sizeof(key2));
-    sg_lock_assert_owner(&i1, "alice", 5);
-    sg_lock_assert_owner(&i2, "bob", 3);
+    raw_lock_info i1 = raw_lock_info_of_binary(sg_conn, key1, sizeof(key1));
+    raw_lock_info i2 = raw_lock_info_of_binary(sg_conn, key2, sizeof(key2));
+    raw_lock_assert_owner(&i1, "alice", 5);
+    raw_lock_assert_owner(&i2, "bob", 3);
     assert_int_equal(i1.token, t1);
     assert_int_equal(i2.token, t2);
     assert_int_equal(sg_command_integer(sg_conn, "EXISTS %b", key1, sizeof(key1)), 1);
     assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE %b alice", key1, sizeof(key1)), 1);
     assert_int_equal(sg_command_integer(sg_conn, "EXISTS %b", key1, sizeof(key1)), 0);
-    i2 = sg_lock_info_of_binary(sg_conn, key2, sizeof(key2));
-    sg_lock_assert_owner(&i2, "bob", 3);
+    i2 = raw_lock_info_of_binary(sg_conn, key2, sizeof(key2));
+    raw_lock_assert_owner(&i2, "bob", 3);
 }
 
 static void a_512_byte_owner_is_accepted_and_reported_whole(void **state)
 {
     (void)state;
-    char owner[SG_LOCK_MAX_OWNER_LEN];
+    char owner[RAW_LOCK_MAX_OWNER_LEN];
     for (size_t i = 0; i < sizeof(owner); i++) owner[i] = (char)(i % 251);
     assert_true(acquire_bytes("LOCK.ACQUIRE lock %b 10000", owner, sizeof(owner)) >= 1);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, owner, sizeof(owner));
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, owner, sizeof(owner));
     assert_int_equal(sg_command_integer(sg_conn, "LOCK.RELEASE lock %b", owner, sizeof(owner)), 1);
 }
 
@@ -472,13 +472,13 @@ static void lock_grant_sets_the_exact_state_and_raises_the_last_token(void **sta
     long long ahead = sg_unix_us() + 1000000000LL; /* 1000 s ahead of the clock */
     long long deadline_ms = sg_unix_us() / 1000 + 60000;
     sg_command_status(sg_conn, "OK", "LOCK.GRANT lock alice %lld %lld 3", ahead, deadline_ms);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, ahead);
     assert_int_equal(info.holds, 3);
     long long left = sg_pttl(sg_conn, "lock");
     assert_true(left > 55000 && left <= 60000);
-    long long next = sg_lock_acquire(sg_conn, "other", "bob", 10000);
+    long long next = raw_lock_acquire(sg_conn, "other", "bob", 10000);
     if (next <= ahead) fail_msg("token %lld after LOCK.GRANT of token %lld", next, ahead);
 }
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define NOT_BLOCKED_LIMIT_MS 1000 /* a command that must not block answers well within this */
 
@@ -45,7 +45,7 @@ static void info_slotguard_lock_counters_increase_after_an_acquire(void **state)
     (void)state;
     long long before = sg_info_counter_sum(sg_conn, "slotguard_lock");
     if (before < 0) fail_msg("INFO slotguard has no line starting with slotguard_lock");
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     long long after = sg_info_counter_sum(sg_conn, "slotguard_lock");
     if (after <= before) fail_msg("slotguard_lock counters stayed at %lld after a grant", before);
 }
@@ -135,7 +135,7 @@ static const sg_bad_case bad_cases[] = {
 /* bad:lock held by "holder" for a long time, bad:string, bad:trial; bad:free does not exist. */
 static void make_bad_input_fixture(redisContext *c)
 {
-    assert_true(sg_lock_acquire(c, "bad:lock", "holder", 100000000) >= 1);
+    assert_true(raw_lock_acquire(c, "bad:lock", "holder", 100000000) >= 1);
     sg_command_status(c, "OK", "SET bad:string hello");
     sg_command_integer(c, "SLOTS.INIT bad:trial 2");
 }
@@ -143,7 +143,7 @@ static void make_bad_input_fixture(redisContext *c)
 /* A text picture of the fixture that does not rely on the module's digest callback. */
 static char *fixture_picture(redisContext *c)
 {
-    sg_lock_info i = sg_lock_info_of(c, "bad:lock");
+    raw_lock_info i = raw_lock_info_of(c, "bad:lock");
     char *out = malloc(256);
     assert_non_null(out);
     snprintf(out, 256, "held=%d owner=%.*s token=%lld holds=%lld waiters=%lld free=%lld keys=%lld string=%s", i.held,
@@ -152,7 +152,7 @@ static char *fixture_picture(redisContext *c)
     return out;
 }
 
-static char long_owner[SG_LOCK_MAX_OWNER_LEN + 1];
+static char long_owner[RAW_LOCK_MAX_OWNER_LEN + 1];
 
 static void bad_input_is_rejected_with_a_coded_error_and_changes_nothing(void **state)
 {

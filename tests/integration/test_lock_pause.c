@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define REPLY_TIMEOUT_MS 10000
 #define STATE_TIMEOUT_MS 15000

@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define REPLY_TIMEOUT_MS 5000
 #define AHEAD_US 3600000000LL /* how far the token clock is pushed ahead of Unix time: 1 hour */
@@ -190,7 +190,7 @@ static void test_threads_incrementing_under_the_lock_lose_no_update_and_see_toke
         }
     }
     free(all);
-    assert_false(sg_lock_info_of(c, "mutex").held);
+    assert_false(raw_lock_info_of(c, "mutex").held);
 }
 
 /* ---- (b) persistence ------------------------------------------------------------------------------ */
@@ -208,7 +208,7 @@ static long long churn_tokens(redisContext *c, const char *prefix, long long abo
     char key[64];
     for (int i = 0; i < 12; i++) {
         snprintf(key, sizeof(key), "%s:%d", prefix, i % 4);
-        long long token = sg_lock_acquire(c, key, "churner", 600000);
+        long long token = raw_lock_acquire(c, key, "churner", 600000);
         if (token <= last) fail_msg("%s: token %lld after %lld", key, token, last);
         last = token;
         assert_int_equal(sg_command_integer(c, "LOCK.RELEASE %s churner", key), 1);
@@ -221,7 +221,7 @@ static const char reentrant_owner[] = {'k', 'e', 'e', 'p', '\0', '\r', '\n', '2'
 static void assert_lock_state(redisContext *c, const char *key, const char *owner, size_t owner_len, long long token,
                               long long holds, long long pttl_before)
 {
-    sg_lock_info info = sg_lock_info_of(c, key);
+    raw_lock_info info = raw_lock_info_of(c, key);
     if (!info.held) fail_msg("%s is free after the restart, expected it held (token %lld)", key, token);
     if (info.owner_len != owner_len || memcmp(info.owner, owner, owner_len) != 0) {
         fail_msg("%s: owner changed across the restart", key);
@@ -247,13 +247,13 @@ static void assert_locks_survive(void **state, sg_persistence_mode mode)
     assert_int_equal(sg_command_integer(c, "DEL pusher"), 1);
     long long max_seen = ahead;
 
-    long long held_token = sg_lock_acquire(c, "held", "keeper", 600000);
+    long long held_token = raw_lock_acquire(c, "held", "keeper", 600000);
     if (held_token <= max_seen) fail_msg("token %lld after LOCK.GRANT of %lld", held_token, max_seen);
     max_seen = held_token;
-    long long re_token = sg_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
+    long long re_token = raw_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
                                                  sizeof(reentrant_owner)),
                                       "LOCK.ACQUIRE REENTRANT");
-    assert_int_equal(sg_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
+    assert_int_equal(raw_lock_token_or_nil(sg_command(c, "LOCK.ACQUIRE held:re %b 600000 REENTRANT", reentrant_owner,
                                              sizeof(reentrant_owner)),
                                   "LOCK.ACQUIRE REENTRANT"),
                      re_token);
@@ -290,14 +290,14 @@ static void assert_locks_survive(void **state, sg_persistence_mode mode)
 
     assert_lock_state(c, "held", "keeper", 6, held_token, 1, held_pttl);
     assert_lock_state(c, "held:re", reentrant_owner, sizeof(reentrant_owner), re_token, 2, re_pttl);
-    assert_int_equal(sg_lock_acquire(c, "held", "intruder", 10000), 0);
-    long long fresh = sg_lock_acquire(c, "fresh", "newcomer", 10000);
+    assert_int_equal(raw_lock_acquire(c, "held", "intruder", 10000), 0);
+    long long fresh = raw_lock_acquire(c, "fresh", "newcomer", 10000);
     if (fresh <= max_seen) {
         fail_msg("first token after the restart is %lld, not above %lld issued before (%lld above the pushed clock)",
                  fresh, max_seen, max_seen - ahead);
     }
     assert_int_equal(sg_command_integer(c, "LOCK.RELEASE held keeper"), 1);
-    long long again = sg_lock_acquire(c, "held", "keeper", 10000);
+    long long again = raw_lock_acquire(c, "held", "keeper", 10000);
     if (again <= fresh) fail_msg("token %lld for the released lock after %lld", again, fresh);
 }
 
@@ -331,16 +331,16 @@ static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_the_
     sg_fixture *f = *state;
     sg_server *s = sg_fixture_start(f, NULL);
     redisContext *c = sg_fixture_connect(f, s);
-    long long token = sg_lock_acquire(c, "short", "keeper", 300);
+    long long token = raw_lock_acquire(c, "short", "keeper", 300);
     assert_true(token >= 1);
     sg_command_status(c, "OK", "SAVE");
     sg_server_kill(s);
     sg_sleep_ms(400);
     sg_server_start_again(s);
     c = sg_fixture_reconnect(f, c, s);
-    assert_false(sg_lock_info_of(c, "short").held);
+    assert_false(raw_lock_info_of(c, "short").held);
     assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
-    long long next = sg_lock_acquire(c, "short", "other", 10000);
+    long long next = raw_lock_acquire(c, "short", "other", 10000);
     if (next <= token) fail_msg("token %lld after the restart, %lld before", next, token);
 }
 
@@ -350,18 +350,18 @@ static void test_a_lease_that_ended_while_the_server_was_down_is_gone_after_an_a
     sg_fixture *f = *state;
     sg_server *s = sg_fixture_start(f, args);
     redisContext *c = sg_fixture_connect(f, s);
-    long long kept = sg_lock_acquire(c, "long", "keeper", 600000);
-    long long token = sg_lock_acquire(c, "short", "keeper", 300);
+    long long kept = raw_lock_acquire(c, "long", "keeper", 600000);
+    long long token = raw_lock_acquire(c, "short", "keeper", 300);
     assert_true(kept >= 1 && token > kept);
     long long kept_pttl = sg_command_integer(c, "PTTL long");
     sg_server_kill(s);
     sg_sleep_ms(400);
     sg_server_start_again(s);
     c = sg_fixture_reconnect(f, c, s);
-    assert_false(sg_lock_info_of(c, "short").held);
+    assert_false(raw_lock_info_of(c, "short").held);
     assert_int_equal(sg_command_integer(c, "EXISTS short"), 0);
     assert_lock_state(c, "long", "keeper", 6, kept, 1, kept_pttl);
-    long long next = sg_lock_acquire(c, "short", "other", 10000);
+    long long next = raw_lock_acquire(c, "short", "other", 10000);
     if (next <= token) fail_msg("token %lld after the AOF replay, %lld before", next, token);
 }
 
@@ -419,7 +419,7 @@ static void test_every_acknowledged_grant_and_record_survives_kill_9_with_append
         char key[32];
         snprintf(key, sizeof(key), "durable:%d", i);
         if (i % 2 == 0) {
-            sg_lock_info info = sg_lock_info_of(c, key);
+            raw_lock_info info = raw_lock_info_of(c, key);
             if (!info.held || info.token != tokens[i]) fail_msg("%s: acknowledged token %lld lost (held %d, token %lld)", key, tokens[i], info.held, info.token);
         } else {
             redisReply *r = sg_command(c, "IDEMP.BEGIN %s fp-%d 600000", key, i);
@@ -428,7 +428,7 @@ static void test_every_acknowledged_grant_and_record_survives_kill_9_with_append
             if (!in_progress) fail_msg("%s: the acknowledged record is gone", key);
         }
     }
-    long long next = sg_lock_acquire(c, "after-the-crash", "someone", 1000);
+    long long next = raw_lock_acquire(c, "after-the-crash", "someone", 1000);
     if (next <= largest) fail_msg("token %lld after the crash, %lld acknowledged before", next, largest);
     free(tokens);
 }
@@ -464,8 +464,8 @@ static void assert_replica_agrees(workload *w, const char *key)
 {
     if (w->replica == NULL) return;
     sg_wait_replicas(w->master, 1, 10000);
-    sg_lock_info a = sg_lock_info_of(w->m, key);
-    sg_lock_info b = sg_lock_info_of(w->r, key);
+    raw_lock_info a = raw_lock_info_of(w->m, key);
+    raw_lock_info b = raw_lock_info_of(w->r, key);
     if (a.held != b.held || a.owner_len != b.owner_len || memcmp(a.owner, b.owner, a.owner_len) != 0 ||
         a.token != b.token || a.holds != b.holds) {
         fail_msg("LOCK.INFO %s: master held=%d owner=%.*s token=%lld holds=%lld, replica held=%d owner=%.*s "
@@ -476,9 +476,9 @@ static void assert_replica_agrees(workload *w, const char *key)
 }
 
 /* Release `key` held by `owner` once per hold. */
-static void release_all_holds(workload *w, const char *key, const sg_lock_info *info)
+static void release_all_holds(workload *w, const char *key, const raw_lock_info *info)
 {
-    char owner[SG_LOCK_MAX_OWNER_LEN + 1];
+    char owner[RAW_LOCK_MAX_OWNER_LEN + 1];
     memcpy(owner, info->owner, info->owner_len);
     for (long long h = 0; h < info->holds; h++) {
         assert_int_equal(sg_command_integer(w->m, "LOCK.RELEASE %s %b", key, owner, info->owner_len), 1);
@@ -490,11 +490,11 @@ static void release_all_holds(workload *w, const char *key, const sg_lock_info *
  * is granted and releases to the next; the last keeps the lock. */
 static void handoff_on_release(workload *w, const char *key)
 {
-    sg_lock_info info = sg_lock_info_of(w->m, key);
+    raw_lock_info info = raw_lock_info_of(w->m, key);
     if (!info.held) {
-        note_token(w, sg_lock_acquire(w->m, key, "o0", 60000));
+        note_token(w, raw_lock_acquire(w->m, key, "o0", 60000));
         w->grants++;
-        info = sg_lock_info_of(w->m, key);
+        info = raw_lock_info_of(w->m, key);
     }
     int count = 1 + (int)sg_prng_below(&w->rng, WORKLOAD_WAITERS);
     char owners[WORKLOAD_WAITERS][32];
@@ -502,14 +502,14 @@ static void handoff_on_release(workload *w, const char *key)
         snprintf(owners[i], sizeof(owners[i]), "waiter-%d-%d", w->handoffs, i);
         sg_send_command(w->waiters[i], "LOCK.ACQUIRE %s %s %lld WAIT 10000", key, owners[i],
                      (long long)(20000 + sg_prng_below(&w->rng, 100000)));
-        sg_lock_wait_for_waiters(w->m, key, i + 1);
+        raw_lock_wait_for_waiters(w->m, key, i + 1);
     }
     long long last = info.token;
     release_all_holds(w, key, &info);
     for (int i = 0; i < count; i++) {
         char what[64];
         snprintf(what, sizeof(what), "waiter %s", owners[i]);
-        long long token = sg_lock_token_or_nil(sg_receive_reply(w->waiters[i], REPLY_TIMEOUT_MS, what), what);
+        long long token = raw_lock_token_or_nil(sg_receive_reply(w->waiters[i], REPLY_TIMEOUT_MS, what), what);
         if (token <= last) fail_msg("%s granted token %lld after %lld", owners[i], token, last);
         last = token;
         note_token(w, token);
@@ -526,13 +526,13 @@ static void handoff_on_release(workload *w, const char *key)
 static void handoff_at_lease_end(workload *w)
 {
     const char *key = "wl:lease";
-    sg_lock_info info = sg_lock_info_of(w->m, key);
+    raw_lock_info info = raw_lock_info_of(w->m, key);
     if (info.held) release_all_holds(w, key, &info);
-    long long first = sg_lock_acquire(w->m, key, "short-lived", 150);
+    long long first = raw_lock_acquire(w->m, key, "short-lived", 150);
     assert_true(first >= 1);
     note_token(w, first);
     sg_send_command(w->waiters[0], "LOCK.ACQUIRE %s heir-%d 60000 WAIT 10000", key, w->lease_handoffs);
-    long long token = sg_lock_token_or_nil(sg_receive_reply(w->waiters[0], REPLY_TIMEOUT_MS, "heir"), "heir");
+    long long token = raw_lock_token_or_nil(sg_receive_reply(w->waiters[0], REPLY_TIMEOUT_MS, "heir"), "heir");
     if (token <= first) fail_msg("the heir was granted token %lld after %lld", token, first);
     note_token(w, token);
     assert_replica_agrees(w, key);
@@ -556,13 +556,13 @@ static void run_lock_workload(workload *w, int ops)
             int reentrant = roll < 12;
             redisReply *r = reentrant ? sg_command(w->m, "LOCK.ACQUIRE %s %s %lld REENTRANT", key, owner, ttl)
                                       : sg_command(w->m, "LOCK.ACQUIRE %s %s %lld", key, owner, ttl);
-            long long token = sg_lock_token_or_nil(r, "LOCK.ACQUIRE");
+            long long token = raw_lock_token_or_nil(r, "LOCK.ACQUIRE");
             if (token) w->grants++;
             note_token(w, token);
         } else if (roll < 55) {
-            sg_lock_info info = sg_lock_info_of(w->m, key);
+            raw_lock_info info = raw_lock_info_of(w->m, key);
             const char *who = owner;
-            char holder[SG_LOCK_MAX_OWNER_LEN + 1];
+            char holder[RAW_LOCK_MAX_OWNER_LEN + 1];
             if (info.held && sg_prng_below(&w->rng, 10) < 7) {
                 memcpy(holder, info.owner, info.owner_len);
                 holder[info.owner_len] = '\0';
@@ -570,9 +570,9 @@ static void run_lock_workload(workload *w, int ops)
             }
             w->releases += (int)sg_command_integer(w->m, "LOCK.RELEASE %s %s", key, who);
         } else if (roll < 70) {
-            sg_lock_info info = sg_lock_info_of(w->m, key);
+            raw_lock_info info = raw_lock_info_of(w->m, key);
             const char *who = owner;
-            char holder[SG_LOCK_MAX_OWNER_LEN + 1];
+            char holder[RAW_LOCK_MAX_OWNER_LEN + 1];
             if (info.held && sg_prng_below(&w->rng, 10) < 7) {
                 memcpy(holder, info.owner, info.owner_len);
                 holder[info.owner_len] = '\0';
@@ -586,7 +586,7 @@ static void run_lock_workload(workload *w, int ops)
         } else if (roll < 90) {
             handoff_at_lease_end(w);
         } else {
-            sg_lock_info info = sg_lock_info_of(w->m, key);
+            raw_lock_info info = raw_lock_info_of(w->m, key);
             if (info.held) note_token(w, info.token);
         }
     }
@@ -640,18 +640,18 @@ static void assert_digests_equal(workload *w)
 static void promote_and_assert_larger_tokens(workload *w)
 {
     sg_wait_replicas(w->master, 1, 10000);
-    sg_lock_info kept = sg_lock_info_of(w->r, "wl:lease");
+    raw_lock_info kept = raw_lock_info_of(w->r, "wl:lease");
     sg_command_status(w->r, "OK", "REPLICAOF NO ONE");
-    long long token = sg_lock_acquire(w->r, "promoted:new", "successor", 10000);
+    long long token = raw_lock_acquire(w->r, "promoted:new", "successor", 10000);
     if (token <= w->max_token) {
         fail_msg("the promoted replica granted token %lld, not above %lld issued by its master", token, w->max_token);
     }
     /* the locks it replicated are still held there */
     if (kept.held) {
-        sg_lock_info now = sg_lock_info_of(w->r, "wl:lease");
+        raw_lock_info now = raw_lock_info_of(w->r, "wl:lease");
         assert_true(now.held);
         assert_int_equal(now.token, kept.token);
-        assert_int_equal(sg_lock_acquire(w->r, "wl:lease", "intruder", 10000), 0);
+        assert_int_equal(raw_lock_acquire(w->r, "wl:lease", "intruder", 10000), 0);
     }
 }
 
@@ -676,7 +676,7 @@ static void test_replica_refuses_lock_writes_with_readonly(void **state)
 {
     workload w;
     workload_start(&w, *state, 1);
-    note_token(&w, sg_lock_acquire(w.m, "ro:held", "keeper", 60000));
+    note_token(&w, raw_lock_acquire(w.m, "ro:held", "keeper", 60000));
     sg_wait_replicas(w.master, 1, 10000);
     char *before = sg_debug_digest(w.r);
     sg_command_error(w.r, "READONLY", "LOCK.ACQUIRE ro:free someone 10000");
@@ -691,7 +691,7 @@ static void test_replica_refuses_lock_writes_with_readonly(void **state)
     free(before);
     free(after);
     if (!same) fail_msg("the replica's dataset changed after refused writes");
-    sg_lock_info info = sg_lock_info_of(w.r, "ro:held");
+    raw_lock_info info = raw_lock_info_of(w.r, "ro:held");
     assert_true(info.held);
     assert_int_equal(info.owner_len, 6);
     assert_memory_equal(info.owner, "keeper", 6);
@@ -712,7 +712,7 @@ static void test_replica_synced_after_the_workload_once_promoted_issues_larger_t
     run_lock_workload(&w, WORKLOAD_OPS / 3);
     /* the last grant is of a lock released at once: its token reaches the replica only as the
      * server's last token in the RDB of the full sync */
-    long long token = sg_lock_acquire(w.m, "gone", "briefly", 10000);
+    long long token = raw_lock_acquire(w.m, "gone", "briefly", 10000);
     note_token(&w, token);
     assert_int_equal(sg_command_integer(w.m, "LOCK.RELEASE gone briefly"), 1);
     attach_replica(&w);
@@ -739,13 +739,13 @@ static void test_a_granted_largest_token_exhausts_the_clock_without_harm(void **
     assert_int_equal(sg_command_integer(c, "EXISTS other request"), 0);
 
     sg_send_command(waiter, "LOCK.ACQUIRE top waiter 1000 WAIT 20000");
-    sg_lock_wait_for_waiters(c, "top", 1);
+    raw_lock_wait_for_waiters(c, "top", 1);
     assert_int_equal(sg_command_integer(c, "LOCK.RELEASE top holder"), 1);
     redisReply *r = sg_receive_reply(waiter, REPLY_TIMEOUT_MS, "the waiter when no token can follow");
     assert_int_equal(r->type, REDIS_REPLY_ERROR);
     assert_true(strncmp(r->str, "ERR token clock exhausted", 25) == 0);
     freeReplyObject(r);
-    sg_lock_info info = sg_lock_info_of(c, "top");
+    raw_lock_info info = raw_lock_info_of(c, "top");
     assert_false(info.held);
     char *waiting = sg_info_field(c, "slotguard_lock_waiting_now");
     assert_string_equal(waiting, "0");

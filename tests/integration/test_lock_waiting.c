@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define REPLY_TIMEOUT_MS 5000     /* how long a test waits for a waiter's reply it expects */
 #define NOT_BLOCKED_LIMIT_MS 1000 /* a command that must not block answers well within this */
@@ -33,7 +33,7 @@ static redisContext *enqueue_waiter(const char *key, const char *owner, long lon
 {
     redisContext *w = sg_group_open_client();
     sg_send_command(w, "LOCK.ACQUIRE %s %s %lld WAIT %lld", key, owner, ttl, timeout);
-    sg_lock_wait_for_waiters(sg_conn, key, position);
+    raw_lock_wait_for_waiters(sg_conn, key, position);
     if (sg_reply_arrives_within(w, 0)) fail_msg("waiter %s was answered although the lock is held", owner);
     return w;
 }
@@ -43,7 +43,7 @@ static long long waiter_token(redisContext *w, const char *owner)
 {
     char what[128];
     snprintf(what, sizeof(what), "waiter %s", owner);
-    long long token = sg_lock_token_or_nil(sg_receive_reply(w, REPLY_TIMEOUT_MS, what), what);
+    long long token = raw_lock_token_or_nil(sg_receive_reply(w, REPLY_TIMEOUT_MS, what), what);
     if (token == 0) fail_msg("waiter %s got nil, expected to be granted the lock", owner);
     return token;
 }
@@ -56,11 +56,11 @@ static long long client_id(redisContext *c)
 static void lock_info_counts_the_clients_waiting(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     enqueue_waiter("lock", "bob", 10000, 10000, 1);
     enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 2);
 }
 
@@ -70,15 +70,15 @@ static void lock_info_counts_the_clients_waiting(void **state)
 static void waiter_is_granted_with_a_larger_token_when_the_holder_releases(void **state)
 {
     (void)state;
-    long long holder_token = sg_lock_acquire(sg_conn, "lock", "alice", 5000);
+    long long holder_token = raw_lock_acquire(sg_conn, "lock", "alice", 5000);
     redisContext *bob = enqueue_waiter("lock", "bob", 600000, 10000, 1);
     sg_sleep_ms(50);
     if (sg_reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while the lock was held");
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(bob, "bob");
     if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "bob", 3);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "bob", 3);
     assert_int_equal(info.token, token);
     assert_int_equal(info.waiters, 0);
     /* the waiter's own ttl, not the holder's */
@@ -89,15 +89,15 @@ static void waiter_is_granted_when_the_holders_lease_ends_without_release(void *
 {
     (void)state;
     int64_t start = sg_now_ms();
-    long long holder_token = sg_lock_acquire(sg_conn, "lock", "alice", 300);
+    long long holder_token = raw_lock_acquire(sg_conn, "lock", "alice", 300);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     long long token = waiter_token(bob, "bob");
     int64_t elapsed = sg_now_ms() - start;
     if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
     if (elapsed < 290) fail_msg("the waiter was granted %lld ms into a 300 ms lease", (long long)elapsed);
     if (elapsed > 2300) fail_msg("the waiter was granted %lld ms after a 300 ms lease began", (long long)elapsed);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "bob", 3);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "bob", 3);
     assert_int_equal(info.token, token);
 }
 
@@ -110,7 +110,7 @@ static void waiter_is_granted_when_the_holders_lease_ends_without_release(void *
  * way; bob must be granted well before alice's lease would have ended. */
 static void assert_handed_over_soon_after(const char *key, const char *free_it)
 {
-    long long holder_token = sg_lock_acquire(sg_conn, key, "alice", LONG_LEASE_MS);
+    long long holder_token = raw_lock_acquire(sg_conn, key, "alice", LONG_LEASE_MS);
     redisContext *bob = enqueue_waiter(key, "bob", 10000, LONG_LEASE_MS, 1);
     redisReply *r = sg_command(sg_conn, free_it);
     if (r->type == REDIS_REPLY_ERROR) fail_msg("%s: %s", free_it, r->str);
@@ -120,8 +120,8 @@ static void assert_handed_over_soon_after(const char *key, const char *free_it)
     }
     long long token = waiter_token(bob, "bob");
     if (token <= holder_token) fail_msg("waiter token %lld after holder token %lld", token, holder_token);
-    sg_lock_info info = sg_lock_info_of(sg_conn, key);
-    sg_lock_assert_owner(&info, "bob", 3);
+    raw_lock_info info = raw_lock_info_of(sg_conn, key);
+    raw_lock_assert_owner(&info, "bob", 3);
     assert_int_equal(info.waiters, 0);
 }
 
@@ -164,8 +164,8 @@ static void swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once(void
     sg_command_status(sg_conn, "OK", "SELECT 0");
     assert_handed_over_soon_after("lock", "SWAPDB 0 1");
     sg_command_status(sg_conn, "OK", "SELECT 1");
-    sg_lock_info moved = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&moved, "alice", 5); /* the held lock went to db 1 */
+    raw_lock_info moved = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&moved, "alice", 5); /* the held lock went to db 1 */
     sg_command_status(sg_conn, "OK", "FLUSHDB");
     sg_command_status(sg_conn, "OK", "SELECT 0");
 }
@@ -173,7 +173,7 @@ static void swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once(void
 static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     int64_t start = sg_now_ms();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 300");
@@ -187,45 +187,45 @@ static void wait_times_out_with_nil_after_roughly_the_timeout(void **state)
     }
     freeReplyObject(r);
     if (elapsed < 290 || elapsed > 1500) fail_msg("WAIT 300 answered after %lld ms", (long long)elapsed);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 0);
 }
 
 static void a_waiter_that_timed_out_is_not_granted_later(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 100");
-    assert_int_equal(sg_lock_token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_assert_free(sg_conn, "lock");
+    assert_int_equal(raw_lock_token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 static void a_waiter_that_times_out_leaves_the_queue_and_the_next_one_is_granted(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 200, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    assert_int_equal(sg_lock_token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
+    assert_int_equal(raw_lock_token_or_nil(sg_receive_reply(bob, 3000, "waiter bob"), "waiter bob"), 0);
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
-    sg_lock_assert_held_by(sg_conn, "lock", "carol");
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
+    raw_lock_assert_held_by(sg_conn, "lock", "carol");
 }
 
 static void the_holder_acquiring_again_while_others_wait_keeps_its_token_and_refreshes_the_lease(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 1000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 1000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "alice", 600000), token);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "alice", 600000), token);
     assert_true(sg_pttl(sg_conn, "lock") > 1000);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 1);
     if (sg_reply_arrives_within(bob, 0)) fail_msg("the waiter was answered while alice holds the lock");
 }
@@ -233,26 +233,26 @@ static void the_holder_acquiring_again_while_others_wait_keeps_its_token_and_ref
 static void a_granted_waiter_with_reentrant_holds_one_hold(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000 REENTRANT");
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
-    sg_lock_release(sg_conn, "lock", "alice");
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
+    raw_lock_release(sg_conn, "lock", "alice");
     long long token = waiter_token(bob, "bob");
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").holds, 1);
-    assert_int_equal(sg_lock_acquire_reentrant(sg_conn, "lock", "bob", 10000), token);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").holds, 2);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").holds, 1);
+    assert_int_equal(raw_lock_acquire_reentrant(sg_conn, "lock", "bob", 10000), token);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").holds, 2);
 }
 
 static void a_release_by_another_owner_hands_nothing_to_the_waiters(void **state)
 {
     (void)state;
-    long long token = sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long token = raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "carol"), 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "carol"), 0);
     if (sg_reply_arrives_within(bob, 100)) fail_msg("the waiter was answered after a release by a non-holder");
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.token, token);
     assert_int_equal(info.waiters, 1);
 }
@@ -261,21 +261,21 @@ static void extending_a_lease_with_waiters_queued_delays_their_grant(void **stat
 {
     (void)state;
     int64_t start = sg_now_ms();
-    long long holder_token = sg_lock_acquire(sg_conn, "lock", "alice", 300);
+    long long holder_token = raw_lock_acquire(sg_conn, "lock", "alice", 300);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(sg_lock_extend(sg_conn, "lock", "alice", 1500), 1);
+    assert_int_equal(raw_lock_extend(sg_conn, "lock", "alice", 1500), 1);
     int64_t quiet_until = start + 900;
     int64_t now = sg_now_ms();
     if (now < quiet_until && sg_reply_arrives_within(bob, (int)(quiet_until - now))) {
         fail_msg("the waiter was answered %lld ms after a 300 ms lease that was extended to 1500 ms",
                  (long long)(sg_now_ms() - start));
     }
-    sg_lock_assert_held_by(sg_conn, "lock", "alice");
+    raw_lock_assert_held_by(sg_conn, "lock", "alice");
     long long token = waiter_token(bob, "bob");
     int64_t elapsed = sg_now_ms() - start;
     if (elapsed < 1400) fail_msg("the waiter was granted %lld ms into an extended 1500 ms lease", (long long)elapsed);
     assert_true(token > holder_token);
-    sg_lock_assert_held_by(sg_conn, "lock", "bob");
+    raw_lock_assert_held_by(sg_conn, "lock", "bob");
 }
 
 static void waiters_are_granted_in_arrival_order(void **state)
@@ -283,19 +283,19 @@ static void waiters_are_granted_in_arrival_order(void **state)
     (void)state;
     redisContext *waiters[FIFO_CLIENTS];
     char owners[FIFO_CLIENTS][32];
-    long long last_token = sg_lock_acquire(sg_conn, "fifo", "holder", 60000);
+    long long last_token = raw_lock_acquire(sg_conn, "fifo", "holder", 60000);
     for (int i = 0; i < FIFO_CLIENTS; i++) {
         snprintf(owners[i], sizeof(owners[i]), "waiter-%02d", i);
         waiters[i] = enqueue_waiter("fifo", owners[i], 60000, 30000, i + 1);
     }
     const char *holder = "holder";
     for (int i = 0; i < FIFO_CLIENTS; i++) {
-        if (sg_lock_release(sg_conn, "fifo", holder) != 1) fail_msg("%s could not release", holder);
+        if (raw_lock_release(sg_conn, "fifo", holder) != 1) fail_msg("%s could not release", holder);
         long long token = waiter_token(waiters[i], owners[i]);
         if (token <= last_token) fail_msg("%s got token %lld after %lld", owners[i], token, last_token);
         last_token = token;
-        sg_lock_info info = sg_lock_info_of(sg_conn, "fifo");
-        sg_lock_assert_owner(&info, owners[i], strlen(owners[i]));
+        raw_lock_info info = raw_lock_info_of(sg_conn, "fifo");
+        raw_lock_assert_owner(&info, owners[i], strlen(owners[i]));
         assert_int_equal(info.token, token);
         assert_int_equal(info.waiters, FIFO_CLIENTS - 1 - i);
         for (int j = i + 1; j < FIFO_CLIENTS; j++) {
@@ -305,16 +305,16 @@ static void waiters_are_granted_in_arrival_order(void **state)
         }
         holder = owners[i];
     }
-    assert_int_equal(sg_lock_release(sg_conn, "fifo", holder), 1);
-    sg_lock_assert_free(sg_conn, "fifo");
+    assert_int_equal(raw_lock_release(sg_conn, "fifo", holder), 1);
+    raw_lock_assert_free(sg_conn, "fifo");
 }
 
 static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
-    assert_int_equal(sg_lock_acquire(sg_conn, "lock", "carol", 10000), 0);
+    assert_int_equal(raw_lock_acquire(sg_conn, "lock", "carol", 10000), 0);
     /* The release and carol's try run back to back, with nothing in between. */
     sg_command_status(sg_conn, "OK", "MULTI");
     sg_command_status(sg_conn, "QUEUED", "LOCK.RELEASE lock alice");
@@ -332,15 +332,15 @@ static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **
     }
     freeReplyObject(r);
     long long token = waiter_token(bob, "bob");
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "bob", 3);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "bob", 3);
     assert_int_equal(info.token, token);
 }
 
 static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = sg_group_open_client();
     /* one write: both commands are in the server's query buffer together */
@@ -350,29 +350,29 @@ static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **
     assert_int_equal(released->type, REDIS_REPLY_INTEGER);
     assert_int_equal(released->integer, 1);
     freeReplyObject(released);
-    assert_int_equal(sg_lock_token_or_nil(sg_receive_reply(carol, REPLY_TIMEOUT_MS, "carol"), "carol"), 0);
+    assert_int_equal(raw_lock_token_or_nil(sg_receive_reply(carol, REPLY_TIMEOUT_MS, "carol"), "carol"), 0);
     long long token = waiter_token(bob, "bob");
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
-    sg_lock_assert_held_by(sg_conn, "lock", "bob");
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
+    raw_lock_assert_held_by(sg_conn, "lock", "bob");
 }
 
 static void a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 200);
+    raw_lock_acquire(sg_conn, "lock", "alice", 200);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = sg_group_open_client();
     int64_t deadline = sg_now_ms() + 3000;
     int tries = 0;
     while (!sg_reply_arrives_within(bob, 0)) {
         if (sg_now_ms() > deadline) fail_msg("bob was not granted within 3 s of a 200 ms lease");
-        long long token = sg_lock_acquire(carol, "lock", "carol", 10000);
+        long long token = raw_lock_acquire(carol, "lock", "carol", 10000);
         if (token != 0) fail_msg("carol, without WAIT, was granted token %lld while bob waited", token);
         tries++;
     }
     long long token = waiter_token(bob, "bob");
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "bob", 3);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "bob", 3);
     assert_int_equal(info.token, token);
     assert_true(tries > 0);
 }
@@ -380,29 +380,29 @@ static void a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends(v
 static void a_new_waiter_queues_behind_the_waiters_already_there(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
-    sg_lock_release(sg_conn, "lock", "alice");
+    raw_lock_release(sg_conn, "lock", "alice");
     waiter_token(bob, "bob");
     if (sg_reply_arrives_within(carol, 50)) fail_msg("carol was answered while bob holds the lock");
-    sg_lock_release(sg_conn, "lock", "bob");
+    raw_lock_release(sg_conn, "lock", "bob");
     waiter_token(carol, "carol");
-    sg_lock_assert_held_by(sg_conn, "lock", "carol");
+    raw_lock_assert_held_by(sg_conn, "lock", "carol");
 }
 
 static void a_waiting_client_that_disconnects_leaves_the_queue(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
     sg_group_close_client(bob);
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "carol", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "carol", 5);
     assert_int_equal(info.token, token);
     assert_int_equal(info.waiters, 0);
 }
@@ -410,41 +410,41 @@ static void a_waiting_client_that_disconnects_leaves_the_queue(void **state)
 static void a_lock_whose_only_waiter_disconnected_is_freed_by_release(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = enqueue_waiter("lock", "bob", 10000, 10000, 1);
     sg_group_close_client(bob);
-    sg_lock_wait_for_waiters(sg_conn, "lock", 0);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_assert_free(sg_conn, "lock");
+    raw_lock_wait_for_waiters(sg_conn, "lock", 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 static void client_unblock_timeout_removes_the_waiter_which_gets_nil(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     long long bob_id = client_id(bob);
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
     redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
     assert_int_equal(sg_command_integer(sg_conn, "CLIENT UNBLOCK %lld TIMEOUT", bob_id), 1);
     redisReply *unblocked = sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob");
-    assert_int_equal(sg_lock_token_or_nil(unblocked, "unblocked bob"), 0);
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
+    assert_int_equal(raw_lock_token_or_nil(unblocked, "unblocked bob"), 0);
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
     long long token = waiter_token(carol, "carol");
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
-    sg_lock_assert_held_by(sg_conn, "lock", "carol");
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
+    raw_lock_assert_held_by(sg_conn, "lock", "carol");
 }
 
 static void client_unblock_error_removes_the_waiter_which_gets_an_error(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     long long bob_id = client_id(bob);
     sg_send_command(bob, "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
-    sg_lock_wait_for_waiters(sg_conn, "lock", 1);
+    raw_lock_wait_for_waiters(sg_conn, "lock", 1);
     assert_int_equal(sg_command_integer(sg_conn, "CLIENT UNBLOCK %lld ERROR", bob_id), 1);
     redisReply *r = sg_receive_reply(bob, REPLY_TIMEOUT_MS, "unblocked bob");
     if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "UNBLOCKED", 9) != 0) {
@@ -454,15 +454,15 @@ static void client_unblock_error_removes_the_waiter_which_gets_an_error(void **s
         fail_msg("a waiter unblocked with ERROR got %s, expected an UNBLOCKED error", got);
     }
     freeReplyObject(r);
-    sg_lock_wait_for_waiters(sg_conn, "lock", 0);
-    assert_int_equal(sg_lock_release(sg_conn, "lock", "alice"), 1);
-    sg_lock_assert_free(sg_conn, "lock");
+    raw_lock_wait_for_waiters(sg_conn, "lock", 0);
+    assert_int_equal(raw_lock_release(sg_conn, "lock", "alice"), 1);
+    raw_lock_assert_free(sg_conn, "lock");
 }
 
 static void wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     sg_command_status(bob, "OK", "MULTI");
     sg_command_status(bob, "QUEUED", "LOCK.ACQUIRE lock bob 10000 WAIT 10000");
@@ -480,8 +480,8 @@ static void wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once(void **sta
     }
     freeReplyObject(r);
     if (elapsed >= NOT_BLOCKED_LIMIT_MS) fail_msg("EXEC took %lld ms", (long long)elapsed);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 0);
 }
 
@@ -497,7 +497,7 @@ static void wait_inside_multi_exec_on_a_free_lock_grants_it(void **state)
     assert_true(r->element[0]->integer >= 1);
     long long token = r->element[0]->integer;
     freeReplyObject(r);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
 }
 
 #define ACQUIRE_SCRIPT "return redis.call('LOCK.ACQUIRE', KEYS[1], ARGV[1], ARGV[2], 'WAIT', ARGV[3])"
@@ -505,7 +505,7 @@ static void wait_inside_multi_exec_on_a_free_lock_grants_it(void **state)
 static void wait_inside_a_lua_script_on_a_held_lock_returns_nil_at_once(void **state)
 {
     (void)state;
-    sg_lock_acquire(sg_conn, "lock", "alice", 10000);
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
     redisContext *bob = sg_group_open_client();
     int64_t start = sg_now_ms();
     sg_send_command(bob, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
@@ -519,8 +519,8 @@ static void wait_inside_a_lua_script_on_a_held_lock_returns_nil_at_once(void **s
     }
     freeReplyObject(r);
     if (elapsed >= NOT_BLOCKED_LIMIT_MS) fail_msg("EVAL took %lld ms", (long long)elapsed);
-    sg_lock_info info = sg_lock_info_of(sg_conn, "lock");
-    sg_lock_assert_owner(&info, "alice", 5);
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "alice", 5);
     assert_int_equal(info.waiters, 0);
 }
 
@@ -529,7 +529,7 @@ static void wait_inside_a_lua_script_on_a_free_lock_grants_it(void **state)
     (void)state;
     long long token = sg_command_integer(sg_conn, "EVAL %s 1 lock bob 10000 10000", ACQUIRE_SCRIPT);
     assert_true(token >= 1);
-    assert_int_equal(sg_lock_info_of(sg_conn, "lock").token, token);
+    assert_int_equal(raw_lock_info_of(sg_conn, "lock").token, token);
 }
 
 #define LOCK_TEST(name) cmocka_unit_test_setup_teardown(name, sg_group_flush, sg_group_close_clients)

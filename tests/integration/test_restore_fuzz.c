@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "raw_commands.h"
 
 #define DEFAULT_MUTATIONS 3000
 

@@ -1,4 +1,4 @@
-/* counting_allocator.h -- the allocator the unit tests install in a core (trial_allocator hooks).
+/* counting_allocator.h -- the allocator the unit tests install for the cores (core_alloc.h hooks).
  *
  * Included by one test file each (its functions are static): it counts live blocks and bytes, checks
  * every pointer it frees came from it (a magic number before the block), refuses requests above
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "trial.h" /* trial_allocator */
+#include "core_alloc.h"
 
 #define BLOCK_MAGIC 0x5107A110C8ED0B1EULL
 /* Requests above this are refused (and counted) instead of reaching malloc. */
@@ -99,7 +99,7 @@ static inline void *counting_realloc(void *ptr, size_t size) {
 
 static inline size_t counting_usable_size(void *ptr) { return header_of(ptr)->h.size; }
 
-static const trial_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
+static const core_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
                                                    counting_usable_size};
 
 /* Make the allocation call `n` calls from now (0: the next one) fail, once. */

@@ -142,7 +142,7 @@ static void only_the_token_of_an_in_progress_record_owns_it(void **state) {
 #define TEST(f) cmocka_unit_test_setup_teardown(f, record_heap, expect_heap_balanced)
 
 int main(void) {
-    idemp_set_allocator(&counting_allocator);
+    core_set_allocator(&counting_allocator);
     const struct CMUnitTest tests[] = {
         TEST(valid_fields_accept_both_states_within_the_limits),
         TEST(valid_fields_refuse_what_no_command_can_store),

@@ -1,6 +1,6 @@
 /* test_lock_core.c -- cmocka tests of the lock core (module/lock.h), linked without Redis.
  *
- * A counting allocator is installed with lock_set_allocator() in main(); a per-test teardown fails
+ * A counting allocator is installed with core_set_allocator() in main(); a per-test teardown fails
  * the test when a record or waiter it allocated through the core is still live. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -150,89 +150,6 @@ static void acquire_by_another_owner_is_busy(void **state) {
     assert_int_equal(lock_decide_acquire(held, S("me\0"), 1, 0), LOCK_BUSY);
     assert_int_equal(lock_decide_acquire(held, S("m"), 0, 0), LOCK_BUSY);
     lock_record_free(held);
-}
-
-/* ==== fencing tokens =========================================================================== */
-static void tokens_follow_the_clock_when_it_moves_forward(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    assert_int_equal(lock_token_next(&clock, 1000), 1000);
-    assert_int_equal(lock_token_next(&clock, 5000), 5000);
-    assert_int_equal(lock_token_next(&clock, 5002), 5002);
-}
-
-static void tokens_strictly_increase_when_the_clock_jumps_back(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    uint64_t first = lock_token_next(&clock, 1000000);
-    uint64_t second = lock_token_next(&clock, 10);
-    uint64_t third = lock_token_next(&clock, 0);
-    assert_int_equal(first, 1000000);
-    assert_true(second > first);
-    assert_true(third > second);
-    assert_true(lock_token_next(&clock, 999999) > third);
-}
-
-static void tokens_strictly_increase_when_the_clock_stands_still(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    uint64_t last = lock_token_next(&clock, 777);
-    for (int i = 0; i < 100000; i++) {
-        uint64_t next = lock_token_next(&clock, 777);
-        assert_true(next > last);
-        last = next;
-    }
-    assert_int_equal(last, 777 + 100000);
-    /* Once real time passes the issued tokens, tokens follow it again. */
-    assert_int_equal(lock_token_next(&clock, 1000000), 1000000);
-}
-
-static void the_clock_saturates_at_the_largest_token_and_then_refuses(void **state) {
-    (void)state;
-    lock_token_clock clock = {LOCK_MAX_TOKEN - 2};
-    assert_true(lock_token_next(&clock, 5) == LOCK_MAX_TOKEN - 1);
-    assert_true(lock_token_next(&clock, 5) == LOCK_MAX_TOKEN);
-    assert_int_equal(lock_token_next(&clock, 5), 0);
-    assert_int_equal(lock_token_next(&clock, UINT64_MAX), 0);
-    assert_true(clock.last == LOCK_MAX_TOKEN); /* never beyond what a reply can carry */
-}
-
-static void a_clock_beyond_the_largest_token_is_never_issued(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    assert_true(lock_token_next(&clock, UINT64_MAX) == LOCK_MAX_TOKEN); /* a wild clock is capped */
-    assert_int_equal(lock_token_next(&clock, 1), 0);
-    lock_token_clock observed = {0};
-    lock_token_observe(&observed, LOCK_MAX_TOKEN);
-    assert_int_equal(lock_token_next(&observed, 1), 0);
-}
-
-static void tokens_start_above_zero_even_at_time_zero(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    assert_true(lock_token_next(&clock, 0) >= 1);
-}
-
-static void tokens_stay_above_an_observed_larger_token(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    assert_int_equal(lock_token_next(&clock, 100), 100);
-    lock_token_observe(&clock, 5000000);
-    uint64_t next = lock_token_next(&clock, 200);
-    assert_true(next > 5000000);
-    assert_true(lock_token_next(&clock, 200) > next);
-}
-
-static void observing_a_smaller_token_changes_nothing(void **state) {
-    (void)state;
-    lock_token_clock clock = {0};
-    assert_int_equal(lock_token_next(&clock, 5000), 5000);
-    lock_token_observe(&clock, 10);
-    lock_token_observe(&clock, 5000);
-    assert_int_equal(lock_token_next(&clock, 0), 5001);
-    lock_token_clock fresh = {0};
-    lock_token_observe(&fresh, 0);
-    assert_int_equal(lock_token_next(&fresh, 3), 3);
 }
 
 /* ==== waiter queue ============================================================================= */
@@ -404,7 +321,7 @@ static void many_waiters_are_allocated_and_freed_through_the_lock_allocator(void
 #define TEST(f) cmocka_unit_test_setup_teardown(f, record_heap, expect_heap_balanced)
 
 int main(void) {
-    lock_set_allocator(&counting_allocator);
+    core_set_allocator(&counting_allocator);
     const struct CMUnitTest tests[] = {
         TEST(record_new_keeps_every_field),
         TEST(record_new_accepts_owners_of_one_and_of_the_maximum_length),
@@ -417,14 +334,6 @@ int main(void) {
         TEST(acquire_by_the_holder_refreshes),
         TEST(reentrant_acquire_by_the_holder_adds_a_hold),
         TEST(acquire_by_another_owner_is_busy),
-        TEST(tokens_follow_the_clock_when_it_moves_forward),
-        TEST(tokens_strictly_increase_when_the_clock_jumps_back),
-        TEST(tokens_strictly_increase_when_the_clock_stands_still),
-        TEST(tokens_start_above_zero_even_at_time_zero),
-        TEST(tokens_stay_above_an_observed_larger_token),
-        TEST(the_clock_saturates_at_the_largest_token_and_then_refuses),
-        TEST(a_clock_beyond_the_largest_token_is_never_issued),
-        TEST(observing_a_smaller_token_changes_nothing),
         TEST(waiter_new_keeps_every_field),
         TEST(pop_returns_waiters_in_push_order),
         TEST(remove_of_the_head_leaves_the_rest_in_order),

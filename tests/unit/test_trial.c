@@ -2309,7 +2309,7 @@ static void random_operations_match_a_reference_model(void **state) {
 
 int main(void) {
     /* Before any trial exists, for the whole binary: every test checks its own balance. */
-    trial_set_allocator(&counting_allocator);
+    core_set_allocator(&counting_allocator);
     trial_set_hash_seed(0x51075EED2024ULL);
     init_pool();
 

@@ -1,6 +1,6 @@
 /* test_trial_core.c -- cmocka tests of the enrollment core (module/trial.h), linked without Redis.
  *
- * Every test runs on a counting allocator installed with trial_set_allocator() in main(), before
+ * Every test runs on a counting allocator installed with core_set_allocator() in main(), before
  * any trial exists. Each block carries a header (requested size, magic) and a trailing guard zone
  * that is checked when the block is freed or reallocated, so an out-of-bounds write by the core
  * fails the run even without ASan. A per-test teardown fails the test when anything it allocated
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core_alloc.h"
 #include "trial.h"
 
 /* ==== counting allocator ====================================================================== */
@@ -120,7 +121,7 @@ static void *counting_realloc(void *ptr, size_t size) {
 
 static size_t counting_usable_size(void *ptr) { return size_class(header_of(ptr)->h.size); }
 
-static const trial_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
+static const core_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
                                                    counting_usable_size};
 
 static size_t baseline_blocks, baseline_usable;
@@ -1791,7 +1792,7 @@ static void core_matches_a_reference_model_on_a_small_churning_trial(void **stat
 #define TEST(f) cmocka_unit_test_setup_teardown(f, record_heap, expect_heap_balanced)
 
 int main(void) {
-    trial_set_allocator(&counting_allocator);
+    core_set_allocator(&counting_allocator);
     run_seed = choose_seed();
     trial_set_hash_seed(run_seed * 0x9e3779b97f4a7c15ULL + 1);
     printf("test_trial_core: TRIAL_TEST_SEED=%" PRIu64 "\n", run_seed);

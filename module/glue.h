@@ -1,32 +1,54 @@
-/* slotguard.h -- what the glue files share: the command table, argument parsing, key lookup.
- * Each command family (enroll.c, ...) adapts one pure-C core to Redis commands and registers
- * itself from slotguard.c's RedisModule_OnLoad. */
-#ifndef SG_SLOTGUARD_H
-#define SG_SLOTGUARD_H
+/* glue.h -- what the glue files of every command family share: the command table and its
+ * COMMAND DOCS building blocks, argument parsing, key lookup, INFO fields, the clock and the
+ * server-wide token clock.
+ *
+ * Depends on the Redis module API and on the neutral pure parts (core_alloc.h, token_clock.h,
+ * decimal.h), never on a family: families include this file, and only the entry point
+ * (slotguard.c) knows every family. */
+#ifndef SG_GLUE_H
+#define SG_GLUE_H
 
 #include "redismodule.h"
 #include "decimal.h"
-#include "trial.h"
+#include "slotguard_version.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SG_MODULE_NAME "slotguard"
-#define SG_MODULE_VERSION 1  /* 0.0.1 */
-#define SG_SINCE "0.1.0"     /* the version that introduced a command, for COMMAND DOCS */
 
+/* ---- families -------------------------------------------------------------------------------- */
+/* A command family (enrollment, locks, ...): its glue file defines one of these and the entry
+ * point lists it. */
+typedef struct sg_family {
+    const char *name; /* INFO section slotguard_<name> */
+    /* Registers the family's data types, commands and events. */
+    int (*on_load)(RedisModuleCtx *ctx);
+    /* Adds the family's fields to its INFO section (already opened by the entry point). */
+    void (*info)(RedisModuleInfoCtx *ctx);
+} sg_family;
+
+/* ---- the command table ----------------------------------------------------------------------- */
 /* Building blocks of the command tables' COMMAND DOCS entries. Every command of SlotGuard takes
- * exactly one key, at position 1. */
+ * exactly one key, at position 1. `since` is the version that introduced the command. */
 #define SG_ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
 #define SG_KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
 #define SG_KEY_SPEC(f)                                                                                     \
     {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1,                  \
       .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}},                              \
      {0}}
-#define SG_INFO(summary_, complexity_, arity_, specs_, args_)                                            \
+#define SG_INFO(since_, summary_, complexity_, arity_, specs_, args_)                                     \
     &(RedisModuleCommandInfo) {                                                                           \
         .version = REDISMODULE_COMMAND_INFO_VERSION, .summary = summary_, .complexity = complexity_,     \
-        .since = SG_SINCE, .arity = arity_, .key_specs = specs_, .args = args_                           \
+        .since = since_, .arity = arity_, .key_specs = specs_, .args = args_                             \
     }
+
+/* The key specs of one-key commands, by what they do to the key (RW/RO/OW and access kind). */
+extern RedisModuleCommandKeySpec sg_spec_read[];      /* RO ACCESS */
+extern RedisModuleCommandKeySpec sg_spec_insert[];    /* RW INSERT: may create the key */
+extern RedisModuleCommandKeySpec sg_spec_update[];    /* RW UPDATE */
+extern RedisModuleCommandKeySpec sg_spec_delete[];    /* RW DELETE: may remove the key */
+extern RedisModuleCommandKeySpec sg_spec_overwrite[]; /* OW UPDATE: replaces the value */
 
 /* One command: registered by sg_register_commands(), documented through COMMAND DOCS. */
 typedef struct sg_command {
@@ -40,7 +62,13 @@ typedef struct sg_command {
 /* Register every command of a table. REDISMODULE_ERR (and a log line naming the command) on the
  * first failure, so a broken table fails the module load loudly. */
 int sg_register_commands(RedisModuleCtx *ctx, const sg_command *table, size_t count);
+#define SG_COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
+/* Create a data type; logs and returns NULL when Redis refuses it. */
+RedisModuleType *sg_create_type(RedisModuleCtx *ctx, const char *name, int encoding_version,
+                                RedisModuleTypeMethods *methods);
+
+/* ---- arguments ------------------------------------------------------------------------------- */
 /* Parse an integer in [min, max]. On failure replies
  * "ERR invalid <what>: must be an integer from <min> to <max>" and returns REDISMODULE_ERR. */
 int sg_parse_integer(RedisModuleCtx *ctx, RedisModuleString *arg, long long min, long long max,
@@ -53,6 +81,7 @@ int sg_parse_id(RedisModuleCtx *ctx, RedisModuleString *arg, size_t max_len, con
 /* Case-insensitive comparison of an argument with a keyword. */
 int sg_arg_is(RedisModuleString *arg, const char *keyword);
 
+/* ---- keys ------------------------------------------------------------------------------------ */
 /* Outcome of looking up a key of one of our types. */
 typedef enum sg_key_status {
     SG_KEY_OK = 0,
@@ -69,6 +98,20 @@ sg_key_status sg_open_key(RedisModuleCtx *ctx, RedisModuleString *name, int mode
  * missing key. Always returns REDISMODULE_OK after replying. */
 int sg_reply_key_status(RedisModuleCtx *ctx, sg_key_status status, const char *empty_error);
 
+/* Open `name` for a command: REDISMODULE_OK with the key open and *value the value (NULL when the
+ * key is empty and `empty_error` is NULL). Otherwise replies WRONGTYPE, or `empty_error` for an
+ * empty key when it is not NULL, closes the key and returns REDISMODULE_ERR. */
+int sg_open_key_or_reply(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleType *type,
+                         const char *empty_error, RedisModuleKey **key, void **value);
+
+/* ---- INFO ------------------------------------------------------------------------------------ */
+typedef struct sg_info_field {
+    const char *name;
+    long long value;
+} sg_info_field;
+void sg_info_add_fields(RedisModuleInfoCtx *ctx, const sg_info_field *fields, size_t count);
+
+/* ---- time and tokens ------------------------------------------------------------------------- */
 /* Unix time in microseconds: commands read it once and derive milliseconds with sg_ms_of(). */
 uint64_t sg_unix_now_us(void);
 long long sg_ms_of(uint64_t now_us);
@@ -82,15 +125,8 @@ uint64_t sg_token_next(uint64_t now_us); /* 0: exhausted, refuse with SG_ERR_TOK
 void sg_token_observe(uint64_t token);
 uint64_t sg_token_last(void);
 
-/* Module memory for the pure cores (RedisModule_Alloc family, allocator size classes). */
-void sg_core_allocator(trial_allocator *out);
-
-/* Families. */
-int enroll_on_load(RedisModuleCtx *ctx);
-void enroll_info(RedisModuleInfoCtx *ctx);
-int lock_on_load(RedisModuleCtx *ctx);
-void lock_info(RedisModuleInfoCtx *ctx);
-int idemp_on_load(RedisModuleCtx *ctx);
-void idemp_info(RedisModuleInfoCtx *ctx);
+/* ---- memory ---------------------------------------------------------------------------------- */
+/* Make every pure core allocate through the RedisModule_Alloc family (called once at load). */
+void sg_use_module_allocator(void);
 
 #endif

@@ -1,9 +1,9 @@
-/* enroll.c -- the enrollment family: the trial data type and SLOTS.* / ENROLL* commands.
+/* enroll_commands.c -- the enrollment family: the trial data type and SLOTS.* / ENROLL* commands.
  *
  * Every handler: check arity, parse every argument, open the key and check its type, call the
  * core (trial.c), reply, and when the trial changed replicate verbatim (every command here is
  * deterministic given the trial), signal the key for WATCH and notify keyspace listeners. */
-#include "slotguard.h"
+#include "glue.h"
 #include "trial.h"
 
 #include <stdio.h>
@@ -38,12 +38,7 @@ static int parse_user(RedisModuleCtx *ctx, RedisModuleString *arg, const char **
 /* Open the trial at argv[1]; replies NOTRIAL/WRONGTYPE (and closes the key) when there is none. */
 static trial *open_trial(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleKey **key) {
     void *value;
-    sg_key_status status = sg_open_key(ctx, name, mode, trial_type, key, &value);
-    if (status != SG_KEY_OK) {
-        RedisModule_CloseKey(*key);
-        sg_reply_key_status(ctx, status, NOTRIAL_ERROR);
-        return NULL;
-    }
+    if (sg_open_key_or_reply(ctx, name, mode, trial_type, NOTRIAL_ERROR, key, &value) != REDISMODULE_OK) return NULL;
     return value;
 }
 
@@ -168,7 +163,7 @@ static int slots_info_command(RedisModuleCtx *ctx, RedisModuleString **argv, int
         {"waitlist_max", trial_waitlist_max(t)},
         {"next_arrival", trial_next_ticket(t)},
     };
-    size_t n = sizeof(fields) / sizeof(fields[0]);
+    size_t n = SG_COUNT(fields);
     RedisModule_ReplyWithArray(ctx, (long)(n * 2));
     for (size_t i = 0; i < n; i++) {
         RedisModule_ReplyWithCString(ctx, fields[i].name);
@@ -427,10 +422,6 @@ static void *trial_type_copy(RedisModuleString *fromkey, RedisModuleString *toke
 
 /* ---- registration ---------------------------------------------------------------------------- */
 
-static RedisModuleCommandKeySpec spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);
-static RedisModuleCommandKeySpec spec_update[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE);
-static RedisModuleCommandKeySpec spec_delete[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE);
-static RedisModuleCommandKeySpec spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 
 static RedisModuleCommandArg waitlist_block[] = {
     {.name = "waitlist", .type = REDISMODULE_ARG_TYPE_PURE_TOKEN, .key_spec_index = -1, .token = "WAITLIST"},
@@ -469,36 +460,33 @@ static RedisModuleCommandArg restore_args[] = {
 
 static const sg_command enroll_commands[] = {
     {"slots.init", slots_init_command, "write deny-oom fast", 1, 1, 1,
-     SG_INFO("Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
-          spec_insert, init_args)},
+     SG_INFO("0.1.0", "Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
+          sg_spec_insert, init_args)},
     {"enroll", enroll_command, "write deny-oom fast", 1, 1, 1,
-     SG_INFO("Enrolls a user if a slot is free: 1 enrolled, 0 full, -1 already enrolled, 2 waitlisted, "
-          "-2 already waitlisted.", "O(1)", 3, spec_update, key_user_args)},
+     SG_INFO("0.1.0", "Enrolls a user if a slot is free: 1 enrolled, 0 full, -1 already enrolled, 2 waitlisted, "
+          "-2 already waitlisted.", "O(1)", 3, sg_spec_update, key_user_args)},
     {"enroll.cancel", enroll_cancel_command, "write fast", 1, 1, 1,
-     SG_INFO("Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, spec_delete,
+     SG_INFO("0.1.0", "Withdraws a user; the slot goes back or to the head of the waitlist.", "O(1)", 3, sg_spec_delete,
           key_user_args)},
     {"enroll.status", enroll_status_command, "readonly fast", 1, 1, 1,
-     SG_INFO("Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
+     SG_INFO("0.1.0", "Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
           "or neither.", "O(1) for enrolled users, O(W) for waitlisted users, W the waitlist length", 3,
-          spec_read, key_user_args)},
+          sg_spec_read, key_user_args)},
     {"slots.info", slots_info_command, "readonly fast", 1, 1, 1,
-     SG_INFO("Returns a trial's capacity, remaining slots, enrolled and waitlisted counts.", "O(1)", 2,
-          spec_read, key_args)},
+     SG_INFO("0.1.0", "Returns a trial's capacity, remaining slots, enrolled and waitlisted counts.", "O(1)", 2,
+          sg_spec_read, key_args)},
     {"slots.resize", slots_resize_command, "write deny-oom", 1, 1, 1,
-     SG_INFO("Changes a trial's capacity without dropping enrolled users; raising it promotes waitlisted "
-          "users in FIFO order.", "O(P), P the number of users promoted", 3, spec_update, resize_args)},
+     SG_INFO("0.1.0", "Changes a trial's capacity without dropping enrolled users; raising it promotes waitlisted "
+          "users in FIFO order.", "O(P), P the number of users promoted", 3, sg_spec_update, resize_args)},
     {"enroll.members", enroll_members_command, "readonly", 1, 1, 1,
-     SG_INFO("Iterates over enrolled users in arrival order, SCAN-style.", "O(log N + COUNT)", -3,
-          spec_read, members_args)},
+     SG_INFO("0.1.0", "Iterates over enrolled users in arrival order, SCAN-style.", "O(log N + COUNT)", -3,
+          sg_spec_read, members_args)},
     {"slots.restore", slots_restore_command, "write deny-oom", 1, 1, 1,
-     SG_INFO("Appends users with their arrival numbers to a trial (used by AOF rewrite).",
-          "O(N), N the number of users given", -3, spec_insert, restore_args)},
+     SG_INFO("0.1.0", "Appends users with their arrival numbers to a trial (used by AOF rewrite).",
+          "O(N), N the number of users given", -3, sg_spec_insert, restore_args)},
 };
 
-int enroll_on_load(RedisModuleCtx *ctx) {
-    trial_allocator module_allocator;
-    sg_core_allocator(&module_allocator);
-    trial_set_allocator(&module_allocator);
+static int enroll_on_load(RedisModuleCtx *ctx) {
     uint64_t seed;
     RedisModule_GetRandomBytes((unsigned char *)&seed, sizeof(seed));
     trial_set_hash_seed(seed);
@@ -514,17 +502,13 @@ int enroll_on_load(RedisModuleCtx *ctx) {
         .free_effort = trial_free_effort,
         .copy = trial_type_copy,
     };
-    trial_type = RedisModule_CreateDataType(ctx, TRIAL_TYPE_NAME, TRIAL_ENCODING_VERSION, &methods);
-    if (trial_type == NULL) {
-        RedisModule_Log(ctx, "warning", "could not register the %s data type", TRIAL_TYPE_NAME);
-        return REDISMODULE_ERR;
-    }
-    return sg_register_commands(ctx, enroll_commands, sizeof(enroll_commands) / sizeof(enroll_commands[0]));
+    trial_type = sg_create_type(ctx, TRIAL_TYPE_NAME, TRIAL_ENCODING_VERSION, &methods);
+    if (trial_type == NULL) return REDISMODULE_ERR;
+    return sg_register_commands(ctx, enroll_commands, SG_COUNT(enroll_commands));
 }
 
-void enroll_info(RedisModuleInfoCtx *ctx) {
-    if (RedisModule_InfoAddSection(ctx, "enroll") == REDISMODULE_ERR) return;
-    const struct { const char *name; long long value; } fields[] = {
+static void enroll_info(RedisModuleInfoCtx *ctx) {
+    const sg_info_field fields[] = {
         {"trials_created", stats.trials_created},
         {"enroll_enrolled", stats.enrolled},
         {"enroll_waitlisted", stats.waitlisted},
@@ -537,6 +521,7 @@ void enroll_info(RedisModuleInfoCtx *ctx) {
         {"promoted", stats.promoted},
         {"resized", stats.resized},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        RedisModule_InfoAddFieldLongLong(ctx, fields[i].name, fields[i].value);
+    sg_info_add_fields(ctx, fields, SG_COUNT(fields));
 }
+
+const sg_family enroll_family = {"enroll", enroll_on_load, enroll_info};

@@ -1,0 +1,333 @@
+/* slotguard.h -- libslotguard, the C client library of the SlotGuard Redis module.
+ *
+ * The whole public API: one header, one prefix (sg_), built on hiredis 0.14. A context owns the
+ * connection to one Redis server, or the connections to the nodes of a Redis Cluster together with
+ * the cluster's slot map; the same calls work in both modes.
+ *
+ * Error model (as hiredis): every call that talks to the server returns SG_OK or SG_ERR. On
+ * SG_ERR, ctx->err holds one of the SG_ERR_* codes below and ctx->errstr a readable message; the
+ * next call clears both. Business outcomes (full, busy, already enrolled...) are never errors:
+ * they come back in the typed result. Results never expose raw replies; strings are pointer +
+ * length and binary-safe.
+ *
+ * Threads: a context is used by one thread at a time (like a hiredis context); give each thread
+ * its own. The lock watchdog (sg_watched_lock_*) runs on a thread and connection of its own.
+ *
+ * Retries: after a connection error or a command timeout, a call whose repetition cannot do harm
+ * is retried on a fresh connection up to sg_options.max_retries times; the others return SG_ERR
+ * with SG_ERR_IO / SG_ERR_EOF / SG_ERR_TIMEOUT, and then the caller cannot know whether the server
+ * executed the command. Each call's comment says which it is ("Retried" or "Not retried") and why.
+ * In cluster mode, redirections (MOVED, ASK), TRYAGAIN and CLUSTERDOWN are followed for every call
+ * (the command was not executed when the server answered so), within sg_options.max_redirects. */
+#ifndef SLOTGUARD_H
+#define SLOTGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "slotguard_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SG_OK 0
+#define SG_ERR -1
+
+/* ctx->err */
+#define SG_ERR_IO 1        /* a connection error (errno in the message); see "Retries" */
+#define SG_ERR_EOF 2       /* the server closed the connection */
+#define SG_ERR_TIMEOUT 3   /* no reply within the command timeout (or connect timeout) */
+#define SG_ERR_PROTOCOL 4  /* an unexpected reply: not a SlotGuard server, or a different version */
+#define SG_ERR_OOM 5       /* out of memory in the client */
+#define SG_ERR_SERVER 6    /* the server answered an error (ERR ..., WRONGTYPE ..., READONLY ...) */
+#define SG_ERR_NOTRIAL 7   /* an enrollment command found no trial at the key (server's NOTRIAL) */
+#define SG_ERR_CLUSTER 8   /* cluster mode: no node answers for the slot, or redirections ran out */
+#define SG_ERR_ARGUMENT 9  /* a bad argument caught before sending (NULL pointer, negative count) */
+#define SG_ERR_AUTH 10     /* AUTH or SELECT refused while connecting */
+
+#define SG_ERRSTR_SIZE 160
+
+/* The version of the library (SG_VERSION_STRING at build time). */
+const char *sg_version(void);
+
+/* ---- connecting ------------------------------------------------------------------------------ */
+typedef struct sg_options {
+    /* Where to connect: a TCP host and port (default 127.0.0.1:6379), or a unix socket path. In
+     * cluster mode host:port is the first seed; `seeds` may name more ("h1:p1,h2:p2"). */
+    const char *host;
+    int port;
+    const char *unix_path;
+    int cluster;           /* 1: Redis Cluster mode (slot map, MOVED/ASK) */
+    const char *seeds;
+    int connect_timeout_ms; /* 0: 1000 */
+    int command_timeout_ms; /* 0: 5000; a blocking LOCK.ACQUIRE ... WAIT gets its wait on top */
+    const char *user;       /* AUTH user (Redis 6 ACL); NULL: AUTH password alone, or no AUTH */
+    const char *password;   /* NULL: no AUTH */
+    int db;                 /* SELECT db after connecting; single-node mode only (cluster: 0) */
+    int max_retries;        /* retries of retry-safe calls after a connection error; 0: 2, -1: none */
+    int max_redirects;      /* cluster: MOVED/ASK/TRYAGAIN/CLUSTERDOWN followed per call; 0: 16 */
+} sg_options;
+
+typedef struct sg_context {
+    int err;                      /* 0, or an SG_ERR_* code after a call returned SG_ERR */
+    char errstr[SG_ERRSTR_SIZE];  /* what went wrong, for people */
+    struct sg_connection *conn;   /* private */
+} sg_context;
+
+/* Connect (to the one server, or to the cluster: the slot map is read from the first seed that
+ * answers). Returns NULL only when out of memory; otherwise check ctx->err, as with hiredis, and
+ * free the context with sg_free() in both cases. */
+sg_context *sg_connect(const sg_options *options);
+/* sg_connect to host:port with default options. */
+sg_context *sg_connect_tcp(const char *host, int port);
+void sg_free(sg_context *ctx);
+
+/* A new, independent context with the same options (e.g. for another thread). */
+sg_context *sg_clone(const sg_context *ctx);
+
+/* Re-read the cluster's slot map now (it is re-read by itself after MOVED, failover or a
+ * connection error). SG_OK in single-node mode. */
+int sg_refresh_slots(sg_context *ctx);
+
+/* ---- cluster slots (pure; usable without a context) ----------------------------------------- */
+/* CRC16 as Redis Cluster computes it (XMODEM): sg_crc16("123456789", 9) == 0x31C3. */
+uint16_t sg_crc16(const char *bytes, size_t len);
+/* The hash slot (0..16383) of a key, with hash tags: when the key has a '{' followed later by a
+ * '}' with at least one byte between them, only those bytes are hashed ("{user1000}.following").
+ * "foo{}{bar}" has an empty first tag, so the whole key is hashed. */
+unsigned sg_key_slot(const char *key, size_t len);
+
+/* ---- enrollment ------------------------------------------------------------------------------ */
+/* ENROLL's replies (the codes of the Lua script it replaces). */
+typedef enum sg_enroll_result {
+    SG_ENROLL_FULL = 0,
+    SG_ENROLL_ENROLLED = 1,
+    SG_ENROLL_ALREADY_ENROLLED = -1,
+    SG_ENROLL_WAITLISTED = 2,
+    SG_ENROLL_ALREADY_WAITLISTED = -2,
+} sg_enroll_result;
+
+/* SLOTS.INIT: create a trial with `capacity` slots and room for `waitlist_max` waiting users (0:
+ * no waitlist). *created: 1 created, 0 a trial already existed (left untouched).
+ * Retried: a repeat finds the trial and answers 0, changing nothing. */
+int sg_trial_create(sg_context *ctx, const char *trial, size_t trial_len, long long capacity,
+                    long long waitlist_max, int *created);
+
+/* ENROLL. Retried: a repeat answers SG_ENROLL_ALREADY_ENROLLED (or _ALREADY_WAITLISTED) and never
+ * takes a second slot; so after a connection error, "already" may mean "by this call".
+ * SG_ERR_NOTRIAL when the trial does not exist. */
+int sg_enroll(sg_context *ctx, const char *trial, size_t trial_len, const char *user, size_t user_len,
+              sg_enroll_result *result);
+
+/* ENROLL.CANCEL. *withdrawn: 1 the user was enrolled and is withdrawn (its slot went back, or to
+ * the head of the waitlist), 0 it was not enrolled (a waitlisted user leaves the waitlist).
+ * Retried: a repeat finds the user gone and answers 0, changing nothing. */
+int sg_enroll_cancel(sg_context *ctx, const char *trial, size_t trial_len, const char *user, size_t user_len,
+                     int *withdrawn);
+
+typedef enum sg_user_state {
+    SG_USER_NONE = 0,
+    SG_USER_ENROLLED = 1,
+    SG_USER_WAITLISTED = 2,
+} sg_user_state;
+
+typedef struct sg_user_status {
+    sg_user_state state;
+    long long value; /* enrolled: arrival number; waitlisted: 1-based position; none: 0 */
+} sg_user_status;
+
+/* ENROLL.STATUS. Retried (a read). */
+int sg_enroll_status(sg_context *ctx, const char *trial, size_t trial_len, const char *user, size_t user_len,
+                     sg_user_status *status);
+
+typedef struct sg_trial_info {
+    int exists; /* 0: no trial at the key (the other fields are 0) */
+    long long capacity, remaining, enrolled, waitlisted, waitlist_max, next_arrival;
+} sg_trial_info;
+
+/* SLOTS.INFO. Retried (a read). */
+int sg_trial_info_get(sg_context *ctx, const char *trial, size_t trial_len, sg_trial_info *info);
+
+/* SLOTS.RESIZE. *promoted: users enrolled from the waitlist by the change. Retried: a repeat sets
+ * the same capacity again and promotes nobody more. */
+int sg_trial_resize(sg_context *ctx, const char *trial, size_t trial_len, long long capacity, long long *promoted);
+
+/* One page of ENROLL.MEMBERS: users in arrival order. */
+typedef struct sg_member {
+    const char *user;
+    size_t user_len;
+    long long arrival;
+} sg_member;
+
+typedef struct sg_members_page {
+    unsigned long long next_cursor; /* 0: the export is complete */
+    size_t count;
+    sg_member *members;
+    void *storage; /* private: freed by sg_members_page_free */
+} sg_members_page;
+
+/* ENROLL.MEMBERS key cursor COUNT count WITHARRIVALS. Start with cursor 0 and call again with
+ * page->next_cursor until it is 0; each user enrolled for the whole export comes exactly once.
+ * Free every page with sg_members_page_free. Retried (a read). */
+int sg_enroll_members(sg_context *ctx, const char *trial, size_t trial_len, unsigned long long cursor, size_t count,
+                      sg_members_page *page);
+void sg_members_page_free(sg_members_page *page);
+
+/* SLOTS.RESTORE: append users with their arrival numbers to one list of an existing trial and
+ * raise its next arrival number (migration; AOF rewrite uses it). All or nothing.
+ * Not retried: a repeat after a success is refused as "duplicate user". */
+int sg_trial_restore(sg_context *ctx, const char *trial, size_t trial_len, long long next_arrival, int waitlisted,
+                     const sg_member *members, size_t count);
+
+/* ---- locks ----------------------------------------------------------------------------------- */
+/* LOCK.ACQUIRE key owner ttl [WAIT wait_ms] [REENTRANT]. *token: the fencing token when granted,
+ * 0 when another owner holds the lock (with wait_ms > 0: when it was not granted within wait_ms;
+ * waiting is FIFO and blocks this context for up to wait_ms).
+ * Retried unless reentrant: the holder acquiring again gets its own token back (and a refreshed
+ * lease), so a repeat after a lost reply is harmless. A reentrant repeat would add a hold, so it
+ * is not retried. */
+int sg_lock_acquire(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                    long long ttl_ms, long long wait_ms, int reentrant, long long *token);
+
+/* LOCK.RELEASE. *released: 1 released (one hold of a reentrant lock), 0 `owner` did not hold it.
+ * Not retried: for a reentrant lock a repeat would release a second hold. A release lost to a
+ * connection error leaves the lock to its lease; call again if the lock is not reentrant. */
+int sg_lock_release(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                    int *released);
+
+/* LOCK.EXTEND: the lease of a lock held by `owner` ends ttl_ms from now. *extended: 1, or 0 when
+ * `owner` does not hold it (its lease ended, or it was released or taken).
+ * Retried: a repeat sets the same lease again. */
+int sg_lock_extend(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                   long long ttl_ms, int *extended);
+
+#define SG_MAX_ID_LEN 512
+
+typedef struct sg_lock_info {
+    int held;                    /* 0: the lock is free (the other fields are 0) */
+    char owner[SG_MAX_ID_LEN];   /* not NUL-terminated: owner_len bytes */
+    size_t owner_len;
+    long long ttl_ms, token, holds, waiters;
+} sg_lock_info;
+
+/* LOCK.INFO. Retried (a read). */
+int sg_lock_info_get(sg_context *ctx, const char *key, size_t key_len, sg_lock_info *info);
+
+/* LOCK.GRANT: set a lock to an exact state (migration tools; the form the module replicates lock
+ * changes in). Not for applications. Retried: it sets the same state again. */
+int sg_lock_grant(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                  long long token, long long deadline_unix_ms, long long holds);
+
+/* ---- the watched lock: a lease renewed in the background while the caller works ---------------- */
+typedef struct sg_watched_lock sg_watched_lock;
+
+/* Called once, on the watchdog's thread, when the lock is lost while watched: LOCK.EXTEND
+ * answered that `owner` no longer holds it, or no renewal succeeded before the lease ended (the
+ * server may have given it away). Keep it short and thread-safe. */
+typedef void (*sg_lock_lost_fn)(const char *key, size_t key_len, long long token, void *arg);
+
+typedef struct sg_watch_options {
+    long long ttl_ms;     /* the lease; renewed with LOCK.EXTEND every ttl_ms / 3 */
+    long long wait_ms;    /* 0: one try; > 0: wait up to this long in the lock's FIFO queue */
+    sg_lock_lost_fn on_lost; /* may be NULL: poll sg_watched_lock_held() instead */
+    void *on_lost_arg;
+} sg_watch_options;
+
+/* Acquire `key` for `owner` and start renewing its lease on a thread with its own connection
+ * (a clone of ctx). Returns the handle, or NULL when not granted (ctx->err is 0) or on an error
+ * (SG_ERR, ctx->err set). The lock is not reentrant. */
+sg_watched_lock *sg_watched_lock_acquire(sg_context *ctx, const char *key, size_t key_len, const char *owner,
+                                         size_t owner_len, const sg_watch_options *options);
+/* The fencing token of the grant: pass it to the storage the lock protects. */
+long long sg_watched_lock_token(const sg_watched_lock *lock);
+/* 1 while the lock is held as far as the watchdog knows: the last renewal succeeded and its lease
+ * has not ended. 0 once lost: stop working under the lock. */
+int sg_watched_lock_held(sg_watched_lock *lock);
+/* Stop the renewal (no LOCK.EXTEND is sent once this returns), release the lock with ctx, free the
+ * handle. *released (may be NULL): 1 released, 0 it was no longer held. SG_ERR on a connection
+ * error of the release (the handle is freed all the same; the lease then ends by itself). */
+int sg_watched_lock_release(sg_context *ctx, sg_watched_lock *lock, int *released);
+
+/* ---- idempotency ----------------------------------------------------------------------------- */
+/* IDEMP.SETNX key ttl_s [value]: record `key` the first time it is seen (what SET key value NX EX
+ * ttl_s does; value NULL: "1"). *recorded: 1 first time, 0 seen before.
+ * Not retried: a repeat of a successful call answers 0, which would read as "a duplicate". */
+int sg_idemp_setnx(sg_context *ctx, const char *key, size_t key_len, long long ttl_s, const char *value,
+                   size_t value_len, int *recorded);
+
+typedef enum sg_idemp_outcome {
+    SG_IDEMP_NEW = 1,         /* the caller owns the processing: token */
+    SG_IDEMP_IN_PROGRESS = 2, /* someone else is processing it: retry_after_ms */
+    SG_IDEMP_COMPLETED = 3,   /* done before: response */
+    SG_IDEMP_MISMATCH = 4,    /* the key was used with another fingerprint: other_completed */
+} sg_idemp_outcome;
+
+typedef struct sg_idemp_begin {
+    sg_idemp_outcome outcome;
+    long long token;          /* NEW */
+    long long retry_after_ms; /* IN_PROGRESS: what is left of the other caller's lease */
+    char *response;           /* COMPLETED: the stored response (malloc'ed; sg_idemp_begin_free) */
+    size_t response_len;
+    int other_completed;      /* MISMATCH: 1 the other request completed, 0 it is in progress */
+} sg_idemp_begin;
+
+/* IDEMP.BEGIN key fingerprint lease_ms. Free the result with sg_idemp_begin_free.
+ * Not retried: a repeat of a successful BEGIN answers IN_PROGRESS (the caller's own lease), which
+ * would read as someone else's; after a connection error, call again and treat IN_PROGRESS with
+ * care, or wait for the lease. */
+int sg_idemp_begin_processing(sg_context *ctx, const char *key, size_t key_len, const char *fingerprint,
+                              size_t fingerprint_len, long long lease_ms, sg_idemp_begin *result);
+void sg_idemp_begin_free(sg_idemp_begin *result);
+
+typedef enum sg_idemp_complete_result {
+    SG_IDEMP_LOST = 0,           /* the lease was lost: nothing stored, the work may not count */
+    SG_IDEMP_STORED = 1,
+    SG_IDEMP_ALREADY_STORED = 2, /* stored before by this token (a repeat) */
+} sg_idemp_complete_result;
+
+/* IDEMP.COMPLETE key token response ttl_s. Retried: a repeat answers SG_IDEMP_ALREADY_STORED. */
+int sg_idemp_complete(sg_context *ctx, const char *key, size_t key_len, long long token, const char *response,
+                      size_t response_len, long long ttl_s, sg_idemp_complete_result *result);
+
+/* IDEMP.ABORT key token. *freed: 1 freed for a retry, 0 not owned by token.
+ * Retried: a repeat finds the key free and answers 0, changing nothing. */
+int sg_idemp_abort(sg_context *ctx, const char *key, size_t key_len, long long token, int *freed);
+
+typedef struct sg_idemp_record {
+    int exists;             /* 0: no record at the key */
+    int completed;          /* 1 completed, 0 in progress */
+    char *fingerprint;      /* malloc'ed; sg_idemp_record_free */
+    size_t fingerprint_len;
+    long long token, ttl_ms;
+    char *response;         /* completed only */
+    size_t response_len;
+} sg_idemp_record;
+
+/* IDEMP.GET. Free with sg_idemp_record_free. Retried (a read). */
+int sg_idemp_get(sg_context *ctx, const char *key, size_t key_len, sg_idemp_record *record);
+void sg_idemp_record_free(sg_idemp_record *record);
+
+/* IDEMP.RECORD: set a record to an exact state (migration tools; the replicated form). Not for
+ * applications. Retried: it sets the same state again. */
+int sg_idemp_record_set(sg_context *ctx, const char *key, size_t key_len, int completed, const char *fingerprint,
+                        size_t fingerprint_len, long long token, long long deadline_unix_ms, const char *response,
+                        size_t response_len);
+
+/* ---- other commands -------------------------------------------------------------------------- */
+/* Any other command (XREADGROUP, HSET, WAIT...), binary-safe. In cluster mode it goes to the node
+ * serving `key`'s slot, following MOVED/ASK; key NULL: any node. In single-node mode `key` is not
+ * used and may be NULL. Returns the hiredis reply (free it with freeReplyObject), or NULL with
+ * ctx->err set. An error reply is a reply, not SG_ERR (but MOVED/ASK/TRYAGAIN/CLUSTERDOWN are
+ * followed). Not retried after a connection error: the library cannot know whether an arbitrary
+ * command is safe to repeat. */
+redisReply *sg_command_argv(sg_context *ctx, const char *key, size_t key_len, int argc, const char **argv,
+                            const size_t *argvlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
