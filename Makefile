@@ -26,6 +26,10 @@ MODULE_HDRS = $(wildcard module/*.h) $(VERSION_HDR)
 MODULE    = module/slotguard.so
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+# Test support every unit binary links: the counting allocator, the in-memory trial stream, the
+# trial fixtures (the .c files of tests/unit not named test_*).
+UNIT_SUPPORT = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HDRS  = $(wildcard tests/unit/*.h)
 INTEG_SRCS = $(wildcard tests/integration/test_*.c)
 HARNESS    = tests/integration/harness.c
 
@@ -51,9 +55,9 @@ $(HEADER):
 $(MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
 $(BUILD)/integration/%: tests/integration/%.c $(HARNESS) tests/integration/harness.h $(VERSION_HDR)
 	@mkdir -p $(dir $@)
@@ -76,9 +80,9 @@ $(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
+$(BUILD)/asan/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
 asan: $(ASAN_MODULE) $(ASAN_UNIT_BINS) $(INTEG_BINS)
 

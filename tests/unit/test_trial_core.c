@@ -1,11 +1,8 @@
 /* test_trial_core.c -- cmocka tests of the enrollment core (module/trial.h), linked without Redis.
  *
- * Every test runs on a counting allocator installed with core_set_allocator() in main(), before
- * any trial exists. Each block carries a header (requested size, magic) and a trailing guard zone
- * that is checked when the block is freed or reallocated, so an out-of-bounds write by the core
- * fails the run even without ASan. A per-test teardown fails the test when anything it allocated
- * through the core is still live. usable_size reports the size rounded up to 16 bytes (a size
- * class), so trial_memory_usage() can be compared with what the allocator really holds.
+ * Every test runs on the shared counting allocator (counting_allocator.h) installed with
+ * core_set_allocator() in main(), before any trial exists: guard zones, size classes for
+ * usable_size, and a per-test teardown that fails a test leaving anything live.
  *
  * Serialization goes through an in-memory trial_writer/trial_reader over a growable byte buffer:
  * a u64 is 8 bytes little-endian, a byte string is a u64 length followed by the bytes.
@@ -24,132 +21,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core_alloc.h"
+#include "counting_allocator.h"
 #include "trial.h"
-
-/* ==== counting allocator ====================================================================== */
-#define BLOCK_MAGIC 0x7e57c0a1b10c4ed5ULL
-/* Without ASan the guard zone catches writes past a block; under ASan it would hide them. */
-#if defined(__SANITIZE_ADDRESS__)
-static size_t guard_bytes = 0;
-#else
-static size_t guard_bytes = 32;
-#endif
-#define GUARD_FILL 0xA5
-/* Requests above this are refused instead of reaching malloc: a core that believed an absurd
- * count read from a stream would ask for it. */
-#define HUGE_REQUEST ((size_t)1 << 31)
-
-typedef union block_header {
-    struct {
-        size_t size;
-        uint64_t magic;
-    } h;
-    max_align_t align;
-} block_header;
-
-static struct {
-    size_t live_blocks;
-    size_t live_usable; /* sum of usable_size() over live blocks */
-    size_t corrupted;   /* blocks whose guard zone was overwritten */
-    size_t refused;     /* huge requests refused */
-} heap;
-
-static size_t size_class(size_t size) { return size == 0 ? 16 : (size + 15) & ~(size_t)15; }
-
-static void write_guard(block_header *b) {
-    memset((unsigned char *)(b + 1) + b->h.size, GUARD_FILL, guard_bytes);
-}
-
-static block_header *header_of(void *ptr) {
-    block_header *b = (block_header *)ptr - 1;
-    if (b->h.magic != BLOCK_MAGIC) {
-        fprintf(stderr, "test_trial_core: %p not from the counting allocator, or freed twice\n", ptr);
-        abort();
-    }
-    const unsigned char *guard = (const unsigned char *)(b + 1) + b->h.size;
-    for (size_t i = 0; i < guard_bytes; i++) {
-        if (guard[i] != GUARD_FILL) {
-            fprintf(stderr, "test_trial_core: write past the end of a %zu-byte block\n", b->h.size);
-            heap.corrupted++;
-            write_guard(b);
-            break;
-        }
-    }
-    return b;
-}
-
-static void *counting_alloc(size_t size) {
-    if (size > HUGE_REQUEST) {
-        heap.refused++;
-        return NULL;
-    }
-    block_header *b = malloc(sizeof(*b) + size + guard_bytes);
-    if (b == NULL) return NULL;
-    b->h.size = size;
-    b->h.magic = BLOCK_MAGIC;
-    write_guard(b);
-    heap.live_blocks++;
-    heap.live_usable += size_class(size);
-    return b + 1;
-}
-
-static void counting_free(void *ptr) {
-    if (ptr == NULL) return;
-    block_header *b = header_of(ptr);
-    heap.live_blocks--;
-    heap.live_usable -= size_class(b->h.size);
-    b->h.magic = 0;
-    free(b);
-}
-
-static void *counting_realloc(void *ptr, size_t size) {
-    if (ptr == NULL) return counting_alloc(size);
-    if (size > HUGE_REQUEST) {
-        heap.refused++;
-        return NULL;
-    }
-    block_header *b = header_of(ptr);
-    size_t old = b->h.size;
-    block_header *moved = realloc(b, sizeof(*moved) + size + guard_bytes);
-    if (moved == NULL) return NULL;
-    moved->h.size = size;
-    write_guard(moved);
-    heap.live_usable = heap.live_usable - size_class(old) + size_class(size);
-    return moved + 1;
-}
-
-static size_t counting_usable_size(void *ptr) { return size_class(header_of(ptr)->h.size); }
-
-static const core_allocator counting_allocator = {counting_alloc, counting_realloc, counting_free,
-                                                   counting_usable_size};
-
-static size_t baseline_blocks, baseline_usable;
-
-static int record_heap(void **state) {
-    (void)state;
-    baseline_blocks = heap.live_blocks;
-    baseline_usable = heap.live_usable;
-    heap.corrupted = 0;
-    return 0;
-}
-
-static int expect_heap_balanced(void **state) {
-    (void)state;
-    int rc = 0;
-    if (heap.live_blocks != baseline_blocks || heap.live_usable != baseline_usable) {
-        print_error("leak: %zu block(s) (%zu usable bytes) allocated through the core are still live\n",
-                    heap.live_blocks - baseline_blocks, heap.live_usable - baseline_usable);
-        rc = -1;
-    }
-    if (heap.corrupted != 0) {
-        print_error("%zu block(s) were written past their end\n", heap.corrupted);
-        rc = -1;
-    }
-    baseline_blocks = heap.live_blocks;
-    baseline_usable = heap.live_usable;
-    return rc;
-}
 
 /* ==== small helpers ============================================================================ */
 #define S(str) (str), (sizeof(str) - 1) /* a string literal as (bytes, len) */
@@ -297,7 +170,7 @@ static int reader_bytes(void *io, char **bytes, size_t *len) {
     *bytes = NULL;
     if (reader_u64(io, &n) != 0) return -1;
     if (n > s->len - s->pos) return -1;
-    char *p = counting_alloc(n ? (size_t)n : 1); /* the allocator the core frees with */
+    char *p = core_alloc(n ? (size_t)n : 1); /* the allocator the core frees with */
     if (p == NULL) return -1;
     if (n) memcpy(p, s->data + s->pos, (size_t)n);
     s->pos += (size_t)n;
@@ -1354,12 +1227,12 @@ static void load_rejects_absurd_counts(void **state) {
     (void)state;
     const pair en[] = {{1, "a", 1}, {2, "b", 1}};
     const uint64_t absurd = (uint64_t)1 << 60;
-    size_t refused = heap.refused;
+    size_t refused = heap.refused_huge;
     assert_stream_rejected(build_stream(10, 10, 3, absurd, en, 2, 0, NULL, 0));
     assert_stream_rejected(build_stream(10, 10, 3, 2, en, 2, absurd, NULL, 0));
     assert_stream_rejected(build_stream(10, 10, 3, UINT64_MAX, en, 0, 0, NULL, 0));
     /* Nothing was sized from the count. */
-    assert_int_equal(heap.refused, refused);
+    assert_int_equal(heap.refused_huge, refused);
     assert_stream_rejected(build_stream(TRIAL_MAX_CAPACITY + 1, 10, 3, 2, en, 2, 0, NULL, 0));
     assert_stream_rejected(build_stream(10, TRIAL_MAX_CAPACITY + 1, 3, 2, en, 2, 0, NULL, 0));
     assert_stream_rejected(build_stream(10, 10, 0, 0, en, 0, 0, NULL, 0));
