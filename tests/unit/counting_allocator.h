@@ -11,7 +11,7 @@
  * Requests above HUGE_REQUEST are refused (heap.refused_huge) instead of reaching malloc, and
  * fail_allocation(n) makes the n-th allocation from now fail once. record_heap and
  * expect_heap_balanced are cmocka setup/teardown functions: the teardown fails a test that leaves
- * a block live or wrote past a block. Include it after <cmocka.h>. */
+ * a block live or wrote past a block (reported with cmocka's print_error). */
 #ifndef SG_COUNTING_ALLOCATOR_H
 #define SG_COUNTING_ALLOCATOR_H
 

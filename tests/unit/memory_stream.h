@@ -5,7 +5,7 @@
  * self-describing, so a test can cut it anywhere (load_prefix) or turn it into a list of tokens,
  * rewrite one value and load the result, without knowing the layout trial_save() chose. Strings the
  * reader hands to the core are allocated with core_alloc(), the allocator the core frees them with.
- * Include it after <cmocka.h>: failures are cmocka assertions. */
+ * Failures (a buffer that cannot grow, a token that is not unique) are cmocka assertions. */
 #ifndef SG_MEMORY_STREAM_H
 #define SG_MEMORY_STREAM_H
 

@@ -1,7 +1,7 @@
 /* trial_fixtures.h -- what the trial suites (test_trial_*.c) share: trials built for a test, short
  * calls for string ids, listings of a trial copied out for comparisons, and the hash seed.
  *
- * Failures are cmocka assertions, so include it after <cmocka.h>. Every helper allocates the trial
+ * Failures are cmocka assertions that fail the calling test. Every helper allocates the trial
  * through the cores' allocator (the counting allocator main() installs) and its own bookkeeping
  * with malloc, so the per-test heap check counts only what the core holds. */
 #ifndef SG_TRIAL_FIXTURES_H
