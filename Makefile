@@ -29,6 +29,10 @@ MODULE_HDRS = $(wildcard module/*.h) $(VERSION_HDR)
 MODULE    = module/slotguard.so
 
 UNIT_SRCS  = $(wildcard tests/unit/test_*.c)
+# Test support every unit binary links: the counting allocator, the in-memory trial stream, the
+# trial fixtures (the .c files of tests/unit not named test_*).
+UNIT_SUPPORT = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_HDRS  = $(wildcard tests/unit/*.h)
 INTEG_SRCS = $(wildcard tests/integration/test_*.c)
 HARNESS    = tests/integration/harness.c tests/integration/checks.c tests/integration/raw_commands.c \
              tests/integration/cluster.c
@@ -99,9 +103,9 @@ $(HEADER):
 $(MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	$(CC) $(CFLAGS_COMMON) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
 # Tests of libslotguard link it (the ASan suite links an ASan build of it instead).
 $(BUILD)/integration/test_client_%: tests/integration/test_client_%.c $(HARNESS) $(wildcard tests/integration/*.h) $(LIB_STATIC) $(CLIENT_HDRS)
@@ -143,9 +147,9 @@ $(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -I$(DEPS_INC) -Iclient -shared -o $@ $(CORE_SRCS) $(GLUE_SRCS)
 
-$(BUILD)/asan/unit/%: tests/unit/%.c $(CORE_SRCS) $(MODULE_HDRS) $(wildcard tests/unit/*.h)
+$(BUILD)/asan/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(CORE_SRCS) $(TEST_LIBS)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
 $(BUILD)/asan/client/%.o: client/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)

@@ -1,5 +1,6 @@
 /* test_decimal.c -- cmocka tests of sg_format_decimal (module/decimal.h): the same text as
- * snprintf("%llu") for the edges of every digit count and for a sweep of pseudo-random values. */
+ * snprintf("%llu") for the edges of every digit count and for a sweep of pseudo-random values.
+ * Runs on the shared counting allocator, like every unit binary: formatting allocates nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "counting_allocator.h"
 #include "decimal.h"
 
 static void assert_formats_like_snprintf(uint64_t value)
@@ -60,13 +62,16 @@ static void test_pseudo_random_values_of_every_magnitude(void **state)
     }
 }
 
+#define TEST(f) cmocka_unit_test_setup_teardown(f, record_heap, expect_heap_balanced)
+
 int main(void)
 {
+    core_set_allocator(&counting_allocator);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_zero_is_one_digit),
-        cmocka_unit_test(test_every_power_of_ten_and_its_neighbours),
-        cmocka_unit_test(test_the_largest_value_fills_all_twenty_digits),
-        cmocka_unit_test(test_pseudo_random_values_of_every_magnitude),
+        TEST(test_zero_is_one_digit),
+        TEST(test_every_power_of_ten_and_its_neighbours),
+        TEST(test_the_largest_value_fills_all_twenty_digits),
+        TEST(test_pseudo_random_values_of_every_magnitude),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

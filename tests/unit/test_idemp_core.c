@@ -48,7 +48,7 @@ static void an_in_progress_record_keeps_every_field_in_one_block(void **state) {
     assert_int_equal(r->fingerprint_len, 10);
     assert_memory_equal(idemp_fingerprint(r), "sha256:\0ab", 10);
     assert_int_equal(r->response_len, 0);
-    assert_int_equal(idemp_record_size(r), offsetof(idemp_record, data) + 10);
+    assert_int_equal(idemp_record_size(r), counting_size_class(offsetof(idemp_record, data) + 10));
     idemp_record_free(r);
 }
 
@@ -59,7 +59,7 @@ static void a_completed_record_keeps_its_binary_response_after_the_fingerprint(v
     assert_int_equal(r->response_len, 19);
     assert_memory_equal(idemp_fingerprint(r), "fp", 2);
     assert_memory_equal(idemp_response(r), "HTTP/1.1 201\r\n\0body", 19);
-    assert_int_equal(idemp_record_size(r), offsetof(idemp_record, data) + 2 + 19);
+    assert_int_equal(idemp_record_size(r), counting_size_class(offsetof(idemp_record, data) + 2 + 19));
     idemp_record_free(r);
 }
 
@@ -86,7 +86,7 @@ static void a_copy_is_equal_and_independent(void **state) {
     assert_non_null(c);
     assert_ptr_not_equal(c, r);
     assert_int_equal(idemp_record_size(c), idemp_record_size(r));
-    assert_memory_equal(c, r, idemp_record_size(r));
+    assert_memory_equal(c, r, offsetof(idemp_record, data) + r->fingerprint_len + r->response_len);
     idemp_record_free(r);
     assert_memory_equal(idemp_response(c), "ok", 2); /* still readable: nothing shared */
     idemp_record_free(c);

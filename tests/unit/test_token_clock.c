@@ -1,13 +1,15 @@
 /* test_token_clock.c -- cmocka tests of the fencing-token clock (module/token_clock.h), no Redis.
  *
  * Locks and idempotency records draw their tokens from this one clock: max(last + 1, now_us),
- * saturating at the largest signed 64-bit token. */
+ * saturating at the largest signed 64-bit token. Runs on the shared counting allocator, like every
+ * unit binary: the clock allocates nothing, and each test fails if something did. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "counting_allocator.h"
 #include "token_clock.h"
 
 static void tokens_follow_the_clock_when_it_moves_forward(void **state) {
@@ -92,16 +94,19 @@ static void observing_a_smaller_token_changes_nothing(void **state) {
     assert_int_equal(token_clock_next(&fresh, 3), 3);
 }
 
+#define TEST(f) cmocka_unit_test_setup_teardown(f, record_heap, expect_heap_balanced)
+
 int main(void) {
+    core_set_allocator(&counting_allocator);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tokens_follow_the_clock_when_it_moves_forward),
-        cmocka_unit_test(tokens_strictly_increase_when_the_clock_jumps_back),
-        cmocka_unit_test(tokens_strictly_increase_when_the_clock_stands_still),
-        cmocka_unit_test(tokens_start_above_zero_even_at_time_zero),
-        cmocka_unit_test(tokens_stay_above_an_observed_larger_token),
-        cmocka_unit_test(the_clock_saturates_at_the_largest_token_and_then_refuses),
-        cmocka_unit_test(a_clock_beyond_the_largest_token_is_never_issued),
-        cmocka_unit_test(observing_a_smaller_token_changes_nothing),
+        TEST(tokens_follow_the_clock_when_it_moves_forward),
+        TEST(tokens_strictly_increase_when_the_clock_jumps_back),
+        TEST(tokens_strictly_increase_when_the_clock_stands_still),
+        TEST(tokens_start_above_zero_even_at_time_zero),
+        TEST(tokens_stay_above_an_observed_larger_token),
+        TEST(the_clock_saturates_at_the_largest_token_and_then_refuses),
+        TEST(a_clock_beyond_the_largest_token_is_never_issued),
+        TEST(observing_a_smaller_token_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
