@@ -234,13 +234,18 @@ int sg_lock_acquire(sg_context *ctx, const char *key, size_t key_len, const char
     return rc;
 }
 
-int sg_lock_release(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
-                    int *released) {
+int sg_lock_release_as(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                       int *released, sg_retry_class retry) {
     command c;
     if (begin_with_id(ctx, &c, "LOCK.RELEASE", key, key_len, owner, owner_len, "owner") != SG_OK ||
         check_out(ctx, released) != SG_OK)
         return SG_ERR;
-    return flag_command(ctx, &c, SG_NOT_RETRIED, released);
+    return flag_command(ctx, &c, retry, released);
+}
+
+int sg_lock_release(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                    int *released) {
+    return sg_lock_release_as(ctx, key, key_len, owner, owner_len, released, SG_NOT_RETRIED);
 }
 
 int sg_lock_extend(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,

@@ -38,6 +38,10 @@ typedef enum sg_retry_class {
 redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int argc, const char **argv,
                        const size_t *argvlen, sg_retry_class retry, long long extra_timeout_ms);
 
+/* LOCK.RELEASE with a chosen retry class: the watched lock, never reentrant, may repeat it. */
+int sg_lock_release_as(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,
+                       int *released, sg_retry_class retry);
+
 /* Monotonic milliseconds, and a sleep that resumes after signals. */
 long long sg_client_clock_ms(void);
 void sg_client_pause_ms(long long ms);

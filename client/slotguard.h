@@ -247,8 +247,10 @@ long long sg_watched_lock_token(const sg_watched_lock *lock);
  * has not ended. 0 once lost: stop working under the lock. */
 int sg_watched_lock_held(sg_watched_lock *lock);
 /* Stop the renewal (no LOCK.EXTEND is sent once this returns), release the lock with ctx, free the
- * handle. *released (may be NULL): 1 released, 0 it was no longer held. SG_ERR on a connection
- * error of the release (the handle is freed all the same; the lease then ends by itself). */
+ * handle. *released (may be NULL): 1 released, 0 it was no longer held (after a retried release,
+ * 0 may also mean that the first attempt released it). Retried: the lock is not reentrant, so a
+ * repeated release changes nothing. SG_ERR when the release could not be sent within the retries
+ * (the handle is freed all the same; the lease then ends by itself). */
 int sg_watched_lock_release(sg_context *ctx, sg_watched_lock *lock, int *released);
 
 /* ---- idempotency ----------------------------------------------------------------------------- */

@@ -170,7 +170,10 @@ int sg_watched_lock_release(sg_context *ctx, sg_watched_lock *lock, int *release
     pthread_mutex_unlock(&lock->mutex);
     pthread_join(lock->thread, NULL); /* from here on, no LOCK.EXTEND is in flight or to come */
     int was_released = 0;
-    int rc = sg_lock_release(ctx, lock->key, lock->key_len, lock->owner, lock->owner_len, &was_released);
+    /* Retried: the lock is not reentrant, so a repeated release by its owner answers 0 and changes
+     * nothing; a lost release must not leave the lock to its lease while a waiter waits. */
+    int rc = sg_lock_release_as(ctx, lock->key, lock->key_len, lock->owner, lock->owner_len, &was_released,
+                                SG_RETRIED);
     if (released) *released = rc == SG_OK ? was_released : 0;
     watched_free(lock);
     return rc;
