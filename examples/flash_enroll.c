@@ -200,7 +200,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (ctx->err) {
-        fprintf(stderr, "connect to %s:%d: %s\n", s.host, s.port, ctx->errstr);
+        fprintf(stderr, "connect: %s\n", ctx->errstr);
         sg_free(ctx);
         return 1;
     }
@@ -236,7 +236,13 @@ int main(int argc, char **argv) {
             w->failed = 1;
         }
     }
-    for (int t = 0; t < s.threads; t++) pthread_create(&threads[t], NULL, enroll_patients, &workers[t]);
+    for (int t = 0; t < s.threads; t++) {
+        if (pthread_create(&threads[t], NULL, enroll_patients, &workers[t]) != 0) {
+            /* The others wait at the barrier for it: leave the process at once. */
+            fprintf(stderr, "could not start thread %d\n", t);
+            return 1;
+        }
+    }
 
     long long counts[OUTCOMES] = {0};
     for (int t = 0; t < s.threads; t++) {

@@ -352,7 +352,8 @@ static int run_consumer_a(const sg_options *options, const keys *k, long count, 
     if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t s = 0; s < r->elements && rc == 0; s++) {
             const redisReply *stream = r->element[s];
-            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 || collect_entries(stream->element[1], &delivered) != 0)
+            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
+                collect_entries(stream->element[1], &delivered) != 0)
                 rc = -1;
         }
     } else if (r->type != REDIS_REPLY_NIL) {
@@ -461,7 +462,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (ctx->err) {
-        fprintf(stderr, "connect to %s:%d: %s\n", s.host, s.port, ctx->errstr);
+        fprintf(stderr, "connect: %s\n", ctx->errstr);
         sg_free(ctx);
         return 1;
     }

@@ -280,8 +280,13 @@ static int run_workers(sg_context *ctx, const settings *s) {
         }
     }
     int started = 0;
-    if (!failed)
-        for (; started < s->workers; started++) pthread_create(&threads[started], NULL, update_balance, &workers[started]);
+    for (; !failed && started < s->workers; started++) {
+        if (pthread_create(&threads[started], NULL, update_balance, &workers[started]) != 0) {
+            fprintf(stderr, "could not start worker %d\n", started);
+            failed = 1;
+            break;
+        }
+    }
 
     long long updates = 0, refused = 0, lost = 0;
     for (int t = 0; t < started; t++) {
@@ -390,7 +395,11 @@ static int run_paused_holder(sg_context *ctx, const settings *s) {
         return 1;
     }
     pthread_t thread;
-    pthread_create(&thread, NULL, take_over, &next);
+    if (pthread_create(&thread, NULL, take_over, &next) != 0) {
+        fprintf(stderr, "could not start the successor's thread\n");
+        sg_free(next.ctx);
+        return 1;
+    }
     sleep_ms(2 * DEMO_TTL_MS); /* the pause: the lease ends meanwhile */
     pthread_join(thread, NULL);
     sg_free(next.ctx);
@@ -488,7 +497,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (ctx->err) {
-        fprintf(stderr, "connect to %s:%d: %s\n", s.host, s.port, ctx->errstr);
+        fprintf(stderr, "connect: %s\n", ctx->errstr);
         sg_free(ctx);
         return 1;
     }
