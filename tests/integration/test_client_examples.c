@@ -319,7 +319,8 @@ static void every_example_prints_its_usage_with_every_flag_on_help_and_exits_0(v
         const char *args[] = {"--help", NULL};
         run_example(&run, every_example[e].name, 0, args);
         assert_run(&run, every_example[e].name, 0, NULL);
-        if (strncmp(run.out, "usage: ", 7) != 0) fail_msg("%s --help: no usage on stdout:\n%s", every_example[e].name, run.out);
+        if (strncmp(run.out, "usage: ", 7) != 0)
+            fail_msg("%s --help: no usage on stdout:\n%s", every_example[e].name, run.out);
         for (int f = 0; every_example[e].flags[f] != NULL; f++)
             if (strstr(run.out, every_example[e].flags[f]) == NULL)
                 fail_msg("%s --help: the usage does not name %s:\n%s", every_example[e].name, every_example[e].flags[f],
@@ -379,7 +380,8 @@ static void flash_enroll_on_a_three_master_cluster_enrolls_exactly_the_capacity(
     int slot = sg_cluster_slot_of(&cl, "trial:flash");
     int owner = sg_cluster_owner(&cl, 0, slot);
     int seed = (owner + 1) % MASTERS;
-    const char *args[] = {"--cluster", "--capacity", "50", "--patients", "400", "--threads", "8", "--repeats", "3", NULL};
+    const char *args[] = {"--cluster", "--capacity", "50", "--patients", "400",
+                          "--threads", "8",          "--repeats", "3", NULL};
     run_example(&run, "flash_enroll", cl.node[seed]->port, args);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 50, 400, 3);
