@@ -232,6 +232,10 @@ static void *update_balance(void *arg) {
         }
         long long token = sg_watched_lock_token(lock), balance = 0;
         int accepted = 0, failed = read_balance(w->ctx, s->store, &balance, w->error, sizeof(w->error));
+        /* The fencing covers the write only: a holder that loses its lease between the HGET and
+         * the write while the next holder has read but not yet written could still lose an update.
+         * Checking held() first narrows that window to the lease's renewal margin; a store that
+         * must close it records the token on the read as well. */
         if (!failed && !sg_watched_lock_held(lock)) {
             w->lost_before_write++; /* stop working under a lost lock; do this update again */
         } else if (!failed) {
