@@ -85,7 +85,9 @@ sg_context *sg_connect(const sg_options *options);
 sg_context *sg_connect_tcp(const char *host, int port);
 void sg_free(sg_context *ctx);
 
-/* A new, independent context with the same options (e.g. for another thread). */
+/* A new, independent context with the same options (e.g. for another thread), connected at once as
+ * by sg_connect: NULL only when out of memory, otherwise check its err. It reads `ctx`: do not clone
+ * a context that another thread is using at that moment. */
 sg_context *sg_clone(const sg_context *ctx);
 
 /* Re-read the cluster's slot map now (it is re-read by itself after MOVED, failover or a
@@ -237,8 +239,11 @@ typedef struct sg_watch_options {
 } sg_watch_options;
 
 /* Acquire `key` for `owner` and start renewing its lease on a thread with its own connection
- * (a clone of ctx). Returns the handle, or NULL when not granted (ctx->err is 0) or on an error
- * (SG_ERR, ctx->err set). The lock is not reentrant. */
+ * (a clone of ctx): each watched acquisition costs a thread and a connection for as long as it is
+ * held, so keep it for locks held long enough to need renewing. Returns the handle, or NULL when
+ * not granted (ctx->err is 0) or on an error (ctx->err set; a lock granted before the error is
+ * released again, or, if even that fails, left to end with its lease). The lock is not reentrant.
+ * With wait_ms > 0 the grant is renewed once at once (its lease is then known to start now). */
 sg_watched_lock *sg_watched_lock_acquire(sg_context *ctx, const char *key, size_t key_len, const char *owner,
                                          size_t owner_len, const sg_watch_options *options);
 /* The fencing token of the grant: pass it to the storage the lock protects. */
@@ -264,7 +269,8 @@ typedef enum sg_idemp_outcome {
     SG_IDEMP_NEW = 1,         /* the caller owns the processing: token */
     SG_IDEMP_IN_PROGRESS = 2, /* someone else is processing it: retry_after_ms */
     SG_IDEMP_COMPLETED = 3,   /* done before: response */
-    SG_IDEMP_MISMATCH = 4,    /* the key was used with another fingerprint: other_completed */
+    SG_IDEMP_MISMATCH = 4,    /* the key was used with another fingerprint: other_completed (a retry
+                               * must send the same fingerprint, or it gets this, not IN_PROGRESS) */
 } sg_idemp_outcome;
 
 typedef struct sg_idemp_begin {
@@ -290,7 +296,9 @@ typedef enum sg_idemp_complete_result {
     SG_IDEMP_ALREADY_STORED = 2, /* stored before by this token (a repeat) */
 } sg_idemp_complete_result;
 
-/* IDEMP.COMPLETE key token response ttl_s. Retried: a repeat answers SG_IDEMP_ALREADY_STORED. */
+/* IDEMP.COMPLETE key token response ttl_s. Retried: a repeat answers SG_IDEMP_ALREADY_STORED.
+ * To make an effect in Redis happen only when the completion does, run both in one script (the
+ * README's IDEMP.COMPLETE section; examples/idempotent_consumer.c does it with sg_command_argv). */
 int sg_idemp_complete(sg_context *ctx, const char *key, size_t key_len, long long token, const char *response,
                       size_t response_len, long long ttl_s, sg_idemp_complete_result *result);
 
@@ -319,8 +327,9 @@ int sg_idemp_record_set(sg_context *ctx, const char *key, size_t key_len, int co
                         size_t response_len);
 
 /* ---- other commands -------------------------------------------------------------------------- */
-/* Any other command (XREADGROUP, HSET, WAIT...), binary-safe. In cluster mode it goes to the node
- * serving `key`'s slot, following MOVED/ASK; key NULL: any node. In single-node mode `key` is not
+/* Any other command (XREADGROUP, HSET, WAIT...), binary-safe with argvlen (argvlen NULL: every
+ * argument is a C string, as in hiredis). In cluster mode it goes to the node serving `key`'s slot,
+ * following MOVED/ASK; key NULL: any node. In single-node mode `key` is not
  * used and may be NULL. Returns the hiredis reply (free it with freeReplyObject), or NULL with
  * ctx->err set. An error reply is a reply, not SG_ERR (but MOVED/ASK/TRYAGAIN/CLUSTERDOWN are
  * followed). Not retried after a connection error: the library cannot know whether an arbitrary

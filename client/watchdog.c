@@ -116,7 +116,14 @@ sg_watched_lock *sg_watched_lock_acquire(sg_context *ctx, const char *key, size_
         /* Granted at some moment of the wait: renew now, so that the lease is known from here. */
         int extended = 0;
         sent = sg_client_clock_ms();
-        if (sg_lock_extend(ctx, key, key_len, owner, owner_len, options->ttl_ms, &extended) != SG_OK) return NULL;
+        if (sg_lock_extend(ctx, key, key_len, owner, owner_len, options->ttl_ms, &extended) != SG_OK) {
+            sg_context saved = *ctx; /* report the extend's error, not the release's */
+            int released;
+            sg_lock_release_as(ctx, key, key_len, owner, owner_len, &released, SG_RETRIED);
+            ctx->err = saved.err;
+            memcpy(ctx->errstr, saved.errstr, sizeof(ctx->errstr));
+            return NULL;
+        }
         if (!extended) return NULL; /* already lost: as if not granted */
     }
     sg_watched_lock *l = calloc(1, sizeof(*l));
@@ -144,7 +151,7 @@ sg_watched_lock *sg_watched_lock_acquire(sg_context *ctx, const char *key, size_
     if (l->key == NULL || l->owner == NULL || l->worker == NULL ||
         pthread_create(&l->thread, NULL, watch, l) != 0) {
         int released;
-        sg_lock_release(ctx, key, key_len, owner, owner_len, &released);
+        sg_lock_release_as(ctx, key, key_len, owner, owner_len, &released, SG_RETRIED);
         watched_free(l);
         sg_fail(ctx, SG_ERR_OOM, "could not start the watchdog");
         return NULL;

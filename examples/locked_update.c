@@ -1,9 +1,11 @@
 /* locked_update.c -- a critical section under SlotGuard's watched lock, with fencing tokens.
  *
  * The protected store is a Redis hash (default {store}:account) with fields `balance` and
- * `last_token`. Its one write path is a script that accepts a write only when the writer's fencing
- * token is larger than the last accepted one, so a holder whose lease ended (a GC pause, a stalled
- * VM) cannot overwrite the work of the next holder.
+ * `last_token`. It is only read and written through two scripts that are fenced: a read records the
+ * reader's token as last_token and is refused when a larger one was seen; a write is accepted only
+ * when the writer's token is still the largest seen. So a holder whose lease ended (a GC pause, a
+ * stalled VM) can neither overwrite the next holder's work nor write back what it read before the
+ * next holder read: the read-modify-write as a whole is fenced, not only its write.
  *
  * 1. T workers, each with its own context, do N updates each: acquire the lock (the watched lock:
  *    LOCK.ACQUIRE ... WAIT in the lock's FIFO queue, then a watchdog thread renews the lease), read
@@ -36,9 +38,17 @@
 /* How long a worker waits in the lock's queue before trying again. */
 #define WORKER_WAIT_MS 10000
 
-/* KEYS[1] the store, ARGV[1] the writer's token, ARGV[2] the new balance. 1 accepted, 0 refused. */
+/* KEYS[1] the store, ARGV[1] the reader's token. The balance ("0" when unset), after recording the
+ * token; nil (refused) when a larger token was seen. */
+static const char fenced_read_script[] =
+    "if tonumber(redis.call('HGET', KEYS[1], 'last_token') or '0') > tonumber(ARGV[1]) then return false end "
+    "redis.call('HSET', KEYS[1], 'last_token', ARGV[1]) "
+    "return redis.call('HGET', KEYS[1], 'balance') or '0'";
+
+/* KEYS[1] the store, ARGV[1] the writer's token, ARGV[2] the new balance. 1 accepted, 0 refused: a
+ * larger token was seen (by a read or a write) since this writer read. */
 static const char fenced_write_script[] =
-    "if tonumber(redis.call('HGET', KEYS[1], 'last_token') or '0') < tonumber(ARGV[1]) then "
+    "if tonumber(redis.call('HGET', KEYS[1], 'last_token') or '0') <= tonumber(ARGV[1]) then "
     "redis.call('HSET', KEYS[1], 'last_token', ARGV[1], 'balance', ARGV[2]) return 1 "
     "else return 0 end";
 
@@ -168,16 +178,29 @@ static redisReply *run(sg_context *ctx, const char *key, int argc, const char **
     return r;
 }
 
-/* The store's balance (0 when unset) into *balance. */
-static int read_balance(sg_context *ctx, const char *store, long long *balance, char *error, size_t size) {
+/* The balance as it is, unfenced: for checking the result once nobody works under the lock. */
+static int peek_balance(sg_context *ctx, const char *store, long long *balance, char *error, size_t size) {
     const char *argv[] = {"HGET", store, "balance"};
     redisReply *r = run(ctx, store, 3, argv, error, size);
     if (r == NULL) return -1;
+    *balance = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* The fenced read: the store's balance into *balance, *accepted 0 when it refused the token. */
+static int read_balance(sg_context *ctx, const char *store, long long token, long long *balance, int *accepted,
+                        char *error, size_t size) {
+    char token_text[24];
+    snprintf(token_text, sizeof(token_text), "%lld", token);
+    const char *argv[] = {"EVAL", fenced_read_script, "1", store, token_text};
+    redisReply *r = run(ctx, store, 5, argv, error, size);
+    if (r == NULL) return -1;
     int rc = 0;
-    if (r->type == REDIS_REPLY_NIL) *balance = 0;
-    else if (r->type == REDIS_REPLY_STRING) *balance = strtoll(r->str, NULL, 10);
-    else {
-        snprintf(error, size, "HGET %s balance: unexpected reply type %d", store, r->type);
+    *accepted = r->type == REDIS_REPLY_STRING;
+    if (r->type == REDIS_REPLY_STRING) *balance = strtoll(r->str, NULL, 10);
+    else if (r->type != REDIS_REPLY_NIL) {
+        snprintf(error, size, "EVAL fenced read on %s: unexpected reply type %d", store, r->type);
         rc = -1;
     }
     freeReplyObject(r);
@@ -231,12 +254,13 @@ static void *update_balance(void *arg) {
             return NULL;
         }
         long long token = sg_watched_lock_token(lock), balance = 0;
-        int accepted = 0, failed = read_balance(w->ctx, s->store, &balance, w->error, sizeof(w->error));
-        /* The fencing covers the write only: a holder that loses its lease between the HGET and
-         * the write while the next holder has read but not yet written could still lose an update.
-         * Checking held() first narrows that window to the lease's renewal margin; a store that
-         * must close it records the token on the read as well. */
-        if (!failed && !sg_watched_lock_held(lock)) {
+        int accepted = 0, failed = read_balance(w->ctx, s->store, token, &balance, &accepted, w->error,
+                                                sizeof(w->error));
+        /* Stop working under a lost lock (the store would refuse us anyway: a newer holder's read
+         * or write raised last_token above ours). */
+        if (!failed && !accepted) {
+            w->refused_stale++; /* do this update again */
+        } else if (!failed && !sg_watched_lock_held(lock)) {
             w->lost_before_write++; /* stop working under a lost lock; do this update again */
         } else if (!failed) {
             failed = write_balance(w->ctx, s->store, token, balance + 1, &accepted, w->error, sizeof(w->error));
@@ -309,7 +333,7 @@ static int run_workers(sg_context *ctx, const settings *s) {
     if (failed) return 1;
 
     long long balance = 0;
-    if (read_balance(ctx, s->store, &balance, error, sizeof(error)) != 0) {
+    if (peek_balance(ctx, s->store, &balance, error, sizeof(error)) != 0) {
         fprintf(stderr, "%s\n", error);
         return 1;
     }
@@ -352,13 +376,13 @@ static void *take_over(void *arg) {
         return NULL;
     }
     long long balance = 0;
-    int accepted = 0;
-    if (read_balance(n->ctx, s->store, &balance, n->error, sizeof(n->error)) != 0 ||
+    int accepted = 0, read_accepted = 0;
+    if (read_balance(n->ctx, s->store, n->token, &balance, &read_accepted, n->error, sizeof(n->error)) != 0 ||
         write_balance(n->ctx, s->store, n->token, balance + 1, &accepted, n->error, sizeof(n->error)) != 0) {
         n->failed = 1;
         return NULL;
     }
-    if (!accepted) {
+    if (!accepted || !read_accepted) {
         snprintf(n->error, sizeof(n->error), "the store refused the successor's token %lld", n->token);
         n->failed = 1;
     }
@@ -386,8 +410,10 @@ static int run_paused_holder(sg_context *ctx, const settings *s) {
         fprintf(stderr, "LOCK.ACQUIRE %s (paused holder): the lock is held by someone else\n", s->lock);
         return 1;
     }
-    if (read_balance(ctx, s->store, &balance, error, sizeof(error)) != 0) {
-        fprintf(stderr, "%s\n", error);
+    int read_accepted = 0;
+    if (read_balance(ctx, s->store, old_token, &balance, &read_accepted, error, sizeof(error)) != 0 ||
+        !read_accepted) {
+        fprintf(stderr, "%s\n", read_accepted ? error : "the store refused the holder's first read");
         return 1;
     }
 
