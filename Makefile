@@ -134,7 +134,7 @@ unit: $(UNIT_BINS)
 
 integration: $(MODULE) $(INTEG_BINS) $(EXAMPLE_BINS)
 	@set -e; for t in $(INTEG_BINS); do echo "== $$t"; \
-	  SG_MODULE=$(CURDIR)/$(MODULE) SG_EXAMPLES=$(CURDIR)/examples $$t; done
+	  SG_MODULE=$(CURDIR)/$(MODULE) SG_EXAMPLES=$(CURDIR)/examples SG_SOURCE_DIR=$(CURDIR) $$t; done
 
 test: unit integration
 
@@ -174,7 +174,7 @@ asan-test: asan
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $$t; done
 	@set -e; for t in $(ASAN_INTEG_BINS); do echo "== $$t (asan module)"; \
 	  SG_MODULE=$(CURDIR)/$(ASAN_MODULE) SG_PRELOAD="$(ASAN_RUNTIME) $(UBSAN_RUNTIME)" \
-	  SG_EXAMPLES=$(CURDIR)/$(BUILD)/asan/examples \
+	  SG_EXAMPLES=$(CURDIR)/$(BUILD)/asan/examples SG_SOURCE_DIR=$(CURDIR) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1 $$t; done
 
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
