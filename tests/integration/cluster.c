@@ -152,6 +152,17 @@ void sg_cluster_key_on(sg_cluster *cl, int node, const char *prefix, char *out, 
     fail_msg("no key with prefix %s on node %d", prefix, node);
 }
 
+/* 1 when CLUSTER SLOTS on `c` names the node at `port` as the master of some slot range. */
+static int serves_a_slot(redisContext *c, int port) {
+    redisReply *r = sg_command(c, "CLUSTER SLOTS");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    int serves = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->element[2]->element[1]->integer == port) serves = 1;
+    freeReplyObject(r);
+    return serves;
+}
+
 void sg_cluster_failover(sg_cluster *cl, int replica) {
     redisReply *role = sg_command(cl->c[replica], "ROLE");
     assert_int_equal(role->type, REDIS_REPLY_ARRAY);
@@ -167,6 +178,13 @@ void sg_cluster_failover(sg_cluster *cl, int replica) {
     while (!sg_info_field_is(cl->c[replica], "role", "master") || !sg_info_field_is(cl->c[master], "role", "slave")) {
         if (sg_now_ms() > deadline) fail_msg("CLUSTER FAILOVER of node %d did not complete in time", replica);
         sg_sleep_ms(50);
+    }
+    /* Every node has heard: none still maps a slot to the old master. */
+    for (int i = 0; i < cl->nodes; i++) {
+        while (serves_a_slot(cl->c[i], master_port)) {
+            if (sg_now_ms() > deadline) fail_msg("node %d still maps slots to the demoted node %d", i, master);
+            sg_sleep_ms(50);
+        }
     }
     sg_cluster_wait_ok(cl);
 }

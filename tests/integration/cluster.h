@@ -38,8 +38,8 @@ void sg_cluster_key_on(sg_cluster *cl, int node, const char *prefix, char *out, 
 /* CLUSTER MYID, malloc'ed. */
 char *sg_cluster_node_id(redisContext *c);
 
-/* CLUSTER FAILOVER on `replica`; returns once it is a master and its old master a replica, and
- * every node sees the cluster ok. */
+/* CLUSTER FAILOVER on `replica`; returns once it is a master and its old master a replica, no node
+ * maps a slot to the old master any more, and every node sees the cluster ok. */
 void sg_cluster_failover(sg_cluster *cl, int replica);
 
 /* Moving a slot: begin (IMPORTING on `to`, MIGRATING on `from`), move up to `count` keys with
