@@ -29,13 +29,18 @@ typedef struct sg_family {
 } sg_family;
 
 /* ---- the command table ----------------------------------------------------------------------- */
-/* Building blocks of the command tables' COMMAND DOCS entries. Every command of SlotGuard takes
- * exactly one key, at position 1. `since` is the version that introduced the command. */
+/* Building blocks of the command tables' COMMAND DOCS entries. Most commands take one key, at
+ * position 1 (SG_KEY_SPEC); `since` is the version that introduced the command. */
 #define SG_ARG(n, t) {.name = n, .type = REDISMODULE_ARG_TYPE_##t, .key_spec_index = -1}
 #define SG_KEY_ARG {.name = "key", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 0}
 #define SG_KEY_SPEC(f)                                                                                     \
     {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = 1,                  \
       .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}},                              \
+     {0}}
+/* Commands that take every argument from `first` on as a key (SHARDED.*): a range to the end. */
+#define SG_KEYS_SPEC(f, first)                                                                             \
+    {{.flags = (f), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = (first),            \
+      .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {-1, 1, 0}},                             \
      {0}}
 #define SG_INFO(since_, summary_, complexity_, arity_, specs_, args_)                                     \
     &(RedisModuleCommandInfo) {                                                                           \
