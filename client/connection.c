@@ -112,12 +112,14 @@ static int node_connect(sg_context *ctx, sg_node *n) {
     if (n->port) redisEnableKeepAlive(c);
     int rc = SG_OK;
     if (o->password) {
+        ctx->conn->round_trips++;
         const char *auth_user[] = {"AUTH", o->user, o->password}, *auth[] = {"AUTH", o->password};
         rc = o->user ? setup_command(ctx, n, 3, auth_user) : setup_command(ctx, n, 2, auth);
     }
     if (rc == SG_OK && o->db != 0 && !o->cluster) {
         char db[16];
         snprintf(db, sizeof(db), "%d", o->db);
+        ctx->conn->round_trips++;
         const char *select[] = {"SELECT", db};
         rc = setup_command(ctx, n, 2, select);
     }
@@ -154,6 +156,7 @@ static int refresh_slot_map(sg_context *ctx, int avoid) {
         else if ((int)k == avoid) continue;
         sg_node *n = &conn->nodes[i];
         if (node_connect(ctx, n) != SG_OK) continue;
+        conn->round_trips++;
         redisReply *r = redisCommand(n->c, "CLUSTER SLOTS");
         if (r == NULL) {
             fail_from_hiredis(ctx, n->c, n, errno);
@@ -360,6 +363,7 @@ redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int arg
             continue;
         }
         if (extra_timeout_ms > 0) redisSetTimeout(n->c, timeval_of(o->command_timeout_ms + extra_timeout_ms));
+        conn->round_trips++;
         redisReply *reply = exchange(n, ask_node >= 0, argc, argv, argvlen);
         int saved_errno = errno;
         if (reply == NULL) {
@@ -425,6 +429,41 @@ redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int arg
             break;
         }
     }
+}
+
+long long sg_round_trips(const sg_context *ctx) { return ctx->conn->round_trips; }
+
+int sg_slot_map_node(const sg_context *ctx, unsigned slot) {
+    return slot < SG_CLUSTER_SLOTS ? ctx->conn->slot_node[slot] : -1;
+}
+
+static int by_address(const void *a, const void *b, void *nodes) {
+    const sg_node *x = &((const sg_node *)nodes)[*(const int *)a], *y = &((const sg_node *)nodes)[*(const int *)b];
+    int c = strcmp(x->address, y->address);
+    return c ? c : (x->port > y->port) - (x->port < y->port);
+}
+
+int sg_slot_map_masters(sg_context *ctx, int *out, int max) {
+    struct sg_connection *conn = ctx->conn;
+    if (!conn->options.cluster) return 0;
+    int count = 0;
+    for (int pass = 0; pass < 2 && count == 0; pass++) {
+        if (pass == 1 && refresh_slot_map(ctx, -1) != SG_OK) return 0;
+        for (int s = 0; s < SG_CLUSTER_SLOTS; s++) {
+            int node = conn->slot_node[s], seen = 0;
+            if (node < 0) continue;
+            for (int k = 0; k < count && !seen; k++) seen = out[k] == node;
+            if (!seen && count < max) out[count++] = node;
+        }
+    }
+    /* Insertion sort by address: few masters, and no qsort_r in C11. */
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && by_address(&out[j - 1], &out[j], conn->nodes) > 0; j--) {
+            int t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
+    return count;
 }
 
 redisReply *sg_command_argv(sg_context *ctx, const char *key, size_t key_len, int argc, const char **argv,

@@ -22,6 +22,7 @@ struct sg_connection {
     size_t node_count, node_capacity;
     int slot_node[SG_CLUSTER_SLOTS]; /* cluster: index in nodes of each slot's master, -1 unknown */
     long long last_refresh_ms;      /* monotonic time of the last slot map read */
+    long long round_trips;          /* exchanges with any node, for sg_round_trips() */
 };
 
 /* Whether a call may be repeated after a connection error or timeout (see slotguard.h). */
@@ -37,6 +38,12 @@ typedef enum sg_retry_class {
  * ctx->err set on failure; error replies other than redirections are returned as replies. */
 redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int argc, const char **argv,
                        const size_t *argvlen, sg_retry_class retry, long long extra_timeout_ms);
+
+/* Cluster mode: the distinct masters of the slot map into out (node indices, in address order),
+ * reading the map first when it is empty; their count (0 in single-node mode or on an error). */
+int sg_slot_map_masters(sg_context *ctx, int *out, int max);
+/* Cluster mode: the node index serving `slot`, -1 when unknown. */
+int sg_slot_map_node(const sg_context *ctx, unsigned slot);
 
 /* LOCK.RELEASE with a chosen retry class: the watched lock, never reentrant, may repeat it. */
 int sg_lock_release_as(sg_context *ctx, const char *key, size_t key_len, const char *owner, size_t owner_len,

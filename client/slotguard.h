@@ -47,6 +47,7 @@ extern "C" {
 #define SG_ERR_CLUSTER 8   /* cluster mode: no node answers for the slot, or redirections ran out */
 #define SG_ERR_ARGUMENT 9  /* a bad argument caught before sending (NULL pointer, negative count) */
 #define SG_ERR_AUTH 10     /* AUTH or SELECT refused while connecting */
+#define SG_ERR_NOCOUNTER 11 /* a sharded counter does not exist (or a shard of it is missing) */
 
 #define SG_ERRSTR_SIZE 160
 
@@ -325,6 +326,70 @@ void sg_idemp_record_free(sg_idemp_record *record);
 int sg_idemp_record_set(sg_context *ctx, const char *key, size_t key_len, int completed, const char *fingerprint,
                         size_t fingerprint_len, long long token, long long deadline_unix_ms, const char *response,
                         size_t response_len);
+
+/* ---- sharded counters ---------------------------------------------------------------------- */
+/* One stock spread over S shards: plain integer keys that SHARDED.DECR/TAKE lower, never below 0.
+ *
+ * In cluster mode the shards sit on different masters: the library names shard i
+ * "NAME:shard:<i>:{NAME:<i>:<salt>}" with the first salt whose hash slot a master serves that
+ * shards 0..i-1 leave least used, round-robin over the masters of the slot map at creation. The
+ * names are kept in "NAME:meta" for every client that opens the counter; where a shard lives
+ * afterwards is the cluster's business (the calls follow MOVED/ASK and re-read the map after a
+ * resharding or a failover). In single-node mode the shards share one hash tag,
+ * "NAME:shard:<i>:{NAME}", and a take is one SHARDED.DECR over all of them: on one node the shards
+ * buy no parallelism (one thread runs them all), they only keep the key layout.
+ *
+ * Guarantees: the total is exact (a take lowers a shard by what it returns, never below 0); a
+ * take never answers "sold out" while a shard has stock, within the limits below. A take starts
+ * at a random shard and falls back to the others. It remembers shards that answered empty for
+ * empty_memory_ms and skips them, so a nearly sold-out counter costs few round trips: this is
+ * honest because shards 1..S-1 are only ever lowered (a give-back always goes to shard 0), so a
+ * shard seen empty stays empty, and shard 0 is always asked before "sold out" is answered.
+ * Limits: a failover can lose the last takes or give-backs the replica had not received
+ * (replication is asynchronous: a unit taken on the old master may be on sale again); wait_replicas
+ * narrows that window with WAIT. A shard raised outside the library (SET, INCRBY on shards 1..S-1)
+ * may be skipped for up to empty_memory_ms. A connection error in the middle of a take means at
+ * most the units of the one request in flight may have been taken (for a take of 1: at most one
+ * unit, never two), and the call reports it; takes and give-backs are never retried blindly. */
+typedef struct sg_counter sg_counter;
+
+typedef struct sg_counter_options {
+    long long empty_memory_ms; /* how long a shard that answered empty is skipped; 0: 1000 */
+    int wait_replicas;         /* > 0: after each take and give-back, WAIT for that many replicas */
+    long long wait_timeout_ms; /* WAIT's timeout; 0: 100 */
+} sg_counter_options;
+
+/* Create counter `name` (1 to 200 bytes, no '{' or '}') of `shards` shards (1 to 1024) holding
+ * `total` units split evenly. *created: 1 created; 0 it existed (left as it is, except that shards
+ * a crashed creation left missing are created with their share). Retried (idempotent). */
+int sg_counter_create(sg_context *ctx, const char *name, size_t name_len, int shards, long long total,
+                      int *created);
+
+/* A handle on an existing counter (reads NAME:meta), for the thread that uses ctx; NULL with
+ * ctx->err set (SG_ERR_NOCOUNTER when there is no such counter). options may be NULL. */
+sg_counter *sg_counter_open(sg_context *ctx, const char *name, size_t name_len, const sg_counter_options *options);
+void sg_counter_close(sg_counter *counter);
+
+typedef struct sg_take_result {
+    long long taken;    /* the units asked for, or 0: sold out (fewer left than asked) */
+    int shard;          /* the shard the unit came from (a take of 1), -1 when none */
+    int replicas_acked; /* with wait_replicas: WAIT's answer; -1 otherwise */
+} sg_take_result;
+
+/* Take `units` (>= 1), all or nothing: when fewer are left, what was gathered is given back and
+ * the result is 0 (others may see those units missing for that moment). Not retried. */
+int sg_counter_take(sg_context *ctx, sg_counter *counter, long long units, sg_take_result *result);
+/* Give `units` back (to shard 0). Not retried: a repeat would give them twice; after SG_ERR they
+ * may or may not have been given back. */
+int sg_counter_give_back(sg_context *ctx, sg_counter *counter, long long units);
+/* The units left in all shards (a read of every shard, one after another: not one instant). */
+int sg_counter_total(sg_context *ctx, sg_counter *counter, long long *total);
+int sg_counter_shards(const sg_counter *counter);
+/* The key of shard i (0 <= i < shards), valid while the handle is open. */
+const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *len);
+
+/* Requests this context has sent and read a reply for (redirections and map reads included). */
+long long sg_round_trips(const sg_context *ctx);
 
 /* ---- other commands -------------------------------------------------------------------------- */
 /* Any other command (XREADGROUP, HSET, WAIT...), binary-safe with argvlen (argvlen NULL: every
