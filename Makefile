@@ -3,7 +3,8 @@
 #   make examples   build the example programs (examples/flash_enroll, ...) on libslotguard
 #   make test       unit tests (cmocka, core only) then integration tests (real redis-server)
 #   make asan       build the module and tests with ASan+UBSan; make asan-test runs them
-#   make bench      redis-benchmark comparison (bench/run.sh)
+#   make bench      redis-benchmark comparison (bench/run.sh), then the hot-key benchmark on a
+#                   3-master cluster (bench/hotkey.sh with bench/hotkey.c)
 #   make bench-instructions  the same comparisons in instructions under callgrind (bench/instructions.sh)
 #   make install    install the module ($(PREFIX)/lib/redis/modules, where examples/redis.conf loads
 #                   it), libslotguard (.a, .so and its symlink), slotguard.h and slotguard.pc;
@@ -179,12 +180,18 @@ asan-test: asan
 
 BENCH_BINS = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
+# The hot-key load generator runs on libslotguard; the others on hiredis alone.
+$(BUILD)/bench/hotkey: bench/hotkey.c $(LIB_STATIC) client/slotguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -o $@ $< $(LIB_STATIC) $(CLIENT_LIBS)
+
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -o $@ $< -lhiredis -lpthread
 
 bench: $(MODULE) $(BENCH_BINS)
 	./bench/run.sh
+	./bench/hotkey.sh
 
 bench-instructions: $(MODULE)
 	./bench/instructions.sh

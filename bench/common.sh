@@ -80,6 +80,11 @@ prepare() {
         evalsha) cli del bench:lua:members bench:lua:left >/dev/null
                  cli set bench:lua:left 9223372036854775807 >/dev/null ;;
         set|lock.acquire|set_ex|idemp.setnx) cli flushall >/dev/null ;; # one key per call: start empty
+        # A stock of a billion units per key: what a large sale holds, and more than a run takes.
+        decrby) cli set bench:stock 1000000000 >/dev/null ;;
+        sharded.decr) cli del "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3" >/dev/null
+                      [[ $(cli sharded.init 4000000000 "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3") == 1 ]] ||
+                          die "SHARDED.INIT failed" ;;
     esac
 }
 
@@ -92,6 +97,8 @@ command_of() {
         lock.acquire) echo "LOCK.ACQUIRE lock:__rand_int__ owner-1 600000" ;;
         set_ex) echo "SET msg:__rand_int__ 1 NX EX 86400" ;;
         idemp.setnx) echo "IDEMP.SETNX msg:__rand_int__ 86400" ;;
+        decrby) echo "DECRBY bench:stock 1" ;;
+        sharded.decr) echo "SHARDED.DECR {bench}:s0 {bench}:s1 {bench}:s2 {bench}:s3" ;;
     esac
 }
 

@@ -81,7 +81,9 @@ measure() { # kind
 
 echo "SlotGuard instruction counts: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), callgrind," \
      "$COUNT calls per kind, instructions inside call() per call"
-for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx; do measure "$kind"; done
+for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx decrby sharded.decr; do
+    measure "$kind"
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 cat <<TABLE
@@ -93,4 +95,5 @@ cat <<TABLE
 | LOCK.ACQUIRE / SET NX PX | ${IR[lock.acquire]} / ${IR[set]} | $(ratio "${IR[lock.acquire]}" "${IR[set]}")× |
 | release script / LOCK.RELEASE | ${IR[release_lua]} / ${IR[lock.release]} | $(ratio "${IR[release_lua]}" "${IR[lock.release]}")× |
 | IDEMP.SETNX / SET NX EX | ${IR[idemp.setnx]} / ${IR[set_ex]} | $(ratio "${IR[idemp.setnx]}" "${IR[set_ex]}")× |
+| SHARDED.DECR (4 keys) / DECRBY | ${IR[sharded.decr]} / ${IR[decrby]} | $(ratio "${IR[sharded.decr]}" "${IR[decrby]}")× |
 TABLE

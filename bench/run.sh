@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh -- SlotGuard benchmark: ENROLL against a plain SADD and against the Lua script it
 # replaces (EVALSHA of SISMEMBER + GET + DECR + SADD), LOCK.ACQUIRE against SET NX PX and
-# LOCK.RELEASE against the usual release script, then memory per member of a trial against a native
+# LOCK.RELEASE against the usual release script, SHARDED.DECR over 4 co-located keys against DECRBY, then memory per member of a trial against a native
 # SET, then contended hand-off of one lock: FIFO waiting (LOCK.ACQUIRE ... WAIT) against a SET NX PX
 # polling loop (bench/lock_handoff.c, a C load generator: redis-benchmark cannot pair a release with
 # the acquire it follows). One throwaway redis-server on 127.0.0.1 (free port, temp dir), always torn down.
@@ -121,7 +121,7 @@ echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^
      "$(nproc 2>/dev/null || echo '?') CPUs"
 echo "redis-benchmark: -n $N -c $CLIENTS -P $PIPELINE -r $KEYSPACE (user:__rand_int__ = 17-byte ids), runs interleaved"
 for round in 1 2; do
-    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx; do run_one "$kind" "$round"; done
+    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx decrby sharded.decr; do run_one "$kind" "$round"; done
     for kind in lock.release release_lua; do release_one "$kind" "$round"; done
 done
 cli flushall >/dev/null
@@ -177,6 +177,8 @@ read -r setnx_r1 setnx_r2 setnx_us <<<"$(summary set)"
 read -r acq_r1 acq_r2 acq_us <<<"$(summary lock.acquire)"
 read -r setex_r1 setex_r2 setex_us <<<"$(summary set_ex)"
 read -r idemp_r1 idemp_r2 idemp_us <<<"$(summary idemp.setnx)"
+read -r decrby_r1 decrby_r2 decrby_us <<<"$(summary decrby)"
+read -r sdecr_r1 sdecr_r2 sdecr_us <<<"$(summary sharded.decr)"
 read -r _ _ rel_us <<<"$(summary lock.release)"
 read -r _ _ rel_lua_us <<<"$(summary release_lua)"
 
@@ -189,6 +191,7 @@ lua_vs_enroll=$(ratio "$lua_us" "$enroll_us")
 acq_vs_setnx=$(ratio "$acq_us" "$setnx_us")
 lua_vs_release=$(ratio "$rel_lua_us" "$rel_us")
 idemp_vs_setex=$(ratio "$idemp_us" "$setex_us")
+sdecr_vs_decrby=$(ratio "$sdecr_us" "$decrby_us")
 per_member() { awk -v b="$1" -v n="$MEMBERS" 'BEGIN { printf "%.1f", b / n }'; }
 usage_set_pm=$(per_member "$usage_set")
 usage_trial_pm=$(per_member "$usage_trial")
@@ -213,6 +216,8 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | \`EVALSHA\` release script (GET+DEL) (same) | – | – | $rel_lua_us |
 | \`SET msg 1 NX EX 86400\` | $setex_r1 | $setex_r2 | $setex_us |
 | \`IDEMP.SETNX msg 86400\` | $idemp_r1 | $idemp_r2 | $idemp_us |
+| \`DECRBY stock 1\` | $decrby_r1 | $decrby_r2 | $decrby_us |
+| \`SHARDED.DECR\` over 4 co-located keys | $sdecr_r1 | $sdecr_r2 | $sdecr_us |
 
 | goal | measured | result |
 |---|---:|---|
@@ -221,6 +226,7 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | LOCK.ACQUIRE ≤ 1.3 × SET NX PX µs/call | ${acq_vs_setnx}× | $(verdict "$acq_vs_setnx" "<=" 1.3) |
 | release script ≥ 2.5 × LOCK.RELEASE µs/call | ${lua_vs_release}× | $(verdict "$lua_vs_release" ">=" 2.5) |
 | IDEMP.SETNX ≤ 1.1 × SET NX EX µs/call | ${idemp_vs_setex}× | $(verdict "$idemp_vs_setex" "<=" 1.1) |
+| SHARDED.DECR (4 keys) ≤ 2 × DECRBY µs/call | ${sdecr_vs_decrby}× | $(verdict "$sdecr_vs_decrby" "<=" 2) |
 
 Memory, $MEMBERS members of 17 bytes:
 

@@ -12,12 +12,13 @@ int sharded_parse_value(const char *text, size_t len, int64_t *value) {
     int negative = text[0] == '-';
     if (negative) at++;
     if (at == len || text[at] < '1' || text[at] > '9') return -1; /* no leading zero, no "-0" */
+    if (len - at > 19) return -1;                                  /* 20 digits are beyond int64 */
     uint64_t magnitude = 0;
     for (; at < len; at++) {
-        if (text[at] < '0' || text[at] > '9') return -1;
-        uint64_t digit = (uint64_t)(text[at] - '0');
-        if (magnitude > (UINT64_MAX - digit) / 10) return -1;
-        magnitude = magnitude * 10 + digit;
+        unsigned digit = (unsigned)(unsigned char)text[at] - '0';
+        if (digit > 9) return -1;
+        magnitude = magnitude * 10 + digit; /* 19 digits cannot overflow uint64 */
+        if (magnitude > (uint64_t)INT64_MAX + 1) return -1;
     }
     uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     if (magnitude > limit) return -1;

@@ -18,6 +18,7 @@
 #define STACK_KEYS 16 /* calls naming more keys allocate their arrays */
 
 static sharded_rng rng;
+static RedisModuleString *one; /* "1", made once: replicating a DECR then allocates no amount */
 
 static struct {
     long long decr_taken, decr_empty, take_units, take_short, take_empty, init_created, init_existing;
@@ -110,15 +111,22 @@ static int reply_if_duplicate(RedisModuleCtx *ctx, RedisModuleString **keys, int
 /* Lower shard i by `units` in place (its TTL stays), replicate the effect, signal and notify. */
 static void shard_lower(RedisModuleCtx *ctx, shard_set *s, RedisModuleString *name, size_t i, int64_t units) {
     int64_t value = s->values[i] - units; /* >= 0: units never exceed the value */
-    char digits[SG_DECIMAL_SIZE], amount[SG_DECIMAL_SIZE];
+    char digits[SG_DECIMAL_SIZE];
     size_t len = sg_format_decimal(digits, (uint64_t)value), old_len;
-    RedisModule_StringDMA(s->keys[i], &old_len, REDISMODULE_WRITE);
-    if (len != old_len) RedisModule_StringTruncate(s->keys[i], len);
     char *text = RedisModule_StringDMA(s->keys[i], &old_len, REDISMODULE_WRITE);
+    if (len != old_len) { /* 1000 -> 999: shorter; the string is resized and found again */
+        RedisModule_StringTruncate(s->keys[i], len);
+        text = RedisModule_StringDMA(s->keys[i], &old_len, REDISMODULE_WRITE);
+    }
     memcpy(text, digits, len);
     s->values[i] = value;
-    sg_format_decimal(amount, (uint64_t)units);
-    RedisModule_Replicate(ctx, "DECRBY", "sc", name, amount);
+    if (units == 1) {
+        RedisModule_Replicate(ctx, "DECRBY", "ss", name, one);
+    } else {
+        char amount[SG_DECIMAL_SIZE];
+        sg_format_decimal(amount, (uint64_t)units);
+        RedisModule_Replicate(ctx, "DECRBY", "sc", name, amount);
+    }
     RedisModule_SignalModifiedKey(ctx, name);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "decrby", name);
 }
@@ -271,6 +279,7 @@ static const sg_command sharded_commands[] = {
 
 static int sharded_on_load(RedisModuleCtx *ctx) {
     RedisModule_GetRandomBytes((unsigned char *)&rng.state, sizeof(rng.state));
+    one = RedisModule_CreateString(NULL, "1", 1);
     return sg_register_commands(ctx, sharded_commands, SG_COUNT(sharded_commands));
 }
 
