@@ -262,10 +262,10 @@ sg_counter *sg_counter_open(sg_context *ctx, const char *name, size_t name_len, 
     return c;
 }
 
-int sg_counter_shards(const sg_counter *c) { return c->shards; }
+int sg_counter_shards(const sg_counter *c) { return c ? c->shards : 0; }
 
 const char *sg_counter_shard_key(const sg_counter *c, int shard, size_t *len) {
-    if (shard < 0 || shard >= c->shards) return NULL;
+    if (c == NULL || shard < 0 || shard >= c->shards) return NULL;
     if (len) *len = c->key_lens[shard];
     return c->keys[shard];
 }

@@ -360,8 +360,9 @@ typedef struct sg_counter_options {
 } sg_counter_options;
 
 /* Create counter `name` (1 to 200 bytes, no '{' or '}') of `shards` shards (1 to 1024) holding
- * `total` units split evenly. *created: 1 created; 0 it existed (left as it is, except that shards
- * a crashed creation left missing are created with their share). Retried (idempotent). */
+ * `total` units split evenly. *created: 1 created; 0 it existed: then `shards` and `total` are not
+ * used, the counter keeps its own (sg_counter_open + sg_counter_shards tell them), except that
+ * shards a crashed creation left missing are created with their share. Retried (idempotent). */
 int sg_counter_create(sg_context *ctx, const char *name, size_t name_len, int shards, long long total,
                       int *created);
 
@@ -372,7 +373,9 @@ void sg_counter_close(sg_counter *counter);
 
 typedef struct sg_take_result {
     long long taken;    /* the units asked for, or 0: sold out (fewer left than asked) */
-    int shard;          /* the shard the unit came from (a take of 1), -1 when none */
+    int shard;          /* the shard the unit came from; for a take of several units spread over
+                         * shards, the last one that gave; -1 when none (and on one node for a
+                         * take of several units, which one command takes from all shards) */
     int replicas_acked; /* with wait_replicas: WAIT's answer; -1 otherwise */
 } sg_take_result;
 
@@ -384,8 +387,9 @@ int sg_counter_take(sg_context *ctx, sg_counter *counter, long long units, sg_ta
 int sg_counter_give_back(sg_context *ctx, sg_counter *counter, long long units);
 /* The units left in all shards (a read of every shard, one after another: not one instant). */
 int sg_counter_total(sg_context *ctx, sg_counter *counter, long long *total);
+/* The handle's shard count; 0 for NULL. */
 int sg_counter_shards(const sg_counter *counter);
-/* The key of shard i (0 <= i < shards), valid while the handle is open. */
+/* The key of shard i (0 <= i < shards), valid while the handle is open; NULL when out of range. */
 const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *len);
 
 /* Requests this context has sent and read a reply for (redirections and map reads included). */
