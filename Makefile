@@ -36,7 +36,7 @@ UNIT_SUPPORT = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HDRS  = $(wildcard tests/unit/*.h)
 INTEG_SRCS = $(wildcard tests/integration/test_*.c)
 HARNESS    = tests/integration/harness.c tests/integration/checks.c tests/integration/raw_commands.c \
-             tests/integration/cluster.c
+             tests/integration/cluster.c tests/integration/example_runs.c
 
 BUILD      = build
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))

@@ -63,12 +63,23 @@ return 1'
 SHA=
 RELEASE_SCRIPT='if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end'
 RELEASE_SHA=
+# What people run today for a sharded stock: start at a random key, DECR the first one with units.
+SHARDED_SCRIPT='local n = #KEYS
+local start = math.random(n)
+for k = 0, n - 1 do
+    local i = (start + k - 1) % n + 1
+    if tonumber(redis.call("GET", KEYS[i]) or "0") > 0 then return {i - 1, redis.call("DECR", KEYS[i])} end
+end
+return false'
+SHARDED_SHA=
 
 load_scripts() {
     SHA=$(cli script load "$SCRIPT")
     [[ $SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHA"
     RELEASE_SHA=$(cli script load "$RELEASE_SCRIPT")
     [[ $RELEASE_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $RELEASE_SHA"
+    SHARDED_SHA=$(cli script load "$SHARDED_SCRIPT")
+    [[ $SHARDED_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHARDED_SHA"
 }
 
 # Fresh key for each run, so every run starts from the same empty state.
@@ -82,7 +93,7 @@ prepare() {
         set|lock.acquire|set_ex|idemp.setnx) cli flushall >/dev/null ;; # one key per call: start empty
         # A stock of a billion units per key: what a large sale holds, and more than a run takes.
         decrby) cli set bench:stock 1000000000 >/dev/null ;;
-        sharded.decr) cli del "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3" >/dev/null
+        sharded.decr|evalsha_sharded) cli del "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3" >/dev/null
                       [[ $(cli sharded.init 4000000000 "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3") == 1 ]] ||
                           die "SHARDED.INIT failed" ;;
     esac
@@ -99,11 +110,12 @@ command_of() {
         idemp.setnx) echo "IDEMP.SETNX msg:__rand_int__ 86400" ;;
         decrby) echo "DECRBY bench:stock 1" ;;
         sharded.decr) echo "SHARDED.DECR {bench}:s0 {bench}:s1 {bench}:s2 {bench}:s3" ;;
+        evalsha_sharded) echo "EVALSHA $SHARDED_SHA 4 {bench}:s0 {bench}:s1 {bench}:s2 {bench}:s3" ;;
     esac
 }
 
 # The commandstats entry a kind is measured by.
-stat_of() { case $1 in set_ex) echo set ;; *) echo "$1" ;; esac; }
+stat_of() { case $1 in set_ex) echo set ;; evalsha_sharded) echo evalsha ;; *) echo "$1" ;; esac; }
 
 # field of cmdstat_<name>: calls or usec
 cmdstat() {

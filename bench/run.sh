@@ -121,7 +121,9 @@ echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^
      "$(nproc 2>/dev/null || echo '?') CPUs"
 echo "redis-benchmark: -n $N -c $CLIENTS -P $PIPELINE -r $KEYSPACE (user:__rand_int__ = 17-byte ids), runs interleaved"
 for round in 1 2; do
-    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx decrby sharded.decr; do run_one "$kind" "$round"; done
+    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx decrby sharded.decr evalsha_sharded; do
+        run_one "$kind" "$round"
+    done
     for kind in lock.release release_lua; do release_one "$kind" "$round"; done
 done
 cli flushall >/dev/null
@@ -179,6 +181,7 @@ read -r setex_r1 setex_r2 setex_us <<<"$(summary set_ex)"
 read -r idemp_r1 idemp_r2 idemp_us <<<"$(summary idemp.setnx)"
 read -r decrby_r1 decrby_r2 decrby_us <<<"$(summary decrby)"
 read -r sdecr_r1 sdecr_r2 sdecr_us <<<"$(summary sharded.decr)"
+read -r slua_r1 slua_r2 slua_us <<<"$(summary evalsha_sharded)"
 read -r _ _ rel_us <<<"$(summary lock.release)"
 read -r _ _ rel_lua_us <<<"$(summary release_lua)"
 
@@ -192,6 +195,7 @@ acq_vs_setnx=$(ratio "$acq_us" "$setnx_us")
 lua_vs_release=$(ratio "$rel_lua_us" "$rel_us")
 idemp_vs_setex=$(ratio "$idemp_us" "$setex_us")
 sdecr_vs_decrby=$(ratio "$sdecr_us" "$decrby_us")
+slua_vs_sdecr=$(ratio "$slua_us" "$sdecr_us")
 per_member() { awk -v b="$1" -v n="$MEMBERS" 'BEGIN { printf "%.1f", b / n }'; }
 usage_set_pm=$(per_member "$usage_set")
 usage_trial_pm=$(per_member "$usage_trial")
@@ -218,6 +222,7 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | \`IDEMP.SETNX msg 86400\` | $idemp_r1 | $idemp_r2 | $idemp_us |
 | \`DECRBY stock 1\` | $decrby_r1 | $decrby_r2 | $decrby_us |
 | \`SHARDED.DECR\` over 4 co-located keys | $sdecr_r1 | $sdecr_r2 | $sdecr_us |
+| \`EVALSHA\` random-shard script (GET + DECR) over the same keys | $slua_r1 | $slua_r2 | $slua_us |
 
 | goal | measured | result |
 |---|---:|---|
@@ -227,6 +232,7 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | release script ≥ 2.5 × LOCK.RELEASE µs/call | ${lua_vs_release}× | $(verdict "$lua_vs_release" ">=" 2.5) |
 | IDEMP.SETNX ≤ 1.1 × SET NX EX µs/call | ${idemp_vs_setex}× | $(verdict "$idemp_vs_setex" "<=" 1.1) |
 | SHARDED.DECR (4 keys) ≤ 2 × DECRBY µs/call | ${sdecr_vs_decrby}× | $(verdict "$sdecr_vs_decrby" "<=" 2) |
+| (no goal) random-shard script / SHARDED.DECR µs/call | ${slua_vs_sdecr}× | – |
 
 Memory, $MEMBERS members of 17 bytes:
 

@@ -20,122 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "cluster.h"
+#include "example_runs.h"
 
-#define RUN_TIMEOUT_S "60"
-#define MAX_EXAMPLE_ARGS 32
-#define OUTPUT_SIZE 16384
 
-static sg_server *server;
-static redisContext *admin;
-
-/* ---- running an example ------------------------------------------------------------------------ */
-typedef struct example_run {
-    int status; /* the exit status; 128 + signal when killed; 124 when timeout(1) stopped it */
-    char out[OUTPUT_SIZE];
-    char err[OUTPUT_SIZE];
-} example_run;
-
-static const char *examples_dir(void) {
-    const char *dir = getenv("SG_EXAMPLES");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("SG_EXAMPLES is not set: give the directory holding the example binaries "
-                 "(make integration sets it)");
-    return dir;
-}
-
-/* The whole content of an open file from its start, NUL-terminated (cut at `size` - 1). */
-static void read_all(int fd, char *out, size_t size) {
-    size_t len = 0;
-    lseek(fd, 0, SEEK_SET);
-    while (len + 1 < size) {
-        ssize_t n = read(fd, out + len, size - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    out[len] = '\0';
-}
-
-static int temporary_file(void) {
-    char path[] = "/tmp/sg-example-output-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) fail_msg("mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
-}
-
-/* Runs $SG_EXAMPLES/<name> [--port port] args... (NULL-terminated) under timeout(1). port 0: no
- * --port. */
-static void run_example(example_run *run, const char *name, int port, const char *const *args) {
-    char path[1024], port_text[16];
-    snprintf(path, sizeof(path), "%s/%s", examples_dir(), name);
-    if (access(path, X_OK) != 0) fail_msg("%s is not an executable: %s", path, strerror(errno));
-
-    const char *argv[MAX_EXAMPLE_ARGS + 6];
-    int argc = 0;
-    argv[argc++] = "timeout";
-    argv[argc++] = RUN_TIMEOUT_S;
-    argv[argc++] = path;
-    if (port > 0) {
-        snprintf(port_text, sizeof(port_text), "%d", port);
-        argv[argc++] = "--port";
-        argv[argc++] = port_text;
-    }
-    for (int i = 0; args != NULL && args[i] != NULL; i++) {
-        if (i >= MAX_EXAMPLE_ARGS) fail_msg("too many arguments for %s", name);
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-
-    int out_fd = temporary_file(), err_fd = temporary_file();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(out_fd, STDOUT_FILENO);
-        dup2(err_fd, STDERR_FILENO);
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "exec timeout: %s\n", strerror(errno));
-        _exit(127);
-    }
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0) {
-        if (errno != EINTR) fail_msg("waitpid: %s", strerror(errno));
-    }
-    run->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    read_all(out_fd, run->out, sizeof(run->out));
-    read_all(err_fd, run->err, sizeof(run->err));
-    close(out_fd);
-    close(err_fd);
-}
-
-/* The run ended with `status` and printed exactly `expected_out` on stdout. */
-static void assert_run(const example_run *run, const char *name, int status, const char *expected_out) {
-    if (run->status != status || (expected_out != NULL && strcmp(run->out, expected_out) != 0))
-        fail_msg("%s: expected exit %d and stdout:\n%s\ngot exit %d, stdout:\n%s\nstderr:\n%s", name, status,
-                 expected_out ? expected_out : "(any)", run->status, run->out, run->err);
-}
-
-static int start_server(void **state) {
-    (void)state;
-    server = sg_server_start(NULL);
-    admin = sg_connect_to(server);
-    return 0;
-}
-
-static int stop_server(void **state) {
-    (void)state;
-    redisFree(admin);
-    sg_server_stop(server);
-    return 0;
-}
-
-static int flush(void **state) {
-    (void)state;
-    sg_command_status(admin, "OK", "FLUSHALL");
-    return 0;
-}
 
 /* The `enrolled` field of SLOTS.INFO, seen by the server itself. */
 static long long trial_enrolled(redisContext *c, const char *trial) {
@@ -177,46 +66,46 @@ static void expected_consumer_output(char *out, size_t size, long long messages,
 /* ---- flash_enroll -------------------------------------------------------------------------------- */
 static void flash_enroll_enrolls_exactly_the_capacity_and_answers_every_repeat_already_enrolled(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--trial", "trial:crowd", "--capacity", "50", "--patients", "400",
                           "--threads", "8",           "--repeats",  "3",  NULL};
-    run_example(&run, "flash_enroll", server->port, args);
+    sg_run_example(&run, "flash_enroll", sg_group_server->port, args);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 50, 400, 3); /* enrolled 50, full 1050, already 100 */
-    assert_run(&run, "flash_enroll", 0, expected);
-    assert_int_equal(trial_enrolled(admin, "trial:crowd"), 50);
+    sg_assert_example_run(&run, "flash_enroll", 0, expected);
+    assert_int_equal(trial_enrolled(sg_conn, "trial:crowd"), 50);
 }
 
 static void flash_enroll_with_its_defaults_fills_a_trial_of_100_from_1000_patients(void **state) {
     (void)state;
-    example_run run;
-    run_example(&run, "flash_enroll", server->port, NULL);
+    sg_example_run run;
+    sg_run_example(&run, "flash_enroll", sg_group_server->port, NULL);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 100, 1000, 2);
-    assert_run(&run, "flash_enroll", 0, expected);
+    sg_assert_example_run(&run, "flash_enroll", 0, expected);
 }
 
 static void flash_enroll_enrolls_every_patient_when_the_trial_has_room_for_all(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--capacity", "500", "--patients", "120", "--threads", "4", "--repeats", "2", NULL};
-    run_example(&run, "flash_enroll", server->port, args);
+    sg_run_example(&run, "flash_enroll", sg_group_server->port, args);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 500, 120, 2);
-    assert_run(&run, "flash_enroll", 0, expected);
+    sg_assert_example_run(&run, "flash_enroll", 0, expected);
 }
 
 static void flash_enroll_on_an_existing_trial_says_so_and_finds_every_patient_already_enrolled_or_full(void **state) {
     (void)state;
-    example_run first, second;
+    sg_example_run first, second;
     const char *args[] = {"--capacity", "30", "--patients", "100", "--threads", "4", "--repeats", "1", NULL};
-    run_example(&first, "flash_enroll", server->port, args);
+    sg_run_example(&first, "flash_enroll", sg_group_server->port, args);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 30, 100, 1);
-    assert_run(&first, "flash_enroll", 0, expected);
+    sg_assert_example_run(&first, "flash_enroll", 0, expected);
 
-    run_example(&second, "flash_enroll", server->port, args);
-    assert_run(&second, "flash_enroll (again)", 0, "enrolled 0\nfull 70\nalready_enrolled 30\nover_enrolled 0\n");
+    sg_run_example(&second, "flash_enroll", sg_group_server->port, args);
+    sg_assert_example_run(&second, "flash_enroll (again)", 0, "enrolled 0\nfull 70\nalready_enrolled 30\nover_enrolled 0\n");
     if (strstr(second.err, "already exists") == NULL)
         fail_msg("flash_enroll on an existing trial: expected \"already exists\" on stderr, got:\n%s", second.err);
 }
@@ -224,73 +113,73 @@ static void flash_enroll_on_an_existing_trial_says_so_and_finds_every_patient_al
 /* ---- locked_update ------------------------------------------------------------------------------- */
 static void locked_update_counts_every_update_once_and_refuses_the_paused_holder(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--workers", "4", "--updates", "25", NULL};
-    run_example(&run, "locked_update", server->port, args);
+    sg_run_example(&run, "locked_update", sg_group_server->port, args);
     char expected[256];
     expected_locked_output(expected, sizeof(expected), 4, 25);
-    assert_run(&run, "locked_update", 0, expected);
+    sg_assert_example_run(&run, "locked_update", 0, expected);
     /* The successor's write after the workers' is the last one the store took. */
-    redisReply *r = sg_command(admin, "HGET {store}:account balance");
+    redisReply *r = sg_command(sg_conn, "HGET {store}:account balance");
     assert_true(sg_reply_is_text(r, "101"));
     freeReplyObject(r);
 }
 
 static void locked_update_with_its_defaults_counts_every_update(void **state) {
     (void)state;
-    example_run run;
-    run_example(&run, "locked_update", server->port, NULL);
+    sg_example_run run;
+    sg_run_example(&run, "locked_update", sg_group_server->port, NULL);
     char expected[256];
     expected_locked_output(expected, sizeof(expected), 4, 50);
-    assert_run(&run, "locked_update", 0, expected);
+    sg_assert_example_run(&run, "locked_update", 0, expected);
 }
 
 static void locked_update_uses_the_lock_and_store_keys_it_is_given(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--lock", "{acct7}:lock", "--store", "{acct7}:hash", "--workers", "2", "--updates", "10",
                           "--ttl",  "1000",         NULL};
-    run_example(&run, "locked_update", server->port, args);
+    sg_run_example(&run, "locked_update", sg_group_server->port, args);
     char expected[256];
     expected_locked_output(expected, sizeof(expected), 2, 10);
-    assert_run(&run, "locked_update", 0, expected);
-    assert_int_equal(sg_command_integer(admin, "EXISTS {acct7}:hash"), 1);
-    assert_int_equal(sg_command_integer(admin, "EXISTS {store}:account"), 0);
+    sg_assert_example_run(&run, "locked_update", 0, expected);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS {acct7}:hash"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS {store}:account"), 0);
 }
 
 /* ---- idempotent_consumer ------------------------------------------------------------------------- */
 static void idempotent_consumer_applies_every_message_once_through_a_crash_and_redeliveries(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--messages", "30", "--crash-after", "11", NULL};
-    run_example(&run, "idempotent_consumer", server->port, args);
+    sg_run_example(&run, "idempotent_consumer", sg_group_server->port, args);
     char expected[256];
     expected_consumer_output(expected, sizeof(expected), 30, 11);
-    assert_run(&run, "idempotent_consumer", 0, expected);
-    redisReply *r = sg_command(admin, "GET {orders}:total");
+    sg_assert_example_run(&run, "idempotent_consumer", 0, expected);
+    redisReply *r = sg_command(sg_conn, "GET {orders}:total");
     assert_true(sg_reply_is_text(r, "465"));
     freeReplyObject(r);
-    assert_int_equal(sg_command_integer(admin, "XLEN {orders}:stream"), 30);
+    assert_int_equal(sg_command_integer(sg_conn, "XLEN {orders}:stream"), 30);
 }
 
 static void idempotent_consumer_with_its_defaults_crashes_halfway_and_still_applies_each_message_once(void **state) {
     (void)state;
-    example_run run;
-    run_example(&run, "idempotent_consumer", server->port, NULL);
+    sg_example_run run;
+    sg_run_example(&run, "idempotent_consumer", sg_group_server->port, NULL);
     char expected[256];
     expected_consumer_output(expected, sizeof(expected), 20, 10);
-    assert_run(&run, "idempotent_consumer", 0, expected);
+    sg_assert_example_run(&run, "idempotent_consumer", 0, expected);
 }
 
 static void idempotent_consumer_that_never_crashes_still_skips_the_messages_it_did_not_ack(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--stream", "{bills}:in", "--group", "g2", "--messages", "9", "--crash-after", "9", NULL};
-    run_example(&run, "idempotent_consumer", server->port, args);
+    sg_run_example(&run, "idempotent_consumer", sg_group_server->port, args);
     char expected[256];
     expected_consumer_output(expected, sizeof(expected), 9, 9);
-    assert_run(&run, "idempotent_consumer", 0, expected);
-    redisReply *r = sg_command(admin, "GET {bills}:total");
+    sg_assert_example_run(&run, "idempotent_consumer", 0, expected);
+    redisReply *r = sg_command(sg_conn, "GET {bills}:total");
     assert_true(sg_reply_is_text(r, "45"));
     freeReplyObject(r);
 }
@@ -315,10 +204,10 @@ static const example_flags every_example[] = {
 static void every_example_prints_its_usage_with_every_flag_on_help_and_exits_0(void **state) {
     (void)state;
     for (size_t e = 0; e < EXAMPLE_COUNT; e++) {
-        example_run run;
+        sg_example_run run;
         const char *args[] = {"--help", NULL};
-        run_example(&run, every_example[e].name, 0, args);
-        assert_run(&run, every_example[e].name, 0, NULL);
+        sg_run_example(&run, every_example[e].name, 0, args);
+        sg_assert_example_run(&run, every_example[e].name, 0, NULL);
         if (strncmp(run.out, "usage: ", 7) != 0)
             fail_msg("%s --help: no usage on stdout:\n%s", every_example[e].name, run.out);
         for (int f = 0; every_example[e].flags[f] != NULL; f++)
@@ -331,10 +220,10 @@ static void every_example_prints_its_usage_with_every_flag_on_help_and_exits_0(v
 static void every_example_refuses_an_unknown_flag_with_its_usage_on_stderr_and_exit_2(void **state) {
     (void)state;
     for (size_t e = 0; e < EXAMPLE_COUNT; e++) {
-        example_run run;
+        sg_example_run run;
         const char *args[] = {"--no-such-flag", NULL};
-        run_example(&run, every_example[e].name, server->port, args);
-        assert_run(&run, every_example[e].name, 2, "");
+        sg_run_example(&run, every_example[e].name, sg_group_server->port, args);
+        sg_assert_example_run(&run, every_example[e].name, 2, "");
         if (strstr(run.err, "--no-such-flag") == NULL || strstr(run.err, "usage: ") == NULL)
             fail_msg("%s --no-such-flag: expected the flag and the usage on stderr, got:\n%s", every_example[e].name,
                      run.err);
@@ -344,13 +233,13 @@ static void every_example_refuses_an_unknown_flag_with_its_usage_on_stderr_and_e
 static void every_example_refuses_a_flag_without_its_value_with_exit_2(void **state) {
     (void)state;
     for (size_t e = 0; e < EXAMPLE_COUNT; e++) {
-        example_run run;
+        sg_example_run run;
         const char *args[] = {"--port", NULL};
-        run_example(&run, every_example[e].name, 0, args);
-        assert_run(&run, every_example[e].name, 2, "");
+        sg_run_example(&run, every_example[e].name, 0, args);
+        sg_assert_example_run(&run, every_example[e].name, 2, "");
         const char *bad_number[] = {"--port", "sixty", NULL};
-        run_example(&run, every_example[e].name, 0, bad_number);
-        assert_run(&run, every_example[e].name, 2, "");
+        sg_run_example(&run, every_example[e].name, 0, bad_number);
+        sg_assert_example_run(&run, every_example[e].name, 2, "");
     }
 }
 
@@ -358,9 +247,9 @@ static void every_example_reports_a_server_it_cannot_reach_on_stderr_and_exits_1
     (void)state;
     int closed_port = sg_free_port();
     for (size_t e = 0; e < EXAMPLE_COUNT; e++) {
-        example_run run;
-        run_example(&run, every_example[e].name, closed_port, NULL);
-        assert_run(&run, every_example[e].name, 1, "");
+        sg_example_run run;
+        sg_run_example(&run, every_example[e].name, closed_port, NULL);
+        sg_assert_example_run(&run, every_example[e].name, 1, "");
         char where[32];
         snprintf(where, sizeof(where), "127.0.0.1:%d", closed_port);
         if (strstr(run.err, where) == NULL)
@@ -375,17 +264,17 @@ static void every_example_reports_a_server_it_cannot_reach_on_stderr_and_exits_1
 static void flash_enroll_on_a_three_master_cluster_enrolls_exactly_the_capacity(void **state) {
     sg_cluster cl;
     sg_cluster_start(&cl, *state, MASTERS);
-    example_run run;
+    sg_example_run run;
     /* The seed is a node that does not serve the trial's slot: the library follows MOVED. */
     int slot = sg_cluster_slot_of(&cl, "trial:flash");
     int owner = sg_cluster_owner(&cl, 0, slot);
     int seed = (owner + 1) % MASTERS;
     const char *args[] = {"--cluster", "--capacity", "50", "--patients", "400",
                           "--threads", "8",          "--repeats", "3", NULL};
-    run_example(&run, "flash_enroll", cl.node[seed]->port, args);
+    sg_run_example(&run, "flash_enroll", cl.node[seed]->port, args);
     char expected[256];
     expected_flash_output(expected, sizeof(expected), 50, 400, 3);
-    assert_run(&run, "flash_enroll --cluster", 0, expected);
+    sg_assert_example_run(&run, "flash_enroll --cluster", 0, expected);
     assert_int_equal(trial_enrolled(cl.c[owner], "trial:flash"), 50);
 }
 
@@ -394,12 +283,12 @@ static void locked_update_on_a_three_master_cluster_counts_every_update_and_refu
     sg_cluster_start(&cl, *state, MASTERS);
     int owner = sg_cluster_owner(&cl, 0, sg_cluster_slot_of(&cl, "{store}:account"));
     int seed = (owner + 1) % MASTERS;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--cluster", "--workers", "4", "--updates", "20", NULL};
-    run_example(&run, "locked_update", cl.node[seed]->port, args);
+    sg_run_example(&run, "locked_update", cl.node[seed]->port, args);
     char expected[256];
     expected_locked_output(expected, sizeof(expected), 4, 20);
-    assert_run(&run, "locked_update --cluster", 0, expected);
+    sg_assert_example_run(&run, "locked_update --cluster", 0, expected);
     redisReply *r = sg_command(cl.c[owner], "HGET {store}:account balance");
     assert_true(sg_reply_is_text(r, "81"));
     freeReplyObject(r);
@@ -410,15 +299,15 @@ static void idempotent_consumer_on_a_three_master_cluster_applies_every_message_
     sg_cluster_start(&cl, *state, MASTERS);
     int owner = sg_cluster_owner(&cl, 0, sg_cluster_slot_of(&cl, "{orders}:stream"));
     int seed = (owner + 1) % MASTERS;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--cluster", "--messages", "20", NULL};
-    run_example(&run, "idempotent_consumer", cl.node[seed]->port, args);
+    sg_run_example(&run, "idempotent_consumer", cl.node[seed]->port, args);
     char expected[256];
     expected_consumer_output(expected, sizeof(expected), 20, 10);
-    assert_run(&run, "idempotent_consumer --cluster", 0, expected);
+    sg_assert_example_run(&run, "idempotent_consumer --cluster", 0, expected);
 }
 
-#define ON_SERVER(f) cmocka_unit_test_setup(f, flush)
+#define ON_SERVER(f) cmocka_unit_test_setup(f, sg_group_flush)
 #define ON_CLUSTER(f) cmocka_unit_test_setup_teardown(f, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void) {
@@ -441,5 +330,5 @@ int main(void) {
         ON_CLUSTER(locked_update_on_a_three_master_cluster_counts_every_update_and_refuses_the_paused_holder),
         ON_CLUSTER(idempotent_consumer_on_a_three_master_cluster_applies_every_message_once),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }

@@ -20,103 +20,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "cluster.h"
+#include "example_runs.h"
 
-#define RUN_TIMEOUT_S "60"
-#define MAX_EXAMPLE_ARGS 32
-#define OUTPUT_SIZE 16384
 #define MASTERS 3
 
-static sg_server *server;
-static redisContext *admin;
 
-/* ---- running the example ----------------------------------------------------------------------- */
-typedef struct example_run {
-    int status; /* the exit status; 128 + signal when killed; 124 when timeout(1) stopped it */
-    char out[OUTPUT_SIZE];
-    char err[OUTPUT_SIZE];
-} example_run;
-
-static const char *examples_dir(void) {
-    const char *dir = getenv("SG_EXAMPLES");
-    if (dir == NULL || dir[0] == '\0')
-        fail_msg("SG_EXAMPLES is not set: give the directory holding the example binaries "
-                 "(make integration sets it)");
-    return dir;
-}
-
-/* The whole content of an open file from its start, NUL-terminated (cut at `size` - 1). */
-static void read_all(int fd, char *out, size_t size) {
-    size_t len = 0;
-    lseek(fd, 0, SEEK_SET);
-    while (len + 1 < size) {
-        ssize_t n = read(fd, out + len, size - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    out[len] = '\0';
-}
-
-static int temporary_file(void) {
-    char path[] = "/tmp/sg-example-output-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0) fail_msg("mkstemp: %s", strerror(errno));
-    unlink(path);
-    return fd;
-}
-
-/* Runs $SG_EXAMPLES/flash_sale [--port port] args... (NULL-terminated) under timeout(1). port 0:
- * no --port. */
-static void run_flash_sale(example_run *run, int port, const char *const *args) {
-    char path[1024], port_text[16];
-    snprintf(path, sizeof(path), "%s/flash_sale", examples_dir());
-    if (access(path, X_OK) != 0) fail_msg("%s is not an executable: %s", path, strerror(errno));
-
-    const char *argv[MAX_EXAMPLE_ARGS + 6];
-    int argc = 0;
-    argv[argc++] = "timeout";
-    argv[argc++] = RUN_TIMEOUT_S;
-    argv[argc++] = path;
-    if (port > 0) {
-        snprintf(port_text, sizeof(port_text), "%d", port);
-        argv[argc++] = "--port";
-        argv[argc++] = port_text;
-    }
-    for (int i = 0; args != NULL && args[i] != NULL; i++) {
-        if (i >= MAX_EXAMPLE_ARGS) fail_msg("too many arguments for flash_sale");
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-
-    int out_fd = temporary_file(), err_fd = temporary_file();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(out_fd, STDOUT_FILENO);
-        dup2(err_fd, STDERR_FILENO);
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "exec timeout: %s\n", strerror(errno));
-        _exit(127);
-    }
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0) {
-        if (errno != EINTR) fail_msg("waitpid: %s", strerror(errno));
-    }
-    run->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    read_all(out_fd, run->out, sizeof(run->out));
-    read_all(err_fd, run->err, sizeof(run->err));
-    close(out_fd);
-    close(err_fd);
-}
-
-static void fail_run(const example_run *run, const char *what) {
+static void fail_run(const sg_example_run *run, const char *what) {
     fail_msg("flash_sale: %s\ngot exit %d, stdout:\n%s\nstderr:\n%s", what, run->status, run->out, run->err);
 }
 
 /* The run ended with `status`; when `expected_out` is not NULL, stdout is exactly that. */
-static void assert_status(const example_run *run, int status, const char *expected_out) {
+static void assert_status(const sg_example_run *run, int status, const char *expected_out) {
     if (run->status != status || (expected_out != NULL && strcmp(run->out, expected_out) != 0)) {
         char what[256];
         snprintf(what, sizeof(what), "expected exit %d and stdout:\n%s", status, expected_out ? expected_out : "(any)");
@@ -138,7 +54,7 @@ static int has_line(const char *out, const char *line) {
 }
 
 /* The contract's first lines: "sold N" then "remaining R". */
-static void assert_sold_and_remaining(const example_run *run, long long sold, long long remaining) {
+static void assert_sold_and_remaining(const sg_example_run *run, long long sold, long long remaining) {
     char expected[64];
     snprintf(expected, sizeof(expected), "sold %lld\nremaining %lld\n", sold, remaining);
     if (strncmp(run->out, expected, strlen(expected)) != 0) {
@@ -155,7 +71,7 @@ typedef struct node_line {
     long long units;
 } node_line;
 
-static int node_lines(const example_run *run, node_line *lines, int max) {
+static int node_lines(const sg_example_run *run, node_line *lines, int max) {
     int count = 0;
     for (const char *p = run->out; *p != '\0';) {
         const char *end = strchr(p, '\n');
@@ -223,50 +139,30 @@ static int empty_shards_on(redisContext *c, const char *name) {
 }
 
 /* ---- fixtures -------------------------------------------------------------------------------------- */
-static int start_server(void **state) {
-    (void)state;
-    server = sg_server_start(NULL);
-    admin = sg_connect_to(server);
-    return 0;
-}
-
-static int stop_server(void **state) {
-    (void)state;
-    redisFree(admin);
-    sg_server_stop(server);
-    return 0;
-}
-
-static int flush(void **state) {
-    (void)state;
-    sg_command_status(admin, "OK", "FLUSHALL");
-    return 0;
-}
-
 /* ---- one server ------------------------------------------------------------------------------------ */
 static const char *const sale_on_one_server[] = {"--name", "sale", "--shards", "4", "--stock", "1000",
                                                  "--threads", "8", NULL};
 
 static void on_one_server_it_sells_the_whole_stock_and_names_the_server_as_the_only_node(void **state) {
     (void)state;
-    example_run run;
-    run_flash_sale(&run, server->port, sale_on_one_server);
+    sg_example_run run;
+    sg_run_example(&run, "flash_sale", sg_group_server->port, sale_on_one_server);
     assert_status(&run, 0, NULL);
     assert_sold_and_remaining(&run, 1000, 0);
     node_line nodes[8];
     int count = node_lines(&run, nodes, 8);
     char expected[64];
-    snprintf(expected, sizeof(expected), "node 127.0.0.1:%d 1000", server->port);
+    snprintf(expected, sizeof(expected), "node 127.0.0.1:%d 1000", sg_group_server->port);
     if (count != 1 || !has_line(run.out, expected)) fail_run(&run, "expected one node line for the server");
 }
 
 static void on_one_server_an_operator_finds_the_four_shards_and_the_meta_key_with_scan_all_empty(void **state) {
     (void)state;
-    example_run run;
-    run_flash_sale(&run, server->port, sale_on_one_server);
+    sg_example_run run;
+    sg_run_example(&run, "flash_sale", sg_group_server->port, sale_on_one_server);
     assert_status(&run, 0, NULL);
     char *keys[MAX_KEYS];
-    int count = scan_keys(admin, "sale:*", keys, MAX_KEYS);
+    int count = scan_keys(sg_conn, "sale:*", keys, MAX_KEYS);
     int meta = 0, shards = 0;
     for (int i = 0; i < count; i++) {
         if (strcmp(keys[i], "sale:meta") == 0) meta++;
@@ -276,15 +172,15 @@ static void on_one_server_an_operator_finds_the_four_shards_and_the_meta_key_wit
     free_keys(keys, count);
     assert_int_equal(meta, 1);
     assert_int_equal(shards, 4);
-    assert_int_equal(empty_shards_on(admin, "sale"), 4);
+    assert_int_equal(empty_shards_on(sg_conn, "sale"), 4);
 }
 
 static void a_second_run_on_the_same_name_says_it_exists_and_sells_nothing(void **state) {
     (void)state;
-    example_run first, second;
-    run_flash_sale(&first, server->port, sale_on_one_server);
+    sg_example_run first, second;
+    sg_run_example(&first, "flash_sale", sg_group_server->port, sale_on_one_server);
     assert_status(&first, 0, NULL);
-    run_flash_sale(&second, server->port, sale_on_one_server);
+    sg_run_example(&second, "flash_sale", sg_group_server->port, sale_on_one_server);
     assert_status(&second, 0, NULL);
     assert_sold_and_remaining(&second, 0, 0);
     if (strstr(second.err, "already exists") == NULL) fail_run(&second, "expected \"already exists\" on stderr");
@@ -295,9 +191,9 @@ static void help_prints_the_usage_with_every_flag_and_exits_0(void **state) {
     (void)state;
     static const char *const flags[] = {"--cluster", "--host", "--port",    "--name",
                                         "--shards",  "--stock", "--threads", "--help"};
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--help", NULL};
-    run_flash_sale(&run, 0, args);
+    sg_run_example(&run, "flash_sale", 0, args);
     assert_status(&run, 0, NULL);
     if (strncmp(run.out, "usage: ", 7) != 0) fail_run(&run, "no usage on stdout");
     for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
@@ -314,20 +210,20 @@ static void a_missing_required_flag_exits_2_with_the_usage_on_stderr(void **stat
     };
     const char *const missing[3] = {"--name", "--shards", "--stock"};
     for (int i = 0; i < 3; i++) {
-        example_run run;
-        run_flash_sale(&run, server->port, runs[i]);
+        sg_example_run run;
+        sg_run_example(&run, "flash_sale", sg_group_server->port, runs[i]);
         assert_status(&run, 2, "");
         if (strstr(run.err, missing[i]) == NULL || strstr(run.err, "usage: ") == NULL)
             fail_run(&run, "expected the missing flag and the usage on stderr");
     }
-    assert_int_equal(sg_command_integer(admin, "DBSIZE"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "DBSIZE"), 0);
 }
 
 static void an_unknown_flag_exits_2_with_the_flag_and_the_usage_on_stderr(void **state) {
     (void)state;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--name", "sale", "--shards", "4", "--stock", "10", "--no-such-flag", NULL};
-    run_flash_sale(&run, server->port, args);
+    sg_run_example(&run, "flash_sale", sg_group_server->port, args);
     assert_status(&run, 2, "");
     if (strstr(run.err, "--no-such-flag") == NULL || strstr(run.err, "usage: ") == NULL)
         fail_run(&run, "expected the flag and the usage on stderr");
@@ -343,8 +239,8 @@ static void a_bad_number_or_a_flag_without_its_value_exits_2(void **state) {
         {"--name", "sale", "--shards", "4", "--stock", NULL},
     };
     for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
-        example_run run;
-        run_flash_sale(&run, 0, runs[i]);
+        sg_example_run run;
+        sg_run_example(&run, "flash_sale", 0, runs[i]);
         assert_status(&run, 2, "");
     }
 }
@@ -352,9 +248,9 @@ static void a_bad_number_or_a_flag_without_its_value_exits_2(void **state) {
 static void an_unreachable_port_exits_1_with_the_library_error_naming_it(void **state) {
     (void)state;
     int closed_port = sg_free_port();
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--name", "sale", "--shards", "4", "--stock", "10", NULL};
-    run_flash_sale(&run, closed_port, args);
+    sg_run_example(&run, "flash_sale", closed_port, args);
     assert_status(&run, 1, "");
     char where[32];
     snprintf(where, sizeof(where), "127.0.0.1:%d", closed_port);
@@ -370,9 +266,9 @@ static void on_a_three_master_cluster_every_master_sells_its_share_of_the_stock(
      * follows MOVED from the very first read of the counter. */
     int meta_owner = sg_cluster_owner(&cl, 0, sg_cluster_slot_of(&cl, "sale:meta"));
     int seed = (meta_owner + 1) % MASTERS;
-    example_run run;
+    sg_example_run run;
     const char *args[] = {"--cluster", "--name", "sale", "--shards", "6", "--stock", "3000", "--threads", "8", NULL};
-    run_flash_sale(&run, cl.node[seed]->port, args);
+    sg_run_example(&run, "flash_sale", cl.node[seed]->port, args);
     assert_status(&run, 0, NULL);
     print_message("flash_sale --cluster (seed node %d):\n%s", seed, run.out);
     assert_sold_and_remaining(&run, 3000, 0);
@@ -396,7 +292,7 @@ static void on_a_three_master_cluster_every_master_sells_its_share_of_the_stock(
     assert_int_equal(sum, 3000);
 }
 
-#define ON_SERVER(f) cmocka_unit_test_setup(f, flush)
+#define ON_SERVER(f) cmocka_unit_test_setup(f, sg_group_flush)
 #define ON_CLUSTER(f) cmocka_unit_test_setup_teardown(f, sg_fixture_setup, sg_fixture_teardown)
 
 int main(void) {
@@ -411,5 +307,5 @@ int main(void) {
         ON_SERVER(an_unreachable_port_exits_1_with_the_library_error_naming_it),
         ON_CLUSTER(on_a_three_master_cluster_every_master_sells_its_share_of_the_stock),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }

@@ -13,37 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "checks.h"
 #include "slotguard.h"
 
 #define S(text) (text), (sizeof(text) - 1)
 
-static sg_server *server;
-static redisContext *admin; /* the harness's own connection, to look behind the library */
-
-static int start_server(void **state) {
-    (void)state;
-    server = sg_server_start(NULL);
-    admin = sg_connect_to(server);
-    return 0;
-}
-
-static int stop_server(void **state) {
-    (void)state;
-    redisFree(admin);
-    sg_server_stop(server);
-    return 0;
-}
-
-static int flush(void **state) {
-    (void)state;
-    sg_command_status(admin, "OK", "FLUSHALL");
-    return 0;
-}
 
 static sg_context *client_with(sg_options o) {
     if (o.host == NULL && o.unix_path == NULL) o.host = "127.0.0.1";
-    if (o.port == 0 && o.unix_path == NULL) o.port = server->port;
+    if (o.port == 0 && o.unix_path == NULL) o.port = sg_group_server->port;
     sg_context *ctx = sg_connect(&o);
     assert_non_null(ctx);
     return ctx;
@@ -85,7 +63,7 @@ static void connecting_to_a_closed_port_sets_an_io_error_in_the_context(void **s
 
 static void sg_connect_tcp_uses_default_options(void **state) {
     (void)state;
-    sg_context *ctx = sg_connect_tcp("127.0.0.1", server->port);
+    sg_context *ctx = sg_connect_tcp("127.0.0.1", sg_group_server->port);
     assert_non_null(ctx);
     assert_int_equal(ctx->err, 0);
     int created = -1;
@@ -96,7 +74,7 @@ static void sg_connect_tcp_uses_default_options(void **state) {
 
 static void a_password_is_sent_with_auth_and_a_wrong_one_is_an_auth_error(void **state) {
     (void)state;
-    sg_command_status(admin, "OK", "CONFIG SET requirepass s3cret");
+    sg_command_status(sg_conn, "OK", "CONFIG SET requirepass s3cret");
     sg_context *wrong = client_with((sg_options){.password = "nope"});
     assert_int_equal(wrong->err, SG_ERR_AUTH);
     sg_free(wrong);
@@ -111,13 +89,13 @@ static void a_password_is_sent_with_auth_and_a_wrong_one_is_an_auth_error(void *
     CHECK(ok, sg_trial_create(ok, S("auth:trial"), 1, 0, &created));
     assert_int_equal(created, 1);
     sg_free(ok);
-    sg_command_status(admin, "OK", "AUTH s3cret");
-    sg_command_status(admin, "OK", "CONFIG SET requirepass %s", "");
+    sg_command_status(sg_conn, "OK", "AUTH s3cret");
+    sg_command_status(sg_conn, "OK", "CONFIG SET requirepass %s", "");
 }
 
 static void an_acl_user_and_password_are_sent_together(void **state) {
     (void)state;
-    sg_command_status(admin, "OK", "ACL SETUSER enroller on >pw-1 ~trial:* +@all");
+    sg_command_status(sg_conn, "OK", "ACL SETUSER enroller on >pw-1 ~trial:* +@all");
     sg_context *ctx = client_with((sg_options){.user = "enroller", .password = "pw-1"});
     assert_int_equal(ctx->err, 0);
     int created = -1;
@@ -131,7 +109,7 @@ static void an_acl_user_and_password_are_sent_together(void **state) {
     sg_context *wrong = client_with((sg_options){.user = "enroller", .password = "pw-2"});
     assert_int_equal(wrong->err, SG_ERR_AUTH);
     sg_free(wrong);
-    sg_command_integer(admin, "ACL DELUSER enroller");
+    sg_command_integer(sg_conn, "ACL DELUSER enroller");
 }
 
 static void the_database_option_selects_a_database(void **state) {
@@ -140,10 +118,10 @@ static void the_database_option_selects_a_database(void **state) {
     assert_int_equal(ctx->err, 0);
     int created = -1;
     CHECK(ctx, sg_trial_create(ctx, S("db:trial"), 5, 0, &created));
-    assert_int_equal(sg_command_integer(admin, "EXISTS db:trial"), 0);
-    sg_command_status(admin, "OK", "SELECT 3");
-    assert_int_equal(sg_command_integer(admin, "EXISTS db:trial"), 1);
-    sg_command_status(admin, "OK", "SELECT 0");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS db:trial"), 0);
+    sg_command_status(sg_conn, "OK", "SELECT 3");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS db:trial"), 1);
+    sg_command_status(sg_conn, "OK", "SELECT 0");
     sg_free(ctx);
 }
 
@@ -313,7 +291,7 @@ static void a_missing_trial_is_sg_err_notrial_and_a_wrong_type_sg_err_server(voi
     assert_int_equal(sg_enroll(ctx, S("trial:typo"), S("u"), &r), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_NOTRIAL);
     assert_true(strncmp(ctx->errstr, "NOTRIAL ", 8) == 0);
-    sg_command_status(admin, "OK", "SET plain:string hello");
+    sg_command_status(sg_conn, "OK", "SET plain:string hello");
     assert_int_equal(sg_enroll(ctx, S("plain:string"), S("u"), &r), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_SERVER);
     assert_true(strncmp(ctx->errstr, "WRONGTYPE ", 10) == 0);
@@ -333,7 +311,7 @@ static void null_arguments_are_refused_before_anything_is_sent(void **state) {
     (void)state;
     sg_context *ctx = client();
     sg_enroll_result r;
-    long long before = sg_info_number(admin, "total_commands_processed");
+    long long before = sg_info_number(sg_conn, "total_commands_processed");
     assert_int_equal(sg_enroll(ctx, NULL, 3, S("u"), &r), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_ARGUMENT);
     assert_int_equal(sg_enroll(ctx, S("t"), NULL, 1, &r), SG_ERR);
@@ -344,7 +322,7 @@ static void null_arguments_are_refused_before_anything_is_sent(void **state) {
     assert_int_equal(sg_lock_acquire(ctx, S("l"), S("o"), 1000, -1, 0, &token), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_ARGUMENT);
     /* Only INFO itself ran since (the counter counts the command reading it). */
-    assert_int_equal(sg_info_number(admin, "total_commands_processed"), before + 1);
+    assert_int_equal(sg_info_number(sg_conn, "total_commands_processed"), before + 1);
     sg_free(ctx);
 }
 
@@ -366,7 +344,7 @@ static void keys_and_users_are_binary_safe(void **state) {
     assert_int_equal(page.members[0].user_len, sizeof(user));
     assert_memory_equal(page.members[0].user, user, sizeof(user));
     sg_members_page_free(&page);
-    assert_int_equal(sg_command_integer(admin, "EXISTS %b", key, sizeof(key)), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS %b", key, sizeof(key)), 1);
     sg_free(ctx);
 }
 
@@ -394,7 +372,7 @@ static void acquire_release_extend_and_info_work_as_the_commands_do(void **state
     assert_int_equal(extended, 0);
     CHECK(ctx, sg_lock_extend(ctx, S("lock:a"), S("owner-1"), 50000, &extended));
     assert_int_equal(extended, 1);
-    assert_true(sg_command_integer(admin, "PTTL lock:a") > 40000);
+    assert_true(sg_command_integer(sg_conn, "PTTL lock:a") > 40000);
     CHECK(ctx, sg_lock_release(ctx, S("lock:a"), S("owner-2"), &released));
     assert_int_equal(released, 0);
     CHECK(ctx, sg_lock_release(ctx, S("lock:a"), S("owner-1"), &released));
@@ -445,7 +423,7 @@ static void a_waiting_acquire_outlasts_the_command_timeout_and_is_granted_when_t
     CHECK(waiter, sg_lock_info_get(waiter, S("lock:w"), &info));
     assert_memory_equal(info.owner, "waiter", 6);
     /* The timeout is back to 300 ms afterwards: a server busy for 1 s times the next call out. */
-    redisContext *sleeper = sg_connect_to(server);
+    redisContext *sleeper = sg_connect_to(sg_group_server);
     sg_send_command(sleeper, "DEBUG SLEEP 1");
     sg_sleep_ms(50);
     int64_t before = sg_now_ms();
@@ -494,11 +472,11 @@ static void setnx_records_a_key_once_as_set_nx_ex_would(void **state) {
     CHECK(ctx, sg_idemp_setnx(ctx, S("msg:1"), 600, NULL, 0, &recorded));
     assert_int_equal(recorded, 0);
     CHECK(ctx, sg_idemp_setnx(ctx, S("msg:2"), 600, S("v\0x"), &recorded));
-    redisReply *r = sg_command(admin, "GET msg:2");
+    redisReply *r = sg_command(sg_conn, "GET msg:2");
     assert_int_equal(r->len, 3);
     assert_memory_equal(r->str, "v\0x", 3);
     freeReplyObject(r);
-    r = sg_command(admin, "GET msg:1");
+    r = sg_command(sg_conn, "GET msg:1");
     assert_true(sg_reply_is_text(r, "1"));
     freeReplyObject(r);
     sg_free(ctx);
@@ -591,7 +569,7 @@ static void any_command_goes_through_command_argv_with_its_raw_reply(void **stat
 /* ---- connection loss, timeouts and retries --------------------------------------------------- */
 /* CLIENT KILL every normal client but the admin connection: the library's connection breaks. */
 static void kill_client_connections(void) {
-    sg_command_integer(admin, "CLIENT KILL TYPE normal SKIPME yes");
+    sg_command_integer(sg_conn, "CLIENT KILL TYPE normal SKIPME yes");
 }
 
 static void a_retried_call_reconnects_after_the_connection_was_killed(void **state) {
@@ -618,7 +596,7 @@ static void a_call_that_is_not_retried_reports_the_broken_connection_and_the_nex
     kill_client_connections();
     assert_int_equal(sg_idemp_setnx(ctx, S("msg:k1"), 60, NULL, 0, &recorded), SG_ERR);
     assert_true(ctx->err == SG_ERR_EOF || ctx->err == SG_ERR_IO);
-    assert_int_equal(sg_command_integer(admin, "EXISTS msg:k1"), 0); /* never reached the server */
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS msg:k1"), 0); /* never reached the server */
     CHECK(ctx, sg_idemp_setnx(ctx, S("msg:k1"), 60, NULL, 0, &recorded));
     assert_int_equal(recorded, 1);
     sg_free(ctx);
@@ -628,15 +606,15 @@ static void retries_are_bounded_and_then_the_error_is_reported(void **state) {
     (void)state;
     sg_context *ctx = client_with((sg_options){.max_retries = 3, .connect_timeout_ms = 200});
     assert_int_equal(ctx->err, 0);
-    sg_server_kill(server);
+    sg_server_kill(sg_group_server);
     int64_t started = sg_now_ms();
     sg_trial_info info;
     assert_int_equal(sg_trial_info_get(ctx, S("trial:gone"), &info), SG_ERR);
     assert_true(ctx->err == SG_ERR_IO || ctx->err == SG_ERR_EOF);
     assert_true(sg_now_ms() - started < 3000);
-    sg_server_start_again(server);
-    redisFree(admin);
-    admin = sg_connect_to(server);
+    sg_server_start_again(sg_group_server);
+    redisFree(sg_conn);
+    sg_conn = sg_connect_to(sg_group_server);
     /* The same context works again once the server is back. */
     int created;
     CHECK(ctx, sg_trial_create(ctx, S("trial:back"), 1, 0, &created));
@@ -649,10 +627,10 @@ static void a_restart_of_the_server_is_invisible_to_retried_calls(void **state) 
     sg_context *ctx = client();
     int created;
     CHECK(ctx, sg_trial_create(ctx, S("trial:restart"), 3, 0, &created));
-    sg_command_status(admin, "OK", "SAVE");
-    sg_server_restart(server);
-    redisFree(admin);
-    admin = sg_connect_to(server);
+    sg_command_status(sg_conn, "OK", "SAVE");
+    sg_server_restart(sg_group_server);
+    redisFree(sg_conn);
+    sg_conn = sg_connect_to(sg_group_server);
     sg_enroll_result r;
     CHECK(ctx, sg_enroll(ctx, S("trial:restart"), S("after"), &r));
     assert_int_equal(r, SG_ENROLL_ENROLLED);
@@ -664,7 +642,7 @@ static void a_command_timeout_is_reported_and_a_retried_call_succeeds_once_the_s
     sg_context *ctx = client_with((sg_options){.command_timeout_ms = 200, .max_retries = 8});
     int created;
     CHECK(ctx, sg_trial_create(ctx, S("trial:slow"), 5, 0, &created));
-    redisContext *sleeper = sg_connect_to(server);
+    redisContext *sleeper = sg_connect_to(sg_group_server);
     /* Not retried: the timeout is reported, and the command may still run later. */
     sg_send_command(sleeper, "DEBUG SLEEP 0.6");
     sg_sleep_ms(50);
@@ -672,7 +650,7 @@ static void a_command_timeout_is_reported_and_a_retried_call_succeeds_once_the_s
     assert_int_equal(sg_idemp_setnx(ctx, S("msg:slow"), 60, NULL, 0, &recorded), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_TIMEOUT);
     freeReplyObject(sg_receive_reply(sleeper, 5000, "DEBUG SLEEP"));
-    assert_int_equal(sg_command_integer(admin, "EXISTS msg:slow"), 1); /* it did run */
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS msg:slow"), 1); /* it did run */
     /* Retried: reconnects and repeats until the server answers (bounded by max_retries). */
     sg_send_command(sleeper, "DEBUG SLEEP 0.6");
     sg_sleep_ms(50);
@@ -699,13 +677,13 @@ static void a_clone_is_an_independent_context_with_the_same_options(void **state
     sg_trial_info info;
     CHECK(copy, sg_trial_info_get(copy, S("clone:trial"), &info));
     assert_int_equal(info.exists, 1);
-    sg_command_status(admin, "OK", "SELECT 2");
-    assert_int_equal(sg_command_integer(admin, "EXISTS clone:trial"), 1);
-    sg_command_status(admin, "OK", "SELECT 0");
+    sg_command_status(sg_conn, "OK", "SELECT 2");
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS clone:trial"), 1);
+    sg_command_status(sg_conn, "OK", "SELECT 0");
     sg_free(copy);
 }
 
-#define TEST(f) cmocka_unit_test_setup(f, flush)
+#define TEST(f) cmocka_unit_test_setup(f, sg_group_flush)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -739,5 +717,5 @@ int main(void) {
         TEST(a_command_timeout_is_reported_and_a_retried_call_succeeds_once_the_server_answers),
         TEST(a_clone_is_an_independent_context_with_the_same_options),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cluster.h"
 #include "slotguard.h"
 
@@ -26,32 +27,16 @@
         if ((call) != SG_OK) fail_msg("%s failed: err %d: %s", #call, (ctx)->err, (ctx)->errstr);         \
     } while (0)
 
-static sg_server *server;
-static redisContext *admin;
 
-static int start_server(void **state) {
-    (void)state;
-    server = sg_server_start(NULL);
-    admin = sg_connect_to(server);
-    return 0;
-}
-
-static int stop_server(void **state) {
-    (void)state;
-    redisFree(admin);
-    sg_server_stop(server);
-    return 0;
-}
-
-static int flush(void **state) {
-    (void)state;
-    sg_command_status(admin, "OK", "FLUSHALL");
-    sg_command_status(admin, "OK", "CONFIG RESETSTAT");
+/* Per test: an empty dataset and command statistics from zero (renewals are counted). */
+static int flush_and_reset_stats(void **state) {
+    sg_group_flush(state);
+    sg_command_status(sg_conn, "OK", "CONFIG RESETSTAT");
     return 0;
 }
 
 static sg_context *client(void) {
-    sg_options o = {.host = "127.0.0.1", .port = server->port};
+    sg_options o = {.host = "127.0.0.1", .port = sg_group_server->port};
     sg_context *ctx = sg_connect(&o);
     assert_non_null(ctx);
     if (ctx->err) fail_msg("connect: %s", ctx->errstr);
@@ -77,7 +62,7 @@ static void record_loss(const char *key, size_t key_len, long long token, void *
 
 /* LOCK.EXTEND calls the server has run since CONFIG RESETSTAT. */
 static long long extend_calls(void) {
-    char *value = sg_info_field(admin, "cmdstat_lock.extend");
+    char *value = sg_info_field(sg_conn, "cmdstat_lock.extend");
     long long calls = 0;
     if (value != NULL) sscanf(value, "calls=%lld", &calls);
     free(value);
@@ -85,7 +70,7 @@ static long long extend_calls(void) {
 }
 
 static long long lock_token_on_server(const char *key) {
-    redisReply *r = sg_command(admin, "LOCK.INFO %s", key);
+    redisReply *r = sg_command(sg_conn, "LOCK.INFO %s", key);
     long long token = 0;
     if (r->type == REDIS_REPLY_ARRAY)
         for (size_t i = 0; i + 1 < r->elements; i += 2)
@@ -116,14 +101,14 @@ static void the_lease_is_renewed_past_many_ttls_while_the_holder_works(void **st
         sg_sleep_ms(100);
         assert_true(sg_watched_lock_held(lock));
         assert_int_equal(lock_token_on_server("wd:keep"), token);
-        assert_true(sg_command_integer(admin, "PTTL wd:keep") > 0);
+        assert_true(sg_command_integer(sg_conn, "PTTL wd:keep") > 0);
     }
     assert_true(extend_calls() >= 4);
     int released = -1;
     CHECK(ctx, sg_watched_lock_release(ctx, lock, &released));
     assert_int_equal(released, 1);
     assert_int_equal(atomic_load(&loss.calls), 0);
-    assert_int_equal(sg_command_integer(admin, "EXISTS wd:keep"), 0);
+    assert_int_equal(sg_command_integer(sg_conn, "EXISTS wd:keep"), 0);
     sg_free(ctx);
 }
 
@@ -157,7 +142,7 @@ static void deleting_the_key_is_reported_as_a_loss_with_the_token(void **state) 
     sg_watched_lock *lock = sg_watched_lock_acquire(ctx, S("wd:deleted"), S("worker"), &o);
     assert_non_null(lock);
     long long token = sg_watched_lock_token(lock);
-    assert_int_equal(sg_command_integer(admin, "DEL wd:deleted"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "DEL wd:deleted"), 1);
     wait_until_lost(lock, 3 * TTL_MS);
     int64_t deadline = sg_now_ms() + 1000;
     while (atomic_load(&loss.calls) == 0 && sg_now_ms() < deadline) sg_sleep_ms(5);
@@ -179,7 +164,7 @@ static void a_stolen_lock_is_reported_and_the_thief_keeps_it(void **state) {
     sg_watched_lock *lock = sg_watched_lock_acquire(ctx, S("wd:stolen"), S("worker"), &o);
     assert_non_null(lock);
     long long token = sg_watched_lock_token(lock), stolen = 0;
-    assert_int_equal(sg_command_integer(admin, "DEL wd:stolen"), 1);
+    assert_int_equal(sg_command_integer(sg_conn, "DEL wd:stolen"), 1);
     CHECK(thief, sg_lock_acquire(thief, S("wd:stolen"), S("thief"), 60000, 0, 0, &stolen));
     assert_true(stolen > token);
     wait_until_lost(lock, 3 * TTL_MS);
@@ -200,7 +185,7 @@ static void the_watchdog_reconnects_when_its_connection_is_killed(void **state) 
     assert_non_null(lock);
     long long token = sg_watched_lock_token(lock);
     for (int i = 0; i < 4; i++) {
-        sg_command_integer(admin, "CLIENT KILL TYPE normal SKIPME yes");
+        sg_command_integer(sg_conn, "CLIENT KILL TYPE normal SKIPME yes");
         sg_sleep_ms(TTL_MS / 2);
     }
     sg_sleep_ms(2 * TTL_MS);
@@ -220,7 +205,7 @@ static void a_lease_that_ends_while_the_server_does_not_answer_is_reported_lost(
     sg_watched_lock *lock = sg_watched_lock_acquire(ctx, S("wd:silent"), S("worker"), &o);
     assert_non_null(lock);
     /* The server stops answering for three leases: no renewal can be confirmed. */
-    redisContext *sleeper = sg_connect_to(server);
+    redisContext *sleeper = sg_connect_to(sg_group_server);
     sg_send_command(sleeper, "DEBUG SLEEP 0.9");
     int64_t started = sg_now_ms();
     wait_until_lost(lock, 2000);
@@ -296,7 +281,7 @@ static void a_watched_lock_on_a_cluster_is_renewed_on_its_master(void **state) {
     sg_free(ctx);
 }
 
-#define TEST(f) cmocka_unit_test_setup(f, flush)
+#define TEST(f) cmocka_unit_test_setup(f, flush_and_reset_stats)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -311,5 +296,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(a_watched_lock_on_a_cluster_is_renewed_on_its_master, sg_fixture_setup,
                                         sg_fixture_teardown),
     };
-    return cmocka_run_group_tests(tests, start_server, stop_server);
+    return cmocka_run_group_tests(tests, sg_group_setup, sg_group_teardown);
 }
