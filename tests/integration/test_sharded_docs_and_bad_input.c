@@ -209,6 +209,37 @@ static void info_slotguard_sharded_counts_each_outcome_and_no_error(void **state
             fail_msg("%s grew by %lld, expected %lld", counters[i], after[i] - before[i], expected[i]);
 }
 
+/* Module bug, found by this test: SHARDED.TAKE adds the units it took to a signed 64-bit counter
+ * (stats.take_units += taken, module/sharded_commands.c) with no overflow check. Taking INT64_MAX
+ * units and then 1 more is signed overflow: the release build reports
+ * slotguard_sharded_take_units:-9223372036854775808, the UBSan build aborts the server. Expected:
+ * the server stays up and the counter never wraps below zero (saturating, or unsigned). On a server
+ * of its own, so that the abort cannot take the group's server down. */
+static void info_take_units_does_not_overflow_when_more_than_int64_max_units_are_taken(void **state)
+{
+    sg_fixture *f = *state;
+    sg_server *s = sg_fixture_start(f, NULL);
+    redisContext *c = sg_fixture_connect(f, s);
+    sh_set(c, "b", LLONG_MAX);
+    assert_int_equal(sh_integer(c, "SHARDED.TAKE 9223372036854775807 b"), LLONG_MAX);
+    sh_set(c, "b", 1);
+    redisReply *r = sh_run(c, "SHARDED.TAKE 9223372036854775807 b");
+    char got[300];
+    sg_describe_reply(r, got, sizeof(got));
+    freeReplyObject(r);
+    if (strcmp(got, "integer 1") != 0) fail_msg("SHARDED.TAKE of the last unit answered %s", got);
+    redisReply *pong = redisCommand(c, "PING");
+    if (pong == NULL) fail_msg("the server went away after taking INT64_MAX + 1 units in all (log: %s)", s->log_path);
+    freeReplyObject(pong);
+    char *units = sg_info_field(c, "slotguard_sharded_take_units");
+    assert_non_null(units);
+    int wrapped = units[0] == '-';
+    char shown[32];
+    snprintf(shown, sizeof(shown), "%s", units);
+    free(units);
+    if (wrapped) fail_msg("slotguard_sharded_take_units is %s after INT64_MAX + 1 units taken", shown);
+}
+
 /* ---- bad input ----------------------------------------------------------------------------------- */
 
 #define BAD_COUNT "@count" /* run once per entry of bad_counts */
@@ -427,6 +458,8 @@ int main(void)
         SHARDED_TEST(command_getkeys_names_every_key_of_every_command),
         SHARDED_TEST(command_docs_describe_every_command_since_0_3_0_with_its_arguments),
         SHARDED_TEST(info_slotguard_sharded_counts_each_outcome_and_no_error),
+        cmocka_unit_test_setup_teardown(info_take_units_does_not_overflow_when_more_than_int64_max_units_are_taken,
+                                        sg_fixture_setup, sg_fixture_teardown),
         SHARDED_TEST(bad_input_is_rejected_with_a_coded_error_and_changes_nothing),
         SHARDED_TEST(take_of_the_largest_count_is_valid_and_takes_what_there_is),
         SHARDED_TEST(a_non_integer_value_far_from_the_first_key_still_refuses_the_whole_call),
