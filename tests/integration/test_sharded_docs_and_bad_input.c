@@ -149,6 +149,29 @@ static void command_docs_describe_every_command_since_0_3_0_with_its_arguments(v
     }
 }
 
+/* deny-oom: with memory over maxmemory (noeviction) the writes are refused before they run, SUM
+ * is not. The teardown lifts the limit whatever happened. */
+static void writes_are_refused_when_memory_is_full_and_sum_is_not(void **state)
+{
+    (void)state;
+    assert_int_equal(sh_integer(sg_conn, "SHARDED.INIT 10 a b"), 1);
+    sg_command_status(sg_conn, "OK", "CONFIG SET maxmemory-policy noeviction");
+    sg_command_status(sg_conn, "OK", "CONFIG SET maxmemory 1");
+    sh_error(sg_conn, "OOM ", "SHARDED.DECR a b");
+    sh_error(sg_conn, "OOM ", "SHARDED.TAKE 1 a b");
+    sh_error(sg_conn, "OOM ", "SHARDED.INIT 1 c");
+    assert_int_equal(sh_integer(sg_conn, "SHARDED.SUM a b c"), 10);
+    sg_command_status(sg_conn, "OK", "CONFIG SET maxmemory 0");
+    assert_int_equal(sh_integer(sg_conn, "SHARDED.TAKE 1 a b"), 1);
+}
+
+static int lift_maxmemory(void **state)
+{
+    (void)state;
+    freeReplyObject(sg_command(sg_conn, "CONFIG SET maxmemory 0"));
+    return 0;
+}
+
 /* ---- INFO ---------------------------------------------------------------------------------------- */
 
 static const char *const counters[] = {
@@ -457,6 +480,8 @@ int main(void)
         SHARDED_TEST(command_info_declares_every_key_flags_and_arity),
         SHARDED_TEST(command_getkeys_names_every_key_of_every_command),
         SHARDED_TEST(command_docs_describe_every_command_since_0_3_0_with_its_arguments),
+        cmocka_unit_test_setup_teardown(writes_are_refused_when_memory_is_full_and_sum_is_not, sg_group_flush,
+                                        lift_maxmemory),
         SHARDED_TEST(info_slotguard_sharded_counts_each_outcome_and_no_error),
         cmocka_unit_test_setup_teardown(info_take_units_does_not_overflow_when_more_than_int64_max_units_are_taken,
                                         sg_fixture_setup, sg_fixture_teardown),

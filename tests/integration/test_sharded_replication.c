@@ -207,6 +207,45 @@ static void init_reaches_the_replica_with_the_same_split_and_a_refused_init_chan
     sg_assert_same_digest(m, r);
 }
 
+static void calls_inside_multi_and_scripts_reach_the_replica_as_their_effects(void **state)
+{
+    sg_fixture *f = *state;
+    sg_server *master = sg_fixture_start(f, NULL);
+    sg_server *replica_server = sg_fixture_start_replica(f, master, NULL);
+    redisContext *m = sg_fixture_connect(f, master), *r = sg_fixture_connect(f, replica_server);
+    assert_int_equal(sh_integer(m, "SHARDED.INIT 400 s0 s1 s2 s3"), 1);
+    long long taken = 0;
+    for (int round = 0; round < 50; round++) {
+        sg_command_status(m, "OK", "MULTI");
+        sg_command_status(m, "QUEUED", "SHARDED.DECR s0 s1 s2 s3");
+        sg_command_status(m, "QUEUED", "SHARDED.TAKE 3 s3 s2 s1 s0");
+        sg_command_status(m, "QUEUED", "SHARDED.DECR s2 s2 s0");
+        redisReply *exec = sg_command(m, "EXEC");
+        assert_true(exec->type == REDIS_REPLY_ARRAY && exec->elements == 3);
+        taken += (exec->element[0]->type == REDIS_REPLY_ARRAY) + exec->element[1]->integer +
+                 (exec->element[2]->type == REDIS_REPLY_ARRAY);
+        freeReplyObject(exec);
+        redisReply *script = sg_command(m, "EVAL %s 4 s0 s1 s2 s3",
+                                        "local a = redis.call('SHARDED.DECR', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) "
+                                        "local b = redis.call('SHARDED.TAKE', '2', KEYS[4], KEYS[3], KEYS[2], KEYS[1]) "
+                                        "if a then return b + 1 end return b");
+        if (script->type != REDIS_REPLY_INTEGER) {
+            char got[300];
+            sg_describe_reply(script, got, sizeof(got));
+            freeReplyObject(script);
+            fail_msg("the script answered %s", got);
+        }
+        taken += script->integer;
+        freeReplyObject(script);
+    }
+    /* up to 50 rounds of 1 + 3 + 1 + 1 + 2 units: most of the 400, and exactly what the keys lost */
+    assert_true(taken > 300);
+    assert_int_equal(sh_integer(m, "SHARDED.SUM s0 s1 s2 s3"), 400 - taken);
+    sg_wait_replicas(master, 1, WAIT_MS);
+    assert_same_values(m, r, "master and replica after MULTI and EVAL");
+    sg_assert_same_digest(m, r);
+}
+
 /* ---- persistence ---------------------------------------------------------------------------------- */
 
 static void values_and_ttls_survive_debug_reload_and_a_restart_from_rdb(void **state)
@@ -388,6 +427,7 @@ int main(void)
         FIXTURE_TEST(a_replica_ends_with_the_masters_values_after_a_random_load),
         FIXTURE_TEST(a_replica_answers_readonly_to_every_write_and_serves_sum),
         FIXTURE_TEST(init_reaches_the_replica_with_the_same_split_and_a_refused_init_changes_nothing_there),
+        FIXTURE_TEST(calls_inside_multi_and_scripts_reach_the_replica_as_their_effects),
         FIXTURE_TEST(values_and_ttls_survive_debug_reload_and_a_restart_from_rdb),
         FIXTURE_TEST(the_aof_holds_decrby_effects_and_replays_to_the_same_values),
         FIXTURE_TEST(values_survive_an_aof_rewrite_with_and_without_rdb_preamble),
