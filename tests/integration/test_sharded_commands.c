@@ -400,7 +400,8 @@ static void check_split(long long total, int n)
         snprintf(key, sizeof(key), "i%d", i);
         long long expected = total / n + (i < total % n ? 1 : 0);
         long long got = sh_get(sg_conn, key);
-        if (got != expected) fail_msg("INIT %lld over %d keys: %s holds %lld, expected %lld", total, n, key, got, expected);
+        if (got != expected)
+            fail_msg("INIT %lld over %d keys: %s holds %lld, expected %lld", total, n, key, got, expected);
         sg_assert_type(sg_conn, key, "string");
         assert_int_equal(sg_pttl(sg_conn, key), -1);
     }

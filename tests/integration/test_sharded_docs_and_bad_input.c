@@ -55,8 +55,10 @@ static void command_info_declares_every_key_flags_and_arity(void **state)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 9) {
             snprintf(problem, sizeof(problem), "no entry");
         } else if (!sg_reply_is_text(e->element[0], spec->name) || e->element[1]->integer != spec->arity) {
-            snprintf(problem, sizeof(problem), "name or arity (%lld, expected %d)", e->element[1]->integer, spec->arity);
-        } else if (has_word(e->element[2], "write") != spec->write || has_word(e->element[2], "denyoom") != spec->write ||
+            snprintf(problem, sizeof(problem), "name or arity (%lld, expected %d)", e->element[1]->integer,
+                     spec->arity);
+        } else if (has_word(e->element[2], "write") != spec->write ||
+                   has_word(e->element[2], "denyoom") != spec->write ||
                    has_word(e->element[2], "readonly") == spec->write) {
             snprintf(problem, sizeof(problem), spec->write ? "flags are not write denyoom" : "flags are not readonly");
         } else if (e->element[3]->integer != spec->first_key || e->element[4]->integer != -1 ||

@@ -26,9 +26,11 @@ static void make_shards(redisContext *c)
 {
     char keys[256] = "";
     size_t len = 0;
-    for (int i = 0; i < SHARDS; i++) len += (size_t)snprintf(keys + len, sizeof(keys) - len, "%s%s", i ? " " : "", shard_name(i));
+    for (int i = 0; i < SHARDS; i++)
+        len += (size_t)snprintf(keys + len, sizeof(keys) - len, "%s%s", i ? " " : "", shard_name(i));
     assert_int_equal(sh_integer(c, "SHARDED.INIT 3000 %s", keys), 1);
-    for (int i = 0; i < SHARDS; i += 5) assert_int_equal(sg_command_integer(c, "PEXPIRE %s 100000000", shard_name(i)), 1);
+    for (int i = 0; i < SHARDS; i += 5)
+        assert_int_equal(sg_command_integer(c, "PEXPIRE %s 100000000", shard_name(i)), 1);
     sh_set(c, "r15", -4);
 }
 
@@ -64,7 +66,8 @@ static long long random_load(redisContext *c, sg_prng *p, long calls)
                 kinds[i] = 0;
             } else if (roll < 90) {
                 draw_keys(p, n, 1, keys, sizeof(keys));
-                snprintf(line, sizeof(line), "SHARDED.TAKE %llu %s", 1 + (unsigned long long)sg_prng_below(p, 40), keys);
+                unsigned long long count = 1 + (unsigned long long)sg_prng_below(p, 40);
+                snprintf(line, sizeof(line), "SHARDED.TAKE %llu %s", count, keys);
                 kinds[i] = 1;
             } else if (roll < 94) {
                 snprintf(line, sizeof(line), "SET %s %llu", shard_name((int)sg_prng_below(p, SHARDS - 1)),
@@ -292,10 +295,12 @@ static void the_aof_holds_decrby_effects_and_replays_to_the_same_values(void **s
     size_t len = 0;
     char *aof = sg_read_aof_part(s, 'i', NULL, 0, &len);
     int has_decrby = sg_contains_nocase(aof, len, "DECRBY"), has_init = sg_contains_nocase(aof, len, "SHARDED.INIT");
-    int has_decr = sg_contains_nocase(aof, len, "SHARDED.DECR"), has_take = sg_contains_nocase(aof, len, "SHARDED.TAKE");
+    int has_decr = sg_contains_nocase(aof, len, "SHARDED.DECR");
+    int has_take = sg_contains_nocase(aof, len, "SHARDED.TAKE");
     free(aof);
     if (!has_decrby || !has_init) fail_msg("the AOF lacks DECRBY (%d) or SHARDED.INIT (%d)", has_decrby, has_init);
-    if (has_decr || has_take) fail_msg("the AOF holds SHARDED.DECR (%d) or SHARDED.TAKE (%d) verbatim", has_decr, has_take);
+    if (has_decr || has_take)
+        fail_msg("the AOF holds SHARDED.DECR (%d) or SHARDED.TAKE (%d) verbatim", has_decr, has_take);
 
     sg_command_status(c, "OK", "DEBUG LOADAOF");
     char *after = values_picture(c), *digest_after = sg_debug_digest(c);
