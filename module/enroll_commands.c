@@ -121,7 +121,7 @@ static int enroll_cancel_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
     }
     if (result == TRIAL_CANCEL_WITHDRAWN) stats.withdrawn++;
     else stats.left_waitlist++;
-    stats.promoted += (long long)promoted;
+    sg_stat_add(&stats.promoted, (long long)promoted);
     trial_changed(ctx, argv[1], "enroll.cancel");
     return RedisModule_ReplyWithLongLong(ctx, result == TRIAL_CANCEL_WITHDRAWN ? 1 : 0);
 }
@@ -187,7 +187,7 @@ static int slots_resize_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     if (promoted == TRIAL_RESIZE_NO_MEMORY) return RedisModule_ReplyWithError(ctx, "ERR out of memory");
     if (changed || promoted) {
         stats.resized++;
-        stats.promoted += (long long)promoted;
+        sg_stat_add(&stats.promoted, (long long)promoted);
         trial_changed(ctx, argv[1], "slots.resize");
     }
     return RedisModule_ReplyWithLongLong(ctx, (long long)promoted);

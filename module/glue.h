@@ -12,6 +12,7 @@
 #include "decimal.h"
 #include "slotguard_version.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,11 @@ typedef struct sg_info_field {
     long long value;
 } sg_info_field;
 void sg_info_add_fields(RedisModuleInfoCtx *ctx, const sg_info_field *fields, size_t count);
+/* Add n (>= 0) to an INFO counter, stopping at LLONG_MAX instead of overflowing: counters that add
+ * amounts (units taken, users promoted) can be driven there by a client. */
+static inline void sg_stat_add(long long *counter, long long n) {
+    *counter = *counter > LLONG_MAX - n ? LLONG_MAX : *counter + n;
+}
 
 /* ---- time and tokens ------------------------------------------------------------------------- */
 /* Unix time in microseconds: commands read it once and derive milliseconds with sg_ms_of(). */

@@ -173,7 +173,7 @@ static int sharded_take_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     for (size_t i = 0; i < s.n; i++)
         if (s.taken[i] > 0) shard_lower(ctx, &s, argv[2 + i], i, s.taken[i]);
     shards_close(&s);
-    stats.take_units += taken;
+    sg_stat_add(&stats.take_units, taken);
     if (taken == 0) stats.take_empty++;
     else if (taken < count) stats.take_short++;
     return RedisModule_ReplyWithLongLong(ctx, taken);

@@ -50,9 +50,11 @@ int sg_group_teardown(void **state)
 int sg_group_flush(void **state)
 {
     (void)state;
-    if (sg_conn->err) {
-        /* a previous test broke it (a command that was never answered): start afresh */
-        redisFree(sg_conn);
+    if (sg_conn == NULL || sg_conn->err) {
+        /* a previous test broke it (a command that was never answered): start afresh. NULL first,
+         * so that a failing reconnect (the server died) cannot leave a freed connection behind. */
+        if (sg_conn) redisFree(sg_conn);
+        sg_conn = NULL;
         sg_conn = group_connect();
     }
     sg_command_status(sg_conn, "OK", "FLUSHALL");

@@ -4,7 +4,7 @@
  * covered without editing this file) is called many times with 0 to 9 arguments drawn from values
  * chosen to sit on parser boundaries: empty and binary strings, 0, -1, the limits of 64-bit integers
  * and one past them, option words of every command, and keys holding each module type, a plain
- * string, a list, or nothing. Calls that block (LOCK.ACQUIRE ... WAIT) are abandoned after a short
+ * string, integer strings (shards for SHARDED.*), a list, or nothing. Calls that block (LOCK.ACQUIRE ... WAIT) are abandoned after a short
  * wait by closing the connection, which exercises the disconnect path at random moments too.
  * After every call the server must answer PING; at the end DEBUG DIGEST and a DEBUG RELOAD (RDB
  * save and load of whatever the fuzzing built) must succeed. Seeded: SG_FUZZ_SEED replays a run;
@@ -45,7 +45,7 @@ static char long_value[700];
 
 static value pool[] = {
     /* keys: each holds something different after setup_keys */
-    V("k:trial"), V("k:lock"), V("k:idemp"), V("k:string"), V("k:list"), V("k:none"), V("k:trial"), V("k:lock"),
+    V("k:trial"), V("k:lock"), V("k:idemp"), V("k:string"), V("k:list"), V("k:none"), V("k:stock"), V("k:zero"),
     /* numbers on the edges */
     V("0"), V("1"), V("2"), V("-1"), V("3"), V("10"), V("1000"), V("60000"), V("9223372036854775807"),
     V("9223372036854775808"), V("-9223372036854775808"), V("18446744073709551615"), V("1000000000000"),
@@ -61,7 +61,8 @@ static value pool[] = {
 /* Values that pass the parsers, drawn half the time so calls reach the commands' logic. */
 static value likely[] = {V("1"), V("2"), V("3"), V("10"), V("300"), V("1000"), V("60000"), V("u1"), V("u2"),
                          V("owner"), V("other"), V("fp"), V("WAIT"), V("REENTRANT"), V("WAITLIST"), V("COUNT"),
-                         V("ENROLLED"), V("WAITLISTED"), V("COMPLETED"), V("IN_PROGRESS"), V("WITHARRIVALS")};
+                         V("ENROLLED"), V("WAITLISTED"), V("COMPLETED"), V("IN_PROGRESS"), V("WITHARRIVALS"),
+                         V("k:stock"), V("k:zero")}; /* shards for the SHARDED.* commands' later keys */
 #define LIKELY_SIZE (sizeof(likely) / sizeof(likely[0]))
 
 static void setup_keys(redisContext *c)
@@ -77,6 +78,9 @@ static void setup_keys(redisContext *c)
     freeReplyObject(sg_command(c, "IDEMP.BEGIN k:idemp fp 600000"));
     sg_command_status(c, "OK", "SET k:string hello");
     sg_command_integer(c, "RPUSH k:list a b");
+    /* Integer strings, so that SHARDED.DECR and TAKE reach their success paths too. */
+    sg_command_status(c, "OK", "SET k:stock 1000");
+    sg_command_status(c, "OK", "SET k:zero 0");
 }
 
 /* ---- the loop ----------------------------------------------------------------------------------- */
