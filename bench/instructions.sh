@@ -81,7 +81,8 @@ measure() { # kind
 
 echo "SlotGuard instruction counts: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), callgrind," \
      "$COUNT calls per kind, instructions inside call() per call"
-for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx decrby sharded.decr; do
+for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx decrby sharded.decr \
+    evalsha_sharded; do
     measure "$kind"
 done
 
@@ -96,4 +97,5 @@ cat <<TABLE
 | release script / LOCK.RELEASE | ${IR[release_lua]} / ${IR[lock.release]} | $(ratio "${IR[release_lua]}" "${IR[lock.release]}")× |
 | IDEMP.SETNX / SET NX EX | ${IR[idemp.setnx]} / ${IR[set_ex]} | $(ratio "${IR[idemp.setnx]}" "${IR[set_ex]}")× |
 | SHARDED.DECR (4 keys) / DECRBY | ${IR[sharded.decr]} / ${IR[decrby]} | $(ratio "${IR[sharded.decr]}" "${IR[decrby]}")× |
+| random-shard script / SHARDED.DECR | ${IR[evalsha_sharded]} / ${IR[sharded.decr]} | $(ratio "${IR[evalsha_sharded]}" "${IR[sharded.decr]}")× |
 TABLE
