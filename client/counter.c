@@ -1,20 +1,17 @@
 /* counter.c -- libslotguard's sharded counters: one stock over S shard keys, spread over the
  * masters of a cluster (or co-located on one node), taken with SHARDED.DECR / SHARDED.TAKE.
  * See slotguard.h for the guarantees; the notes here are about how they are kept. */
-#include "internal.h"
+#include "spread.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define META_MAGIC "sg-counter"
-#define META_VERSION 1
-#define MAX_NAME_LEN 200
-#define MAX_SHARDS 1024
+#define KIND "sg-counter"
+#define MAX_SHARDS SG_SPREAD_MAX_SHARDS
 #define DEFAULT_EMPTY_MEMORY_MS 1000
 #define DEFAULT_WAIT_TIMEOUT_MS 100
-#define MAX_SALT 1000000 /* a salt for each master is found within a few dozen tries */
 
 struct sg_counter {
     int shards;
@@ -31,156 +28,24 @@ struct sg_counter {
     size_t *all_argvlen;
 };
 
-/* ---- names and metadata ------------------------------------------------------------------------ */
-static int check_name(sg_context *ctx, const char *name, size_t len) {
-    if (name == NULL || len == 0 || len > MAX_NAME_LEN) return sg_fail(ctx, SG_ERR_ARGUMENT, "counter name: 1 to 200 bytes");
-    if (memchr(name, '{', len) || memchr(name, '}', len))
-        return sg_fail(ctx, SG_ERR_ARGUMENT, "counter name: no '{' or '}' (the library chooses the hash tags)");
-    return SG_OK;
-}
-
-/* "NAME:meta" into buf; its length. */
-static size_t meta_key(char *buf, size_t size, const char *name, size_t len) {
-    return (size_t)snprintf(buf, size, "%.*s:meta", (int)len, name);
-}
-
-/* The key of shard i: "NAME:shard:<i>:{NAME:<i>:<salt>}" (spread) or "NAME:shard:<i>:{NAME}". */
-static size_t shard_key(char *buf, size_t size, const char *name, size_t len, int i, long salt) {
-    if (salt < 0) return (size_t)snprintf(buf, size, "%.*s:shard:%d:{%.*s}", (int)len, name, i, (int)len, name);
-    return (size_t)snprintf(buf, size, "%.*s:shard:%d:{%.*s:%d:%ld}", (int)len, name, i, (int)len, name, i, salt);
-}
-
-typedef struct meta {
-    int shards;
-    long long total;
-    int colocated;
-    long salts[MAX_SHARDS];
-} meta;
-
-/* "sg-counter 1 <S> <total> colocated" or "sg-counter 1 <S> <total> <salt0> ... <salt S-1>". */
-static char *meta_text(const meta *m) {
-    size_t size = 64 + (size_t)m->shards * 12;
-    char *text = malloc(size);
-    if (text == NULL) return NULL;
-    int at = snprintf(text, size, "%s %d %d %lld", META_MAGIC, META_VERSION, m->shards, m->total);
-    if (m->colocated) snprintf(text + at, size - (size_t)at, " colocated");
-    else
-        for (int i = 0; i < m->shards; i++) at += snprintf(text + at, size - (size_t)at, " %ld", m->salts[i]);
-    return text;
-}
-
-static int parse_meta(sg_context *ctx, const char *text, size_t len, meta *m) {
-    char *copy = malloc(len + 1);
-    if (copy == NULL) return sg_fail(ctx, SG_ERR_OOM, "out of memory");
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    int version = 0, used = 0, ok = 0;
-    char magic[16];
-    memset(m, 0, sizeof(*m));
-    if (sscanf(copy, "%15s %d %d %lld%n", magic, &version, &m->shards, &m->total, &used) == 4 &&
-        strcmp(magic, META_MAGIC) == 0 && version == META_VERSION && m->shards >= 1 && m->shards <= MAX_SHARDS &&
-        m->total >= 0) {
-        const char *p = copy + used;
-        if (strcmp(p, " colocated") == 0) {
-            m->colocated = 1;
-            ok = 1;
-        } else {
-            ok = 1;
-            for (int i = 0; i < m->shards && ok; i++) {
-                char *end;
-                m->salts[i] = strtol(p, &end, 10);
-                ok = end != p && m->salts[i] >= 0;
-                p = end;
-            }
-            ok = ok && *p == '\0';
-        }
-    }
-    free(copy);
-    return ok ? SG_OK : sg_fail(ctx, SG_ERR_PROTOCOL, "counter metadata is not in the format of this library");
-}
-
-/* Read NAME:meta: SG_OK with *found 0 when absent. */
-static int read_meta(sg_context *ctx, const char *key, size_t key_len, meta *m, int *found) {
-    const char *argv[] = {"GET", key};
-    size_t argvlen[] = {3, key_len};
-    redisReply *r = sg_execute(ctx, key, key_len, 2, argv, argvlen, SG_RETRIED, 0);
-    if (r == NULL) return SG_ERR;
-    int rc = SG_OK;
-    *found = 0;
-    if (r->type == REDIS_REPLY_STRING) {
-        *found = 1;
-        rc = parse_meta(ctx, r->str, r->len, m);
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = sg_fail_with_reply(ctx, r);
-    } else if (r->type != REDIS_REPLY_NIL) {
-        rc = sg_fail(ctx, SG_ERR_PROTOCOL, "unexpected reply reading counter metadata");
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* Spread: shard i goes to the (i mod M)-th master in address order; its salt is the first whose
- * hash slot that master serves now. */
-static int choose_salts(sg_context *ctx, const char *name, size_t len, meta *m) {
-    int masters[256];
-    int count = sg_slot_map_masters(ctx, masters, 256);
-    if (count == 0) return ctx->err ? SG_ERR : sg_fail(ctx, SG_ERR_CLUSTER, "no master in the slot map");
-    for (int i = 0; i < m->shards; i++) {
-        int target = masters[i % count];
-        long salt = 0;
-        for (; salt < MAX_SALT; salt++) {
-            char tag[MAX_NAME_LEN + 32];
-            int tag_len = snprintf(tag, sizeof(tag), "%.*s:%d:%ld", (int)len, name, i, salt);
-            if (sg_slot_map_node(ctx, sg_key_slot(tag, (size_t)tag_len)) == target) break;
-        }
-        if (salt == MAX_SALT) return sg_fail(ctx, SG_ERR_CLUSTER, "no hash tag found for shard %d", i);
-        m->salts[i] = salt;
-    }
-    return SG_OK;
-}
-
 /* ---- creating and opening ---------------------------------------------------------------------- */
 int sg_counter_create(sg_context *ctx, const char *name, size_t name_len, int shards, long long total,
                       int *created) {
     sg_clear_error(ctx);
-    if (check_name(ctx, name, name_len) != SG_OK) return SG_ERR;
+    if (sg_spread_check_name(ctx, name, name_len, "counter") != SG_OK) return SG_ERR;
     if (shards < 1 || shards > MAX_SHARDS) return sg_fail(ctx, SG_ERR_ARGUMENT, "shards: 1 to %d", MAX_SHARDS);
     if (total < 0) return sg_fail(ctx, SG_ERR_ARGUMENT, "total must not be negative");
     if (created == NULL) return sg_fail(ctx, SG_ERR_ARGUMENT, "result pointer is NULL");
-    char key[MAX_NAME_LEN + 16];
-    size_t key_len = meta_key(key, sizeof(key), name, name_len);
-    meta *m = calloc(1, sizeof(*m));
+    sg_spread *m = calloc(1, sizeof(*m));
     if (m == NULL) return sg_fail(ctx, SG_ERR_OOM, "out of memory");
-    int found = 0, rc = read_meta(ctx, key, key_len, m, &found);
-    *created = 0;
-    if (rc == SG_OK && !found) {
-        /* Ours, unless another client writes its metadata first (SET NX): then we take theirs. */
-        m->shards = shards;
-        m->total = total;
-        m->colocated = !ctx->conn->options.cluster;
-        rc = m->colocated ? SG_OK : choose_salts(ctx, name, name_len, m);
-        char *text = rc == SG_OK ? meta_text(m) : NULL;
-        if (rc == SG_OK && text == NULL) rc = sg_fail(ctx, SG_ERR_OOM, "out of memory");
-        if (rc == SG_OK) {
-            const char *argv[] = {"SET", key, text, "NX"};
-            size_t argvlen[] = {3, key_len, strlen(text), 2};
-            redisReply *r = sg_execute(ctx, key, key_len, 4, argv, argvlen, SG_RETRIED, 0);
-            if (r == NULL) rc = SG_ERR;
-            else if (r->type == REDIS_REPLY_ERROR) rc = sg_fail_with_reply(ctx, r);
-            else if (r->type == REDIS_REPLY_STATUS) *created = 1;
-            else rc = read_meta(ctx, key, key_len, m, &found); /* nil: someone was first */
-            if (r) freeReplyObject(r);
-        }
-        free(text);
-    }
+    int rc = sg_spread_create(ctx, KIND, name, name_len, shards, total, m, created);
     /* Every shard with its share, each only when absent: this also completes a creation that
      * stopped half-way (the metadata is written first, the shards after). */
     for (int i = 0; rc == SG_OK && i < m->shards; i++) {
-        char shard[2 * MAX_NAME_LEN + 64], share[24];
-        size_t shard_len = shard_key(shard, sizeof(shard), name, name_len, i, m->colocated ? -1 : m->salts[i]);
-        long long portion = m->total / m->shards + (i < m->total % m->shards ? 1 : 0);
+        char shard[SG_SPREAD_KEY_SIZE], share[24];
+        size_t shard_len = sg_spread_key(shard, sizeof(shard), name, name_len, "shard", i, m);
         const char *argv[] = {"SHARDED.INIT", share, shard};
-        size_t argvlen[] = {12, (size_t)snprintf(share, sizeof(share), "%lld", portion), shard_len};
+        size_t argvlen[] = {12, (size_t)snprintf(share, sizeof(share), "%lld", sg_spread_share(m, i)), shard_len};
         redisReply *r = sg_execute(ctx, shard, shard_len, 3, argv, argvlen, SG_RETRIED, 0);
         if (r == NULL) {
             rc = SG_ERR;
@@ -209,17 +74,16 @@ void sg_counter_close(sg_counter *c) {
 
 sg_counter *sg_counter_open(sg_context *ctx, const char *name, size_t name_len, const sg_counter_options *options) {
     sg_clear_error(ctx);
-    if (check_name(ctx, name, name_len) != SG_OK) return NULL;
-    char key[MAX_NAME_LEN + 16];
-    size_t key_len = meta_key(key, sizeof(key), name, name_len);
-    meta *m = calloc(1, sizeof(*m));
+    if (sg_spread_check_name(ctx, name, name_len, "counter") != SG_OK) return NULL;
+    sg_spread *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         sg_fail(ctx, SG_ERR_OOM, "out of memory");
         return NULL;
     }
     int found = 0;
-    if (read_meta(ctx, key, key_len, m, &found) != SG_OK || !found) {
-        if (ctx->err == 0) sg_fail(ctx, SG_ERR_NOCOUNTER, "no counter %.*s (no %s)", (int)name_len, name, key);
+    if (sg_spread_read(ctx, KIND, name, name_len, m, &found) != SG_OK || !found) {
+        if (ctx->err == 0) sg_fail(ctx, SG_ERR_NOCOUNTER, "no counter %.*s (no %.*s:meta)", (int)name_len, name,
+                                   (int)name_len, name);
         free(m);
         return NULL;
     }
@@ -238,8 +102,8 @@ sg_counter *sg_counter_open(sg_context *ctx, const char *name, size_t name_len, 
     }
     int ok = c && c->keys && c->key_lens && c->empty_until && c->order && c->gave && c->all_argv && c->all_argvlen;
     for (int i = 0; ok && i < n; i++) {
-        char shard[2 * MAX_NAME_LEN + 64];
-        c->key_lens[i] = shard_key(shard, sizeof(shard), name, name_len, i, m->colocated ? -1 : m->salts[i]);
+        char shard[SG_SPREAD_KEY_SIZE];
+        c->key_lens[i] = sg_spread_key(shard, sizeof(shard), name, name_len, "shard", i, m);
         ok = (c->keys[i] = malloc(c->key_lens[i] + 1)) != NULL;
         if (ok) memcpy(c->keys[i], shard, c->key_lens[i] + 1);
         if (ok) {

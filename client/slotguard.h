@@ -392,6 +392,80 @@ int sg_counter_shards(const sg_counter *counter);
 /* The key of shard i (0 <= i < shards), valid while the handle is open; NULL when out of range. */
 const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *len);
 
+/* ---- sharded trials --------------------------------------------------------------------------- */
+/* One trial of capacity C over S shard trials (module trials) on the masters of a cluster, so that
+ * no single key carries a star trial's traffic. Placement and names as for counters: shard i's trial
+ * is "NAME:trial:<i>:{NAME:<i>:<salt>}", next to it (same hash tag) its outbox "NAME:out:<i>:{...}"
+ * and inbox "NAME:in:<i>:{...}" (plain hashes of moves), recorded in "NAME:meta".
+ *
+ * Exact dedup: every user has a home shard, a stable hash of the id (FNV-1a, mod S), and is only
+ * ever enrolled there, so nobody can be enrolled twice across shards. Never over capacity: the
+ * shards' capacities always add up to at most C. When the home shard is full but others have free
+ * slots, slots move to it: SLOTS.SEND on another shard (up to a batch of max(1, C / (8 S)) slots;
+ * the shards are asked in a random order) removes them there and records the move in its outbox,
+ * SLOTS.RECEIVE adds them at home once per move id (recorded in the inbox), then the outbox entry is
+ * deleted. A move cut between its halves (a crash, a lost reply) has only lost slots, never made
+ * any: sg_sharded_reconcile() finishes every move left in an outbox, bringing the total back to C.
+ * "Full" is answered only after every other shard was asked for slots. Waitlists are not
+ * supported on sharded trials. Arrival numbers are per shard.
+ *
+ * Replication is asynchronous. A failover can lose the last enrollments the promoted replica had
+ * not received (those users are simply not enrolled there, and may enroll again), and the halves of
+ * a move: a lost SLOTS.RECEIVE only loses slots, but a lost SLOTS.SEND whose slots were already
+ * received elsewhere would count them twice. move_wait_replicas closes that: the library then waits
+ * (WAIT) until the SEND has reached that many replicas before it adds the slots elsewhere, and leaves
+ * the move to reconcile (the slots unused meanwhile) when they do not acknowledge in time. */
+typedef struct sg_sharded_trial sg_sharded_trial;
+
+typedef struct sg_sharded_options {
+    int move_wait_replicas;         /* > 0: a SEND must reach this many replicas before its RECEIVE */
+    long long move_wait_timeout_ms; /* WAIT's timeout; 0: 100 */
+} sg_sharded_options;
+
+/* Create sharded trial `name` (1 to 200 bytes, no braces) of `shards` shards (1 to 1024) and total
+ * `capacity`, split evenly; *created 0 when it existed (missing shards of a creation that stopped
+ * half-way are created). Retried. */
+int sg_sharded_trial_create(sg_context *ctx, const char *name, size_t name_len, int shards, long long capacity,
+                            int *created);
+/* A handle (reads NAME:meta), for the thread using ctx; NULL with ctx->err set (SG_ERR_NOTRIAL when
+ * there is no such trial). options may be NULL. */
+sg_sharded_trial *sg_sharded_trial_open(sg_context *ctx, const char *name, size_t name_len,
+                                        const sg_sharded_options *options);
+void sg_sharded_trial_close(sg_sharded_trial *trial);
+int sg_sharded_trial_shards(const sg_sharded_trial *trial);
+/* The shard a user belongs to (the same in every client), and the key of a shard's trial. */
+int sg_sharded_trial_home(const sg_sharded_trial *trial, const char *user, size_t user_len);
+const char *sg_sharded_trial_key(const sg_sharded_trial *trial, int shard, size_t *len);
+
+/* ENROLL at the user's home shard, moving free slots there when it is full. Results as sg_enroll
+ * (never waitlisted). Retried as sg_enroll is; a move's steps are retried too (each is applied at
+ * most once); a connection error in the middle of a move leaves it to reconcile. */
+int sg_sharded_enroll(sg_context *ctx, sg_sharded_trial *trial, const char *user, size_t user_len,
+                      sg_enroll_result *result);
+/* ENROLL.CANCEL at the home shard: the slot is free there for the next user (of any shard, through
+ * a move). Retried. */
+int sg_sharded_cancel(sg_context *ctx, sg_sharded_trial *trial, const char *user, size_t user_len, int *withdrawn);
+/* ENROLL.STATUS at the home shard; the arrival number is the home shard's. Retried. */
+int sg_sharded_status(sg_context *ctx, sg_sharded_trial *trial, const char *user, size_t user_len,
+                      sg_user_status *status);
+
+typedef struct sg_sharded_info {
+    int shards;
+    long long capacity;        /* the shards' capacities added up: C, less what moves in flight carry */
+    long long enrolled;
+    long long remaining;
+    long long moves_in_flight; /* outbox entries: moves sent and not (known to be) received */
+} sg_sharded_info;
+
+/* Every shard's SLOTS.INFO and outbox, one after another (not one instant). Retried. */
+int sg_sharded_info_get(sg_context *ctx, sg_sharded_trial *trial, sg_sharded_info *info);
+/* ENROLL.MEMBERS of one shard (0 <= shard < shards): export the trial shard by shard. */
+int sg_sharded_members(sg_context *ctx, sg_sharded_trial *trial, int shard, unsigned long long cursor,
+                       size_t count, sg_members_page *page);
+/* Finish every move left half-done in an outbox (safe while others enroll: each step is applied at
+ * most once). *finished (may be NULL): the moves finished. */
+int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *trial, long long *finished);
+
 /* Requests this context has sent and read a reply for (redirections and map reads included). */
 long long sg_round_trips(const sg_context *ctx);
 

@@ -7,6 +7,7 @@
 #include "trial.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TRIAL_TYPE_NAME "sg-trial0"
@@ -24,6 +25,7 @@ static struct {
     long long enrolled, full, already_enrolled, waitlisted, already_waitlisted;
     long long withdrawn, left_waitlist, cancel_not_found;
     long long promoted, resized;
+    long long slots_sent, send_empty, send_repeated, slots_received, receive_repeated;
 } stats;
 
 /* ---- argument helpers ------------------------------------------------------------------------ */
@@ -312,6 +314,141 @@ static int slots_restore_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
     return REDISMODULE_OK;
 }
 
+/* ---- moving capacity between the shards of a sharded trial ------------------------------------ */
+/* A move takes free slots from one trial (SLOTS.SEND) and adds them to another (SLOTS.RECEIVE): two
+ * nodes, two steps. Each step records the move's id in a hash next to its trial (the outbox of the
+ * sender, the inbox of the receiver; same hash tag, so one slot) and is applied at most once, so a
+ * repeat is harmless. A move cut between its halves has only lost capacity (taken from the sender,
+ * not yet given); the outbox entry tells reconcile what to finish. Both commands are deterministic
+ * given the keys, so they replicate verbatim. */
+#define MOVE_ID_ERROR "ERR invalid move id: must be 1 to 128 bytes"
+#define MAX_SHARD_INDEX 1000000
+
+/* Open the hash next to a trial (empty or a hash); replies WRONGTYPE and returns NULL otherwise. */
+static RedisModuleKey *open_box(RedisModuleCtx *ctx, RedisModuleString *name) {
+    RedisModuleKey *box = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
+    int type = RedisModule_KeyType(box);
+    if (type == REDISMODULE_KEYTYPE_EMPTY || type == REDISMODULE_KEYTYPE_HASH) return box;
+    RedisModule_CloseKey(box);
+    RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
+    return NULL;
+}
+
+/* The move's entry in a box: "<shard> <amount>". *amount -1 when there is none. */
+static void box_entry(RedisModuleKey *box, RedisModuleString *move_id, long long *amount) {
+    RedisModuleString *entry = NULL;
+    *amount = -1;
+    if (RedisModule_KeyType(box) != REDISMODULE_KEYTYPE_HASH) return;
+    RedisModule_HashGet(box, REDISMODULE_HASH_NONE, move_id, &entry, NULL);
+    if (entry == NULL) return;
+    size_t len;
+    const char *text = RedisModule_StringPtrLen(entry, &len);
+    const char *space = memchr(text, ' ', len);
+    *amount = space ? strtoll(space + 1, NULL, 10) : 0;
+    RedisModule_FreeString(NULL, entry);
+}
+
+static void box_record(RedisModuleKey *box, RedisModuleString *move_id, long long shard, long long amount) {
+    char text[48];
+    int len = snprintf(text, sizeof(text), "%lld %lld", shard, amount);
+    RedisModuleString *entry = RedisModule_CreateString(NULL, text, (size_t)len);
+    RedisModule_HashSet(box, REDISMODULE_HASH_NONE, move_id, entry, NULL);
+    RedisModule_FreeString(NULL, entry);
+}
+
+/* The arguments both halves share: key box move_id shard amount. */
+static int parse_move(RedisModuleCtx *ctx, RedisModuleString **argv, const char *what, long long *shard,
+                      long long *amount) {
+    const char *id;
+    size_t id_len;
+    if (sg_parse_id(ctx, argv[3], 128, MOVE_ID_ERROR, &id, &id_len) != REDISMODULE_OK) return REDISMODULE_ERR;
+    if (sg_parse_integer(ctx, argv[4], 0, MAX_SHARD_INDEX, "shard", shard) != REDISMODULE_OK) return REDISMODULE_ERR;
+    return sg_parse_integer(ctx, argv[5], 1, (long long)TRIAL_MAX_CAPACITY, what, amount);
+}
+
+static void move_changed(RedisModuleCtx *ctx, RedisModuleString **argv, const char *event) {
+    RedisModule_ReplicateVerbatim(ctx);
+    RedisModule_SignalModifiedKey(ctx, argv[1]);
+    RedisModule_SignalModifiedKey(ctx, argv[2]);
+    RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, event, argv[1]);
+}
+
+/* SLOTS.SEND key outbox move_id to count: gives up to count free slots away. Reply: the slots sent
+ * (0 when none is free); the same again for a move id already sent, changing nothing. */
+static int slots_send_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 6) return RedisModule_WrongArity(ctx);
+    long long to, count;
+    if (parse_move(ctx, argv, "count", &to, &count) != REDISMODULE_OK) return REDISMODULE_OK;
+    RedisModuleKey *key;
+    trial *t = open_trial(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key);
+    if (t == NULL) return REDISMODULE_OK;
+    RedisModuleKey *outbox = open_box(ctx, argv[2]);
+    if (outbox == NULL) {
+        RedisModule_CloseKey(key);
+        return REDISMODULE_OK;
+    }
+    long long sent;
+    box_entry(outbox, argv[3], &sent);
+    if (sent >= 0) {
+        stats.send_repeated++;
+    } else {
+        uint64_t free_slots = trial_remaining(t);
+        sent = (long long)(free_slots < (uint64_t)count ? free_slots : (uint64_t)count);
+        if (sent > 0) {
+            trial_resize(t, trial_capacity(t) - (uint64_t)sent); /* lowering: promotes nobody, needs no memory */
+            box_record(outbox, argv[3], to, sent);
+            move_changed(ctx, argv, "slots.send");
+            sg_stat_add(&stats.slots_sent, sent);
+        } else {
+            stats.send_empty++;
+        }
+    }
+    RedisModule_CloseKey(outbox);
+    RedisModule_CloseKey(key);
+    return RedisModule_ReplyWithLongLong(ctx, sent);
+}
+
+/* SLOTS.RECEIVE key inbox move_id from amount: adds the slots of a move once. Reply: 1 added, 0 the
+ * move id was received before (nothing changes). */
+static int slots_receive_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 6) return RedisModule_WrongArity(ctx);
+    long long from, amount;
+    if (parse_move(ctx, argv, "amount", &from, &amount) != REDISMODULE_OK) return REDISMODULE_OK;
+    RedisModuleKey *key;
+    trial *t = open_trial(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key);
+    if (t == NULL) return REDISMODULE_OK;
+    RedisModuleKey *inbox = open_box(ctx, argv[2]);
+    if (inbox == NULL) {
+        RedisModule_CloseKey(key);
+        return REDISMODULE_OK;
+    }
+    long long seen;
+    box_entry(inbox, argv[3], &seen);
+    int reply = 0;
+    if (seen >= 0) {
+        stats.receive_repeated++;
+    } else if ((uint64_t)amount > TRIAL_MAX_CAPACITY - trial_capacity(t)) {
+        RedisModule_CloseKey(inbox);
+        RedisModule_CloseKey(key);
+        return RedisModule_ReplyWithError(ctx, "ERR invalid amount: the capacity would pass 9223372036854775807");
+    } else {
+        uint64_t promoted = trial_resize(t, trial_capacity(t) + (uint64_t)amount);
+        if (promoted == TRIAL_RESIZE_NO_MEMORY) {
+            RedisModule_CloseKey(inbox);
+            RedisModule_CloseKey(key);
+            return RedisModule_ReplyWithError(ctx, "ERR out of memory");
+        }
+        sg_stat_add(&stats.promoted, (long long)promoted);
+        box_record(inbox, argv[3], from, amount);
+        move_changed(ctx, argv, "slots.receive");
+        sg_stat_add(&stats.slots_received, amount);
+        reply = 1;
+    }
+    RedisModule_CloseKey(inbox);
+    RedisModule_CloseKey(key);
+    return RedisModule_ReplyWithLongLong(ctx, reply);
+}
+
 /* ---- the data type --------------------------------------------------------------------------- */
 static void rdb_write_u64(void *io, uint64_t value) { RedisModule_SaveUnsigned(io, value); }
 static void rdb_write_bytes(void *io, const char *bytes, size_t len) { RedisModule_SaveStringBuffer(io, bytes, len); }
@@ -458,6 +595,20 @@ static RedisModuleCommandArg restore_args[] = {
      .flags = REDISMODULE_CMD_ARG_OPTIONAL, .subargs = restore_users},
     {0}};
 
+/* A trial at 1 and the box next to it at 2. */
+static RedisModuleCommandKeySpec spec_move[] = {
+    {.flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+     .bs.index.pos = 1, .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}},
+    {.flags = REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT, .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+     .bs.index.pos = 2, .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {0, 1, 0}},
+    {0}};
+static RedisModuleCommandArg send_args[] = {
+    SG_KEY_ARG, {.name = "outbox", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 1},
+    SG_ARG("move_id", STRING), SG_ARG("to", INTEGER), SG_ARG("count", INTEGER), {0}};
+static RedisModuleCommandArg receive_args[] = {
+    SG_KEY_ARG, {.name = "inbox", .type = REDISMODULE_ARG_TYPE_KEY, .key_spec_index = 1},
+    SG_ARG("move_id", STRING), SG_ARG("from", INTEGER), SG_ARG("amount", INTEGER), {0}};
+
 static const sg_command enroll_commands[] = {
     {"slots.init", slots_init_command, "write deny-oom fast", 1, 1, 1,
      SG_INFO("0.1.0", "Creates a trial with a capacity and an optional waitlist, unless one exists.", "O(1)", -3,
@@ -484,6 +635,12 @@ static const sg_command enroll_commands[] = {
     {"slots.restore", slots_restore_command, "write deny-oom", 1, 1, 1,
      SG_INFO("0.1.0", "Appends users with their arrival numbers to a trial (used by AOF rewrite).",
           "O(N), N the number of users given", -3, sg_spec_insert, restore_args)},
+    {"slots.send", slots_send_command, "write deny-oom", 1, 2, 1,
+     SG_INFO("0.4.0", "First half of a capacity move between the shards of a sharded trial: gives up to count "
+             "free slots away, once per move id.", "O(1)", 6, spec_move, send_args)},
+    {"slots.receive", slots_receive_command, "write deny-oom", 1, 2, 1,
+     SG_INFO("0.4.0", "Second half of a capacity move: adds the slots of a move to a trial, once per move id.",
+             "O(1)", 6, spec_move, receive_args)},
 };
 
 static int enroll_on_load(RedisModuleCtx *ctx) {
@@ -520,6 +677,11 @@ static void enroll_info(RedisModuleInfoCtx *ctx) {
         {"cancel_not_found", stats.cancel_not_found},
         {"promoted", stats.promoted},
         {"resized", stats.resized},
+        {"slots_sent", stats.slots_sent},
+        {"slots_send_empty", stats.send_empty},
+        {"slots_send_repeated", stats.send_repeated},
+        {"slots_received", stats.slots_received},
+        {"slots_receive_repeated", stats.receive_repeated},
     };
     sg_info_add_fields(ctx, fields, SG_COUNT(fields));
 }
