@@ -13,6 +13,7 @@
 
 #define KIND "sg-trial"
 #define MAX_ROUNDS 1000 /* moves for one enrollment before giving up (others kept taking them) */
+#define MAX_WAITS 20    /* 1 ms pauses for moves in flight before their slots count as lost */
 
 typedef struct shard_keys {
     char *trial, *outbox, *inbox;
@@ -271,7 +272,7 @@ static int move_to(sg_context *ctx, sg_sharded_trial *t, int home, long long *mo
 int sg_sharded_enroll(sg_context *ctx, sg_sharded_trial *t, const char *user, size_t len, sg_enroll_result *result) {
     sg_clear_error(ctx);
     if (t == NULL || result == NULL) return sg_fail(ctx, SG_ERR_ARGUMENT, "trial and result");
-    int home = sg_sharded_trial_home(t, user ? user : "", user ? len : 0);
+    int home = sg_sharded_trial_home(t, user ? user : "", user ? len : 0), waits = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
         redisReply *r;
         if (user_call(ctx, t, "ENROLL", user, len, &r) != SG_OK) return SG_ERR;
@@ -280,8 +281,19 @@ int sg_sharded_enroll(sg_context *ctx, sg_sharded_trial *t, const char *user, si
         if (rc != SG_OK || *result != SG_ENROLL_FULL) return rc;
         long long moved;
         if (move_to(ctx, t, home, &moved) != SG_OK) return SG_ERR;
-        if (moved == 0) return SG_OK; /* every shard is full: SG_ENROLL_FULL */
-        /* Slots arrived; others enrolling at home may take them first: try again. */
+        if (moved > 0) continue; /* slots arrived; others enrolling at home may take them first */
+        /* No other shard had a free slot when asked; but while they were asked one after another,
+         * slots may have moved (to a shard asked before, or home) or be on their way. Only the
+         * count decides: "full" when C users are enrolled (the shards' enrolled counts only grow,
+         * except by cancels, so their sum read one shard after another never overstates it). */
+        sg_sharded_info info;
+        if (sg_sharded_info_get(ctx, t, &info) != SG_OK) return SG_ERR;
+        if (info.enrolled >= t->capacity) return SG_OK; /* SG_ENROLL_FULL */
+        if (info.capacity > info.enrolled) continue;      /* a shard has a free slot: ask again */
+        /* The rest is in moves not finished. A live client finishes its move within milliseconds;
+         * a move whose client died waits for reconcile, and its slots count as lost till then. */
+        if (++waits > MAX_WAITS) return SG_OK; /* SG_ENROLL_FULL */
+        sg_client_pause_ms(1);
     }
     return sg_fail(ctx, SG_ERR_CLUSTER, "gave up after %d moves: the slots kept going to others", MAX_ROUNDS);
 }

@@ -406,7 +406,9 @@ const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *l
  * SLOTS.RECEIVE adds them at home once per move id (recorded in the inbox), then the outbox entry is
  * deleted. A move cut between its halves (a crash, a lost reply) has only lost slots, never made
  * any: sg_sharded_reconcile() finishes every move left in an outbox, bringing the total back to C.
- * "Full" is answered only after every other shard was asked for slots. Waitlists are not
+ * "Full" is answered only when no other shard gave slots and the shards' enrolled counts add up to
+ * C (read one after another; they only grow, but for cancels), or when the only slots left are in
+ * moves nobody finished within 20 ms (a crashed client's: lost until reconcile). Waitlists are not
  * supported on sharded trials. Arrival numbers are per shard.
  *
  * Replication is asynchronous. A failover can lose the last enrollments the promoted replica had
