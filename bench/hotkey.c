@@ -1,4 +1,5 @@
-/* hotkey.c -- one hot stock against a sharded one on a Redis Cluster, through libslotguard.
+/* hotkey.c -- one hot stock against a sharded one on a Redis Cluster, through libslotguard; and,
+ * with --mode trial, one hot trial against a sharded trial (see the end of this comment).
  *
  * For each shard count S given (S = 1 is the usual single hot key), creates a counter of S shards
  * holding --stock units, lets --threads threads (a context and a counter handle each) take one
@@ -14,8 +15,14 @@
  *   "sold out").
  * Per-node figures come from INFO commandstats and INFO cpu of each master (reset before each S).
  *
- * Usage: hotkey --seeds h:p[,h:p...] --masters h:p,h:p,h:p [--stock N] [--threads T] [--crowd C]
- *               [--name PREFIX] S [S ...] */
+ * --mode trial: a sharded trial of S shards and capacity --stock (S = 1 is the usual single trial
+ * key), threads enrolling distinct patients until the trial is full; per S: enrolled (must equal
+ * the capacity, and so must the shards' own count), rt_per_enrollment (overall and over the last
+ * 1% of the capacity), moves (SLOTS.RECEIVE calls), cpu_us_per_enrolled (server CPU of every
+ * master per enrolled user), per master its share of all commands and of the CPU.
+ *
+ * Usage: hotkey --seeds h:p[,h:p...] --masters h:p,h:p,h:p [--mode counter|trial] [--stock N]
+ *               [--threads T] [--crowd C] [--name PREFIX] S [S ...] */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -106,6 +113,51 @@ static void *take_until_sold_out(void *arg) {
         }
     }
     sg_counter_close(c);
+    return NULL;
+}
+
+/* ---- sharded trials: enroll distinct patients until the capacity is reached ------------------ */
+typedef struct enroller {
+    const settings *s;
+    sg_context *ctx;
+    const char *name;
+    atomic_llong *next_patient, *enrolled_so_far;
+    long long enrolled, round_trips, last_pc_enrolled, last_pc_round_trips;
+    int failed;
+    char error[SG_ERRSTR_SIZE + 32];
+} enroller;
+
+static void *enroll_until_full(void *arg) {
+    enroller *e = arg;
+    sg_sharded_trial *t = sg_sharded_trial_open(e->ctx, e->name, strlen(e->name), NULL);
+    pthread_barrier_wait(&start_line);
+    if (t == NULL) {
+        snprintf(e->error, sizeof(e->error), "open: %s", e->ctx->errstr);
+        e->failed = 1;
+        return NULL;
+    }
+    long long last_pc_from = e->s->stock - (e->s->stock + 99) / 100;
+    for (;;) {
+        char id[32];
+        int len = snprintf(id, sizeof(id), "patient-%lld", atomic_fetch_add(e->next_patient, 1));
+        long long before = sg_round_trips(e->ctx);
+        sg_enroll_result r;
+        if (sg_sharded_enroll(e->ctx, t, id, (size_t)len, &r) != SG_OK) {
+            snprintf(e->error, sizeof(e->error), "enroll: %s", e->ctx->errstr);
+            e->failed = 1;
+            break;
+        }
+        if (r == SG_ENROLL_FULL) break; /* honest: the shards hold C users */
+        long long spent = sg_round_trips(e->ctx) - before;
+        long long index = atomic_fetch_add(e->enrolled_so_far, 1);
+        e->enrolled++;
+        e->round_trips += spent;
+        if (index >= last_pc_from) {
+            e->last_pc_enrolled++;
+            e->last_pc_round_trips += spent;
+        }
+    }
+    sg_sharded_trial_close(t);
     return NULL;
 }
 
@@ -257,6 +309,98 @@ static int run(const settings *s, int shards) {
     return failed;
 }
 
+static int run_trial(const settings *s, int shards) {
+    sg_options o = {.cluster = 1, .host = s->seed_host, .port = s->seed_port, .seeds = s->seeds,
+                    .command_timeout_ms = 10000};
+    sg_context *ctx = sg_connect(&o);
+    if (ctx == NULL || ctx->err) {
+        fprintf(stderr, "hotkey: connect: %s\n", ctx ? ctx->errstr : "out of memory");
+        return 1;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "%s-trial-s%d-%ld", s->prefix, shards, (long)time(NULL));
+    int created = 0;
+    if (sg_sharded_trial_create(ctx, name, strlen(name), shards, s->stock, &created) != SG_OK || !created) {
+        fprintf(stderr, "hotkey: create %s: %s\n", name, created ? ctx->errstr : "it existed already");
+        return 1;
+    }
+    redisContext *nodes[MAX_MASTERS];
+    double cpu_before[MAX_MASTERS], commands_before[MAX_MASTERS];
+    for (int m = 0; m < s->masters; m++) {
+        nodes[m] = node_connect(s, m);
+        freeReplyObject(redisCommand(nodes[m], "CONFIG RESETSTAT"));
+        cpu_before[m] = node_cpu(nodes[m]);
+        commands_before[m] = info_number(nodes[m], "stats", "total_commands_processed:");
+    }
+    enroller *workers = calloc((size_t)s->threads, sizeof(*workers));
+    pthread_t threads[MAX_THREADS];
+    atomic_llong next_patient = 1, enrolled_so_far = 0;
+    pthread_barrier_init(&start_line, NULL, (unsigned)s->threads + 1);
+    for (int t = 0; t < s->threads; t++) {
+        workers[t] = (enroller){.s = s, .ctx = sg_clone(ctx), .name = name, .next_patient = &next_patient,
+                                .enrolled_so_far = &enrolled_so_far};
+        if (workers[t].ctx == NULL || workers[t].ctx->err ||
+            pthread_create(&threads[t], NULL, enroll_until_full, &workers[t]) != 0) {
+            fprintf(stderr, "hotkey: could not start thread %d\n", t);
+            return 1;
+        }
+    }
+    pthread_barrier_wait(&start_line);
+    double started = now_s();
+    long long enrolled = 0, rt = 0, last = 0, last_rt = 0;
+    int failed = 0;
+    for (int t = 0; t < s->threads; t++) {
+        pthread_join(threads[t], NULL);
+        if (workers[t].failed) {
+            fprintf(stderr, "hotkey: thread %d: %s\n", t, workers[t].error);
+            failed = 1;
+        }
+        enrolled += workers[t].enrolled;
+        rt += workers[t].round_trips;
+        last += workers[t].last_pc_enrolled;
+        last_rt += workers[t].last_pc_round_trips;
+        sg_free(workers[t].ctx);
+    }
+    double elapsed = now_s() - started;
+    pthread_barrier_destroy(&start_line);
+    free(workers);
+    double commands[MAX_MASTERS], cpu[MAX_MASTERS], commands_total = 0, cpu_total = 0, moves = 0;
+    for (int m = 0; m < s->masters; m++) {
+        commands[m] = info_number(nodes[m], "stats", "total_commands_processed:") - commands_before[m];
+        cpu[m] = node_cpu(nodes[m]) - cpu_before[m];
+        moves += info_number(nodes[m], "commandstats", "cmdstat_slots.receive:calls=");
+        commands_total += commands[m];
+        cpu_total += cpu[m];
+        redisFree(nodes[m]);
+    }
+    sg_sharded_trial *t = sg_sharded_trial_open(ctx, name, strlen(name), NULL);
+    sg_sharded_info info = {0};
+    if (t == NULL || sg_sharded_info_get(ctx, t, &info) != SG_OK) failed = 1;
+    sg_sharded_trial_close(t);
+    double hottest_calls = 0, hottest_cpu = 0;
+    printf("mode=trial shards=%d capacity=%lld enrolled=%lld counted=%lld enrollments_per_s=%.0f rt_per_enrollment=%.3f "
+           "rt_per_enrollment_last1pc=%.3f moves=%.0f cpu_us_per_enrolled=%.2f",
+           shards, s->stock, enrolled, info.enrolled, (double)enrolled / elapsed,
+           enrolled ? (double)rt / (double)enrolled : 0, last ? (double)last_rt / (double)last : 0, moves,
+           enrolled ? 1e6 * cpu_total / (double)enrolled : 0);
+    for (int m = 0; m < s->masters; m++) {
+        double calls_pc = commands_total > 0 ? 100 * commands[m] / commands_total : 0;
+        double cpu_pc = cpu_total > 0 ? 100 * cpu[m] / cpu_total : 0;
+        if (calls_pc > hottest_calls) hottest_calls = calls_pc;
+        if (cpu_pc > hottest_cpu) hottest_cpu = cpu_pc;
+        printf(" node%d_calls_pc=%.1f node%d_cpu_pc=%.1f", m, calls_pc, m, cpu_pc);
+    }
+    printf(" hottest_calls_pc=%.1f hottest_cpu_pc=%.1f\n", hottest_calls, hottest_cpu);
+    fflush(stdout);
+    sg_free(ctx);
+    if (enrolled != s->stock || info.enrolled != s->stock || info.capacity != s->stock) {
+        fprintf(stderr, "hotkey: %d shards: %lld enrolled (shards say %lld, capacity %lld) of %lld\n", shards,
+                enrolled, info.enrolled, info.capacity, s->stock);
+        return 1;
+    }
+    return failed;
+}
+
 static int parse_address(const char *text, char *host, size_t size, int *port) {
     const char *colon = strrchr(text, ':');
     if (colon == NULL || (size_t)(colon - text) >= size) return -1;
@@ -267,13 +411,14 @@ static int parse_address(const char *text, char *host, size_t size, int *port) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: hotkey --seeds h:p[,h:p...] --masters h:p,h:p,... [--stock N] [--threads T] "
-                    "[--crowd C] [--name PREFIX] S [S ...]\n");
+    fprintf(stderr, "usage: hotkey --seeds h:p[,h:p...] --masters h:p,h:p,... [--mode counter|trial] [--stock N] "
+                    "[--threads T] [--crowd C] [--name PREFIX] S [S ...]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     settings s = {.stock = 100000, .threads = 32, .crowd = 200, .prefix = "hotkey"};
+    int trial_mode = 0;
     static char seed_host[64];
     int first_shard_arg = argc;
     for (int i = 1; i < argc; i++) {
@@ -297,6 +442,10 @@ int main(int argc, char **argv) {
             s.threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--crowd") == 0 && i + 1 < argc) {
             s.crowd = atoll(argv[++i]);
+        } else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
+            const char *mode = argv[++i];
+            if (strcmp(mode, "trial") == 0) trial_mode = 1;
+            else if (strcmp(mode, "counter") != 0) usage();
         } else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
             s.prefix = argv[++i];
         } else if (argv[i][0] != '-') {
@@ -310,6 +459,6 @@ int main(int argc, char **argv) {
         s.threads > MAX_THREADS)
         usage();
     int status = 0;
-    for (int i = first_shard_arg; i < argc; i++) status |= run(&s, atoi(argv[i]));
+    for (int i = first_shard_arg; i < argc; i++) status |= trial_mode ? run_trial(&s, atoi(argv[i])) : run(&s, atoi(argv[i]));
     return status;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/hotkey.sh -- the hot-key benchmark: starts a 3-master Redis Cluster on loopback (free ports,
 # temp dirs, the module on every node, always torn down) and runs bench/hotkey.c against it: one hot
-# key (S = 1) against S = 3, 6 and 12 shards spread over the masters by libslotguard.
+# key (S = 1) against S = 3, 6 and 12 shards spread over the masters by libslotguard; then one trial
+# key against sharded trials of 3 and 6 shards.
 #
 # Builds nothing: run `make` and `make build/bench/hotkey` first (or `make bench`, which does).
 # Reports PASS/MISS against the goals but never fails on a miss; fails when a sale is not exact.
@@ -11,6 +12,8 @@
 #   SG_HOTKEY_THREADS  taking threads, one context each (default 32)
 #   SG_HOTKEY_CROWD    "sold out" answers each thread collects after the sale (default 200)
 #   SG_HOTKEY_SHARDS   shard counts to run (default "1 3 6 12")
+#   SG_HOTKEY_CAPACITY capacity of each sharded trial (default 30000)
+#   SG_HOTKEY_TRIAL_SHARDS  shard counts of the sharded-trial runs (default "1 3 6")
 #   SG_MODULE, SG_REDIS_SERVER as for bench/run.sh; SG_HOTKEY the load generator (build/bench/hotkey)
 set -euo pipefail
 
@@ -22,6 +25,8 @@ STOCK=${SG_HOTKEY_STOCK:-100000}
 THREADS=${SG_HOTKEY_THREADS:-32}
 CROWD=${SG_HOTKEY_CROWD:-200}
 SHARDS=${SG_HOTKEY_SHARDS:-1 3 6 12}
+CAPACITY=${SG_HOTKEY_CAPACITY:-30000}
+TRIAL_SHARDS=${SG_HOTKEY_TRIAL_SHARDS:-1 3 6}
 MASTERS=3
 
 die() { echo "hotkey: $*" >&2; exit 1; }
@@ -118,4 +123,43 @@ for s in $SHARDS; do
         "$(verdict "${F[$s,rt_per_take_last1pc]}" "<=" 3)"
     printf '| sold out in far fewer than S round trips (≤ 1.5) | %s | %s | %s |\n' "$s" "${F[$s,rt_per_sold_out]}" \
         "$(verdict "${F[$s,rt_per_sold_out]}" "<=" 1.5)"
+done
+
+echo
+echo "sharded enrollment: capacity $CAPACITY, $THREADS threads enrolling distinct patients until full; shard counts: $TRIAL_SHARDS"
+# shellcheck disable=SC2086
+"$HOTKEY" --mode trial --seeds "127.0.0.1:${PORTS[1]}" --masters "$masters" --stock "$CAPACITY" --threads "$THREADS" \
+    $TRIAL_SHARDS >"$WORK/trial.out" 2>"$WORK/trial.err" || {
+    cat "$WORK/trial.out" "$WORK/trial.err" >&2
+    die "a sharded trial did not end with exactly its capacity enrolled, or the load generator failed"
+}
+cat "$WORK/trial.out"
+declare -A T
+while read -r line; do
+    s=$(sed -n 's/.*shards=\([0-9]*\).*/\1/p' <<<"$line")
+    for field in $line; do T[$s,${field%%=*}]=${field#*=}; done
+done <"$WORK/trial.out"
+first=${TRIAL_SHARDS%% *}
+echo
+echo "| shards | enrolled / capacity | enrollments/s | round trips per enrollment | last 1% | moves | server CPU µs per enrolled user (all masters) | hottest master: commands | its CPU |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for s in $TRIAL_SHARDS; do
+    printf '| %s | %s / %s | %s | %s | %s | %s | %s | %s%% | %s%% |\n' "$s" "${T[$s,enrolled]}" "${T[$s,capacity]}" \
+        "${T[$s,enrollments_per_s]}" "${T[$s,rt_per_enrollment]}" "${T[$s,rt_per_enrollment_last1pc]}" "${T[$s,moves]}" \
+        "${T[$s,cpu_us_per_enrolled]}" "${T[$s,hottest_calls_pc]}" "${T[$s,hottest_cpu_pc]}"
+done
+echo
+echo "| goal | shards | measured | result |"
+echo "|---|---:|---:|---|"
+for s in $TRIAL_SHARDS; do
+    [[ $s -ge 3 ]] || continue
+    printf '| hottest master ≤ 40%% of the commands | %s | %s%% | %s |\n' "$s" "${T[$s,hottest_calls_pc]}" \
+        "$(verdict "${T[$s,hottest_calls_pc]}" "<=" 40)"
+    printf '| hottest master ≤ 40%% of the server CPU | %s | %s%% | %s |\n' "$s" "${T[$s,hottest_cpu_pc]}" \
+        "$(verdict "${T[$s,hottest_cpu_pc]}" "<=" 40)"
+    printf '| ≤ 1.2 round trips per enrollment | %s | %s | %s |\n' "$s" "${T[$s,rt_per_enrollment]}" \
+        "$(verdict "${T[$s,rt_per_enrollment]}" "<=" 1.2)"
+    ratio=$(awk -v a="${T[$s,cpu_us_per_enrolled]}" -v b="${T[$first,cpu_us_per_enrolled]}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+    printf '| server CPU per enrolled user ≤ 1.5 × the single trial key'"'"'s | %s | %s× | %s |\n' "$s" "$ratio" \
+        "$(verdict "$ratio" "<=" 1.5)"
 done
