@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "example_runs.h"
 #include "slotguard.h"
 
 #define S(text) (text), (sizeof(text) - 1)
@@ -277,15 +278,9 @@ static void with_room_for_everyone_nobody_hears_full_even_with_skewed_arrivals(v
     sg_free(ctx);
 }
 
-static void a_move_cut_between_its_halves_loses_capacity_until_reconcile_restores_it(void **state) {
-    sg_cluster cl;
-    sg_cluster_start(&cl, *state, MASTERS);
-    sg_context *ctx = cluster_client(&cl, 0);
-    int created;
-    CHECK(ctx, sg_sharded_trial_create(ctx, S("cut"), 3, 30, &created));
-    sg_sharded_trial *t = open_trial(ctx, "cut");
-    /* The first half of a move from shard 1 to shard 0, as the library sends it, and nothing more:
-     * the client died there. */
+/* The first half of a move of 4 slots from shard 1 to shard 0, as the library sends it, and nothing
+ * more: as if the client died there. */
+static void cut_a_move(sg_context *ctx, sg_sharded_trial *t, const char *move_id) {
     size_t len;
     const char *trial1 = sg_sharded_trial_key(t, 1, &len);
     char outbox[512];
@@ -294,13 +289,23 @@ static void a_move_cut_between_its_halves_loses_capacity_until_reconcile_restore
     assert_non_null(colon);
     memmove(colon + 4, colon + 6, strlen(colon + 6) + 1); /* NAME:trial:1:{..} -> NAME:out:1:{..} */
     memcpy(colon, ":out", 4);
-    const char *send[] = {"SLOTS.SEND", trial1, outbox, "cut-move-1", "0", "4"};
-    size_t send_len[] = {10, len, strlen(outbox), 10, 1, 1};
+    const char *send[] = {"SLOTS.SEND", trial1, outbox, move_id, "0", "4"};
+    size_t send_len[] = {10, len, strlen(outbox), strlen(move_id), 1, 1};
     redisReply *r = sg_command_argv(ctx, trial1, len, 6, send, send_len);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
     assert_int_equal(r->integer, 4);
     freeReplyObject(r);
+}
+
+static void a_move_cut_between_its_halves_loses_capacity_until_reconcile_restores_it(void **state) {
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
+    sg_context *ctx = cluster_client(&cl, 0);
+    int created;
+    CHECK(ctx, sg_sharded_trial_create(ctx, S("cut"), 3, 30, &created));
+    sg_sharded_trial *t = open_trial(ctx, "cut");
+    cut_a_move(ctx, t, "cut-move-1");
     sg_sharded_info info = info_of(ctx, t);
     assert_int_equal(info.capacity, 26); /* lost, never created */
     assert_int_equal(info.moves_in_flight, 1);
@@ -313,6 +318,36 @@ static void a_move_cut_between_its_halves_loses_capacity_until_reconcile_restore
     CHECK(ctx, sg_sharded_reconcile(ctx, t, &finished)); /* nothing left: and nothing doubled */
     assert_int_equal(finished, 0);
     assert_int_equal(info_of(ctx, t).capacity, 30);
+    sg_sharded_trial_close(t);
+    sg_free(ctx);
+}
+
+static void the_reconcile_tool_finishes_a_cut_move_and_reports_the_trial(void **state) {
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
+    sg_context *ctx = cluster_client(&cl, 0);
+    int created;
+    CHECK(ctx, sg_sharded_trial_create(ctx, S("tool"), 3, 30, &created));
+    sg_sharded_trial *t = open_trial(ctx, "tool");
+    cut_a_move(ctx, t, "tool-move-1");
+    static sg_example_run run;
+    const char *args[] = {"--cluster", "--trial", "tool", NULL};
+    sg_run_example(&run, "sharded_reconcile", cl.node[2]->port, args);
+    sg_assert_example_run(&run, "sharded_reconcile", 0,
+                          "finished 1\ncapacity 30\nenrolled 0\nremaining 30\nmoves_in_flight 0\n");
+    sg_run_example(&run, "sharded_reconcile", cl.node[2]->port, args); /* again: nothing left */
+    sg_assert_example_run(&run, "sharded_reconcile", 0,
+                          "finished 0\ncapacity 30\nenrolled 0\nremaining 30\nmoves_in_flight 0\n");
+    const char *help[] = {"--help", NULL};
+    sg_run_example(&run, "sharded_reconcile", 0, help);
+    sg_assert_example_run(&run, "sharded_reconcile", 0, NULL);
+    assert_non_null(strstr(run.out, "--trial"));
+    const char *no_trial[] = {"--cluster", NULL};
+    sg_run_example(&run, "sharded_reconcile", cl.node[0]->port, no_trial);
+    sg_assert_example_run(&run, "sharded_reconcile", 2, NULL);
+    const char *missing[] = {"--cluster", "--trial", "nothing", NULL};
+    sg_run_example(&run, "sharded_reconcile", cl.node[0]->port, missing);
+    sg_assert_example_run(&run, "sharded_reconcile", 1, NULL);
     sg_sharded_trial_close(t);
     sg_free(ctx);
 }
@@ -490,6 +525,7 @@ int main(void) {
         FIXTURE_TEST(many_threads_enroll_exactly_the_capacity_and_nobody_twice),
         FIXTURE_TEST(with_room_for_everyone_nobody_hears_full_even_with_skewed_arrivals),
         FIXTURE_TEST(a_move_cut_between_its_halves_loses_capacity_until_reconcile_restores_it),
+        FIXTURE_TEST(the_reconcile_tool_finishes_a_cut_move_and_reports_the_trial),
         FIXTURE_TEST(a_client_killed_mid_run_leaves_at_most_lost_capacity_and_reconcile_brings_it_back),
         FIXTURE_TEST(enrollment_stays_exact_while_a_shard_is_migrated),
         FIXTURE_TEST(enrollment_stays_exact_through_a_manual_failover),
