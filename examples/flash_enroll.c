@@ -372,7 +372,8 @@ static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const s
     printf("shards %d\n", info.shards);
     printf("moves_in_flight %lld\n", info.moves_in_flight);
     if (over_enrolled != 0) {
-        fprintf(stderr, "error: %lld enrolled (SLOTS.INFO) and %lld members over the shards of a trial of capacity %lld\n",
+        fprintf(stderr,
+                "error: %lld enrolled (SLOTS.INFO) and %lld members over the shards of a trial of capacity %lld\n",
                 info.enrolled, members, capacity);
         exit_code = 1;
     }
