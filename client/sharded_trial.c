@@ -143,6 +143,7 @@ sg_sharded_trial *sg_sharded_trial_open(sg_context *ctx, const char *name, size_
 }
 
 int sg_sharded_trial_shards(const sg_sharded_trial *t) { return t ? t->shards : 0; }
+long long sg_sharded_trial_capacity(const sg_sharded_trial *t) { return t ? t->capacity : 0; }
 
 const char *sg_sharded_trial_key(const sg_sharded_trial *t, int shard, size_t *len) {
     if (t == NULL || shard < 0 || shard >= t->shards) return NULL;

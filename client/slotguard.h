@@ -435,6 +435,8 @@ sg_sharded_trial *sg_sharded_trial_open(sg_context *ctx, const char *name, size_
                                         const sg_sharded_options *options);
 void sg_sharded_trial_close(sg_sharded_trial *trial);
 int sg_sharded_trial_shards(const sg_sharded_trial *trial);
+/* C, the trial's total capacity as created (what the shards add up to when no move is in flight). */
+long long sg_sharded_trial_capacity(const sg_sharded_trial *trial);
 /* The shard a user belongs to (the same in every client), and the key of a shard's trial. */
 int sg_sharded_trial_home(const sg_sharded_trial *trial, const char *user, size_t user_len);
 const char *sg_sharded_trial_key(const sg_sharded_trial *trial, int shard, size_t *len);

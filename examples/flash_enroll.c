@@ -295,9 +295,9 @@ static int read_every_member(sg_context *ctx, sg_sharded_trial *trial, member_li
 }
 
 /* After the crowd: prints over_enrolled, shards, moves_in_flight and duplicates, and checks the
- * sharded trial against what the patients were told. `capacity` is the trial's total capacity as
- * created, or -1 when it is not known (the trial existed before). Returns the exit code. */
-static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const settings *s, long long capacity,
+ * sharded trial against what the patients were told and against its total capacity. Returns the
+ * exit code. */
+static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const settings *s,
                                const unsigned char *enrolled_patient) {
     sg_sharded_info info;
     if (sg_sharded_info_get(ctx, trial, &info) != SG_OK) {
@@ -305,14 +305,7 @@ static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const s
         return 1;
     }
     int exit_code = 0;
-    if (capacity < 0) {
-        /* The library does not tell the total capacity of a trial it did not create here; the
-         * shards' capacities add up to it less what moves in flight carry, so this is at most it. */
-        capacity = info.capacity;
-        if (info.moves_in_flight != 0)
-            fprintf(stderr, "note: %lld moves in flight: checking against the shards' capacities added up (%lld)\n",
-                    info.moves_in_flight, info.capacity);
-    }
+    long long capacity = sg_sharded_trial_capacity(trial); /* C as created, also for a trial that existed */
 
     /* Every shard by itself: its own SLOTS.INFO. */
     long long *per_shard = calloc((size_t)info.shards, sizeof(*per_shard));
@@ -535,7 +528,7 @@ int main(int argc, char **argv) {
             if (o < 3 || counts[o] != 0) printf("%s %lld\n", outcome_names[o], counts[o]);
 
         if (s.shards > 0) {
-            exit_code = check_sharded_trial(ctx, sharded, &s, created ? s.capacity : -1, crowd.enrolled_patient);
+            exit_code = check_sharded_trial(ctx, sharded, &s, crowd.enrolled_patient);
         } else {
             sg_trial_info info;
             if (sg_trial_info_get(ctx, s.trial, trial_len, &info) != SG_OK) {
