@@ -344,7 +344,10 @@ static void box_entry(RedisModuleKey *box, RedisModuleString *move_id, long long
     size_t len;
     const char *text = RedisModule_StringPtrLen(entry, &len);
     const char *space = memchr(text, ' ', len);
-    *amount = space ? strtoll(space + 1, NULL, 10) : 0;
+    /* Present is what counts: an entry someone wrote by hand that says no amount is a move seen
+     * with 0 slots, never a move to apply again. */
+    long long parsed = space ? strtoll(space + 1, NULL, 10) : 0;
+    *amount = parsed > 0 ? parsed : 0;
     RedisModule_FreeString(NULL, entry);
 }
 

@@ -144,6 +144,20 @@ static void send_repeated_with_the_same_move_id_answers_the_recorded_amount_and_
     assert_entry(sg_conn, OUTBOX, "m1", "3 5");
 }
 
+static void a_move_id_already_in_a_box_is_never_applied_again_whatever_its_entry_says(void **state)
+{
+    (void)state;
+    make_trial(sg_conn, TRIAL, 10, -1, 2);
+    /* Entries written by hand, that name no amount: the move id is there, so it is a repeat. */
+    sg_command_integer(sg_conn, "HSET %s neg %s", OUTBOX, "1 -7");
+    sg_command_integer(sg_conn, "HSET %s junk %s", OUTBOX, "garbage");
+    char *before = sg_debug_digest(sg_conn);
+    assert_int_equal(send_slots(sg_conn, TRIAL, OUTBOX, "neg", 1, 3), 0);
+    assert_int_equal(send_slots(sg_conn, TRIAL, OUTBOX, "junk", 1, 3), 0);
+    assert_digest_is(sg_conn, before, "SLOTS.SEND of move ids already in the outbox");
+    raw_assert_trial_info(sg_conn, TRIAL, 10, 8, 2, 0, 0, 3);
+}
+
 static void send_repeated_after_the_trial_changed_still_answers_the_recorded_amount(void **state)
 {
     (void)state;
@@ -1068,6 +1082,7 @@ int main(void)
         MOVE_TEST(send_keeps_the_other_fields_of_an_existing_outbox),
         MOVE_TEST(send_repeated_with_the_same_move_id_answers_the_recorded_amount_and_changes_nothing),
         MOVE_TEST(send_repeated_after_the_trial_changed_still_answers_the_recorded_amount),
+        MOVE_TEST(a_move_id_already_in_a_box_is_never_applied_again_whatever_its_entry_says),
         MOVE_TEST(send_from_a_full_trial_sends_nothing_and_writes_no_outbox_entry),
         MOVE_TEST(send_from_a_trial_of_capacity_zero_sends_nothing),
         MOVE_TEST(send_from_a_trial_with_waitlisted_users_sends_nothing),
