@@ -20,10 +20,11 @@ HEADER    = $(DEPS_INC)/redismodule.h
 
 # Pure cores: no Redis header, unit-tested on their own. core_alloc.c and token_clock.c are the
 # neutral parts every core may use; each family's core uses no other family's.
-CORE_SRCS = module/core_alloc.c module/token_clock.c module/trial.c module/lock.c module/idemp.c module/sharded.c
+CORE_SRCS = module/core_alloc.c module/token_clock.c module/trial.c module/lock.c module/idemp.c module/sharded.c \
+            module/rate.c
 # Glue: glue.c (what every family shares), one *_commands.c per family, slotguard.c (entry point).
 GLUE_SRCS = module/glue.c module/enroll_commands.c module/lock_commands.c module/idemp_commands.c \
-            module/sharded_commands.c module/slotguard.c
+            module/sharded_commands.c module/rate_commands.c module/slotguard.c
 # The version, written once in client/slotguard_version.h for the module and the library.
 VERSION_HDR = client/slotguard_version.h
 MODULE_HDRS = $(wildcard module/*.h) $(VERSION_HDR)

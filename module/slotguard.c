@@ -1,12 +1,14 @@
 /* slotguard.c -- the module's entry point: the one file that knows every command family.
  *
- * Each family is one pure core (trial.c, lock.c, idemp.c, sharded.c) and one glue file
- * (enroll_commands.c, lock_commands.c, idemp_commands.c, sharded_commands.c) that defines an sg_family; a new family is one more entry in
+ * Each family is one pure core (trial.c, lock.c, idemp.c, sharded.c, rate.c) and one glue file
+ * (enroll_commands.c, lock_commands.c, idemp_commands.c, sharded_commands.c,
+ * rate_commands.c) that defines an sg_family; a new family is one more entry in
  * the list below. Everything the glue files share lives in glue.c, which knows no family. */
 #include "glue.h"
 
-extern const sg_family enroll_family, lock_family, idemp_family, sharded_family;
-static const sg_family *const families[] = {&enroll_family, &lock_family, &idemp_family, &sharded_family};
+extern const sg_family enroll_family, lock_family, idemp_family, sharded_family, rate_family;
+static const sg_family *const families[] = {&enroll_family, &lock_family, &idemp_family, &sharded_family,
+                                            &rate_family};
 
 static void info_callback(RedisModuleInfoCtx *ctx, int for_crash_report) {
     (void)for_crash_report;
