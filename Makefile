@@ -52,7 +52,7 @@ INTEG_LIBS = -lhiredis -lcmocka -lpthread
 
 # --- libslotguard ---------------------------------------------------------------------------------
 # Pure part (slot hashing, reply decoding: unit-tested alone) and the connection part on hiredis.
-CLIENT_PURE_SRCS = client/slot.c client/decode.c
+CLIENT_PURE_SRCS = client/slot.c client/decode.c client/ratelimit_fields.c
 CLIENT_SRCS = $(CLIENT_PURE_SRCS) client/connection.c client/commands.c client/watchdog.c client/spread.c \
               client/counter.c client/sharded_trial.c
 CLIENT_HDRS = $(wildcard client/*.h)

@@ -362,3 +362,132 @@ int sg_idemp_record_set(sg_context *ctx, const char *key, size_t key_len, int co
     freeReplyObject(r);
     return rc;
 }
+
+/* ---- rate limits ----------------------------------------------------------------------------- */
+static int check_rate_flags(sg_context *ctx, int flags, int allowed) {
+    if (flags & ~allowed) return sg_fail(ctx, SG_ERR_ARGUMENT, "unknown rate-limit flags 0x%x", (unsigned)flags);
+    return SG_OK;
+}
+
+int sg_rate_throttle(sg_context *ctx, const char *key, size_t key_len, long long max_burst, long long count,
+                     long long period, long long quantity, int flags, sg_throttle_result *result) {
+    command c;
+    if (begin_command(ctx, &c, "RATE.THROTTLE", key, key_len) != SG_OK || check_out(ctx, result) != SG_OK ||
+        check_rate_flags(ctx, flags, SG_RATE_MS) != SG_OK)
+        return SG_ERR;
+    add_number(&c, max_burst);
+    add_number(&c, count);
+    add_number(&c, period);
+    add_number(&c, quantity);
+    if (flags & SG_RATE_MS) add_word(&c, "MS");
+    redisReply *r = send_command(ctx, &c, quantity == 0 ? SG_RETRIED : SG_NOT_RETRIED, 0);
+    if (r == NULL) return SG_ERR;
+    int rc = sg_decode_throttle(ctx, r, result);
+    freeReplyObject(r);
+    return rc;
+}
+
+int sg_rate_window(sg_context *ctx, const char *key, size_t key_len, long long quota, long long period, int flags,
+                   sg_window_result *result) {
+    command c;
+    if (begin_command(ctx, &c, "RATE.WINDOW", key, key_len) != SG_OK || check_out(ctx, result) != SG_OK ||
+        check_rate_flags(ctx, flags, SG_RATE_MS | SG_RATE_ALIGN) != SG_OK)
+        return SG_ERR;
+    add_number(&c, quota);
+    add_number(&c, period);
+    if (flags & SG_RATE_ALIGN) add_word(&c, "ALIGN");
+    if (flags & SG_RATE_MS) add_word(&c, "MS");
+    redisReply *r = send_command(ctx, &c, SG_NOT_RETRIED, 0);
+    if (r == NULL) return SG_ERR;
+    int rc = sg_decode_window(ctx, r, result);
+    freeReplyObject(r);
+    return rc;
+}
+
+int sg_rate_window_info(sg_context *ctx, const char *key, size_t key_len, long long quota, sg_window_info *info) {
+    command c;
+    if (begin_command(ctx, &c, "RATE.WINDOW.INFO", key, key_len) != SG_OK || check_out(ctx, info) != SG_OK)
+        return SG_ERR;
+    add_number(&c, quota);
+    redisReply *r = send_command(ctx, &c, SG_RETRIED, 0);
+    if (r == NULL) return SG_ERR;
+    int rc = sg_decode_window_info(ctx, r, info);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* RATE.ALL's arguments: numkeys, the keys, then per limit its word and at most six numbers/words. */
+#define RATE_ALL_ARGS_PER_LIMIT 8
+typedef struct rate_all_command {
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    char (*numbers)[24];
+    int numbers_used;
+} rate_all_command;
+
+static void all_add(rate_all_command *c, const char *bytes, size_t len) {
+    c->argv[c->argc] = bytes;
+    c->argvlen[c->argc++] = len;
+}
+
+static void all_add_number(rate_all_command *c, long long value) {
+    char *text = c->numbers[c->numbers_used++];
+    all_add(c, text, (size_t)snprintf(text, 24, "%lld", value));
+}
+
+int sg_rate_all(sg_context *ctx, const sg_rate_limit *limits, size_t n, int *allowed, sg_rate_outcome *outcomes) {
+    sg_clear_error(ctx);
+    if (check_out(ctx, allowed) != SG_OK) return SG_ERR;
+    if (limits == NULL || n == 0 || n > SG_RATE_MAX_LIMITS)
+        return sg_fail(ctx, SG_ERR_ARGUMENT, "RATE.ALL takes 1 to %d limits", SG_RATE_MAX_LIMITS);
+    sg_limit_kind kinds[SG_RATE_MAX_LIMITS];
+    for (size_t i = 0; i < n; i++) {
+        if (check_key(ctx, limits[i].key, limits[i].key_len) != SG_OK) return SG_ERR;
+        if (limits[i].kind != SG_LIMIT_THROTTLE && limits[i].kind != SG_LIMIT_WINDOW)
+            return sg_fail(ctx, SG_ERR_ARGUMENT, "limit %zu is neither a throttle nor a window", i);
+        if (check_rate_flags(ctx, limits[i].flags,
+                             limits[i].kind == SG_LIMIT_WINDOW ? SG_RATE_MS | SG_RATE_ALIGN : SG_RATE_MS) != SG_OK)
+            return SG_ERR;
+        kinds[i] = limits[i].kind;
+    }
+    size_t max_args = 2 + n + n * RATE_ALL_ARGS_PER_LIMIT;
+    rate_all_command c = {.argv = malloc(max_args * sizeof(*c.argv)),
+                          .argvlen = malloc(max_args * sizeof(*c.argvlen)),
+                          .numbers = malloc((1 + n * RATE_ALL_ARGS_PER_LIMIT) * sizeof(*c.numbers))};
+    int rc = SG_ERR;
+    if (c.argv == NULL || c.argvlen == NULL || c.numbers == NULL) {
+        sg_fail(ctx, SG_ERR_OOM, "out of memory building RATE.ALL");
+        goto done;
+    }
+    all_add(&c, "RATE.ALL", 8);
+    all_add_number(&c, (long long)n);
+    for (size_t i = 0; i < n; i++) all_add(&c, limits[i].key, limits[i].key_len);
+    for (size_t i = 0; i < n; i++) {
+        const sg_rate_limit *l = &limits[i];
+        if (l->kind == SG_LIMIT_THROTTLE) {
+            all_add(&c, "THROTTLE", 8);
+            all_add_number(&c, l->max_burst);
+            all_add_number(&c, l->count);
+            all_add_number(&c, l->period);
+            all_add_number(&c, l->quantity);
+        } else {
+            all_add(&c, "WINDOW", 6);
+            all_add_number(&c, l->quota);
+            all_add_number(&c, l->period);
+            if (l->flags & SG_RATE_ALIGN) all_add(&c, "ALIGN", 5);
+        }
+        if (l->flags & SG_RATE_MS) all_add(&c, "MS", 2);
+    }
+    /* Routed by the first key: in a cluster every key must share its slot (the server says
+     * CROSSSLOT otherwise). */
+    redisReply *r = sg_execute(ctx, limits[0].key, limits[0].key_len, c.argc, c.argv, c.argvlen, SG_NOT_RETRIED, 0);
+    if (r == NULL) goto done;
+    rc = sg_decode_rate_all(ctx, r, kinds, n, allowed, outcomes);
+    freeReplyObject(r);
+done:
+    free(c.argv);
+    free(c.argvlen);
+    free(c.numbers);
+    return rc;
+}

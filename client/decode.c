@@ -333,3 +333,60 @@ int sg_parse_cluster_slots(const redisReply *reply, sg_slot_range_fn visit, void
     }
     return (int)reply->elements;
 }
+
+/* ---- rate limits ----------------------------------------------------------------------------- */
+/* An array of exactly n integers into out. */
+static int integer_array(sg_context *ctx, const redisReply *reply, size_t n, long long *out, const char *what) {
+    if (expect_type(ctx, reply, REDIS_REPLY_ARRAY, what) != SG_OK) return SG_ERR;
+    if (reply->elements != n) return sg_fail(ctx, SG_ERR_PROTOCOL, "%s reply has %zu elements", what, reply->elements);
+    for (size_t i = 0; i < n; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+            return sg_fail(ctx, SG_ERR_PROTOCOL, "%s reply element %zu is not an integer", what, i);
+        out[i] = reply->element[i]->integer;
+    }
+    return SG_OK;
+}
+
+int sg_decode_throttle(sg_context *ctx, const redisReply *reply, sg_throttle_result *out) {
+    long long v[5];
+    memset(out, 0, sizeof(*out));
+    if (integer_array(ctx, reply, 5, v, "RATE.THROTTLE") != SG_OK) return SG_ERR;
+    if ((v[0] != 0 && v[0] != 1) || v[1] < 1 || v[2] < 0 || v[3] < -1 || v[4] < 0)
+        return sg_fail(ctx, SG_ERR_PROTOCOL, "unexpected RATE.THROTTLE reply");
+    *out = (sg_throttle_result){(int)v[0], v[1], v[2], v[3], v[4]};
+    return SG_OK;
+}
+
+int sg_decode_window(sg_context *ctx, const redisReply *reply, sg_window_result *out) {
+    long long v;
+    if (sg_decode_integer(ctx, reply, SG_WINDOW_OVER, SG_WINDOW_LAST, &v) != SG_OK) return SG_ERR;
+    *out = (sg_window_result)v;
+    return SG_OK;
+}
+
+int sg_decode_window_info(sg_context *ctx, const redisReply *reply, sg_window_info *out) {
+    long long v[4];
+    memset(out, 0, sizeof(*out));
+    if (integer_array(ctx, reply, 4, v, "RATE.WINDOW.INFO") != SG_OK) return SG_ERR;
+    if (v[0] < 0 || v[1] < 0 || v[2] < -1 || v[3] < -1)
+        return sg_fail(ctx, SG_ERR_PROTOCOL, "unexpected RATE.WINDOW.INFO reply");
+    *out = (sg_window_info){v[0], v[1], v[2], v[3]};
+    return SG_OK;
+}
+
+int sg_decode_rate_all(sg_context *ctx, const redisReply *reply, const sg_limit_kind *kinds, size_t n, int *allowed,
+                       sg_rate_outcome *outcomes) {
+    if (expect_type(ctx, reply, REDIS_REPLY_ARRAY, "RATE.ALL") != SG_OK) return SG_ERR;
+    if (reply->elements != n + 1 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        (reply->element[0]->integer != 0 && reply->element[0]->integer != 1))
+        return sg_fail(ctx, SG_ERR_PROTOCOL, "unexpected RATE.ALL reply");
+    for (size_t i = 0; i < n; i++) {
+        sg_rate_outcome o = {.kind = kinds[i]};
+        int rc = kinds[i] == SG_LIMIT_THROTTLE ? sg_decode_throttle(ctx, reply->element[i + 1], &o.throttle)
+                                               : sg_decode_window(ctx, reply->element[i + 1], &o.window);
+        if (rc != SG_OK) return SG_ERR;
+        if (outcomes != NULL) outcomes[i] = o;
+    }
+    *allowed = (int)reply->element[0]->integer;
+    return SG_OK;
+}

@@ -30,6 +30,12 @@ int sg_decode_token_or_nil(sg_context *ctx, const redisReply *reply, long long *
 int sg_decode_lock_info(sg_context *ctx, const redisReply *reply, sg_lock_info *out);
 int sg_decode_idemp_begin(sg_context *ctx, const redisReply *reply, sg_idemp_begin *out);
 int sg_decode_idemp_record(sg_context *ctx, const redisReply *reply, sg_idemp_record *out);
+int sg_decode_throttle(sg_context *ctx, const redisReply *reply, sg_throttle_result *out);
+int sg_decode_window(sg_context *ctx, const redisReply *reply, sg_window_result *out);
+int sg_decode_window_info(sg_context *ctx, const redisReply *reply, sg_window_info *out);
+/* RATE.ALL's [flag, reply per limit]: kinds[i] tells how to read limit i's reply. */
+int sg_decode_rate_all(sg_context *ctx, const redisReply *reply, const sg_limit_kind *kinds, size_t n, int *allowed,
+                       sg_rate_outcome *outcomes);
 
 /* ---- cluster --------------------------------------------------------------------------------- */
 typedef enum sg_redirect_kind {

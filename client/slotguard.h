@@ -473,6 +473,101 @@ int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *trial, long long *fi
 /* Requests this context has sent and read a reply for (redirections and map reads included). */
 long long sg_round_trips(const sg_context *ctx);
 
+/* ---- rate limits ----------------------------------------------------------------------------- */
+/* Flags of a limit. SG_RATE_MS: the period is in milliseconds, and so are a throttle's retry_after
+ * and reset_after. SG_RATE_ALIGN (windows only): windows are whole periods since the Unix epoch. */
+#define SG_RATE_MS 1
+#define SG_RATE_ALIGN 2
+
+/* RATE.THROTTLE's reply (redis-cell's CL.THROTTLE reply). */
+typedef struct sg_throttle_result {
+    int limited;           /* 1: refused, nothing was taken */
+    long long limit;       /* max_burst + 1 */
+    long long remaining;   /* units that could still be taken at once */
+    long long retry_after; /* seconds (ms with SG_RATE_MS) until the same call is allowed; -1 when allowed */
+    long long reset_after; /* seconds (ms) until the bucket is full again */
+} sg_throttle_result;
+
+/* RATE.THROTTLE: take `quantity` units (0 peeks) from a GCRA bucket of `count` units per `period`
+ * seconds (ms with SG_RATE_MS) with bursts of max_burst + 1. flags: 0 or SG_RATE_MS.
+ * Not retried when quantity > 0 (a repeat would take again); a peek is retried. */
+int sg_rate_throttle(sg_context *ctx, const char *key, size_t key_len, long long max_burst, long long count,
+                     long long period, long long quantity, int flags, sg_throttle_result *result);
+
+/* RATE.WINDOW's reply. */
+typedef enum sg_window_result {
+    SG_WINDOW_OVER = 0,    /* over quota: nothing counted */
+    SG_WINDOW_ALLOWED = 1,
+    SG_WINDOW_LAST = 2,    /* allowed, and the quota is now used up */
+} sg_window_result;
+
+/* RATE.WINDOW: count one call against `quota` calls per `period` seconds (ms with SG_RATE_MS;
+ * SG_RATE_ALIGN for windows on whole periods of the clock). Not retried: a repeat counts twice. */
+int sg_rate_window(sg_context *ctx, const char *key, size_t key_len, long long quota, long long period, int flags,
+                   sg_window_result *result);
+
+typedef struct sg_window_info {
+    long long used, remaining;
+    long long end_ms;  /* the window's end, Unix ms of the server's clock; -1: no window open */
+    long long wait_ms; /* ms from the server's now until end_ms; -1: no window open */
+} sg_window_info;
+
+/* RATE.WINDOW.INFO: a window's state, counting nothing. Retried (a read). */
+int sg_rate_window_info(sg_context *ctx, const char *key, size_t key_len, long long quota, sg_window_info *info);
+
+/* One limit of sg_rate_all(). */
+typedef enum sg_limit_kind { SG_LIMIT_THROTTLE = 0, SG_LIMIT_WINDOW = 1 } sg_limit_kind;
+typedef struct sg_rate_limit {
+    sg_limit_kind kind;
+    const char *key;
+    size_t key_len;
+    long long max_burst, count, quantity; /* throttles (quantity 0 peeks) */
+    long long quota;                      /* windows */
+    long long period;                     /* both: seconds, or ms with SG_RATE_MS */
+    int flags;                            /* SG_RATE_MS, SG_RATE_ALIGN (windows) */
+} sg_rate_limit;
+
+/* One limit's answer in sg_rate_all(): what it would have answered alone. */
+typedef struct sg_rate_outcome {
+    sg_limit_kind kind;
+    sg_throttle_result throttle; /* throttles */
+    sg_window_result window;     /* windows */
+} sg_rate_outcome;
+
+#define SG_RATE_MAX_LIMITS 64
+
+/* RATE.ALL: 1 to SG_RATE_MAX_LIMITS limits on distinct keys (in a cluster, keys of one slot: one
+ * hash tag), all or nothing. *allowed: 1 when every limit allowed and all consumed, 0 when one
+ * refused and none consumed. outcomes (n of them, may be NULL): each limit's answer.
+ * Not retried: a repeat would consume again. */
+int sg_rate_all(sg_context *ctx, const sg_rate_limit *limits, size_t n, int *allowed, sg_rate_outcome *outcomes);
+
+/* The fields of the IETF RateLimit and RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-
+ * headers): RateLimit-Policy: "name";q=<quota>;w=<window> and RateLimit: "name";r=<remaining>;
+ * t=<reset>, all in whole units and seconds. Pure: no context, no I/O. */
+typedef struct sg_ratelimit_fields {
+    long long q; /* quota: units the policy allows per window */
+    long long w; /* window, seconds */
+    long long r; /* units left now */
+    long long t; /* seconds until the quota is whole again */
+} sg_ratelimit_fields;
+
+/* From a throttle: q = limit (max_burst + 1), w = the seconds the bucket takes to refill q units
+ * (q × period / count, rounded up), r = remaining, t = reset_after in seconds (rounded up).
+ * SG_ERR when the parameters describe no rate (count or period <= 0, max_burst < 0) or the
+ * result does not fit. `flags` as given to sg_rate_throttle (SG_RATE_MS). */
+int sg_ratelimit_from_throttle(long long max_burst, long long count, long long period, int flags,
+                               const sg_throttle_result *result, sg_ratelimit_fields *fields);
+/* From a window: q = quota, w = period in seconds (rounded up), r = remaining, t = wait_ms in
+ * seconds (rounded up; a window not open: 0). */
+int sg_ratelimit_from_window(long long quota, long long period, int flags, const sg_window_info *info,
+                             sg_ratelimit_fields *fields);
+/* Format both headers' values for policy `name` (a token of letters, digits, '-', '_', '.': it is
+ * quoted, not escaped) into ratelimit and policy, NUL-terminated. SG_ERR when a buffer is too
+ * small or the name is not such a token. */
+int sg_ratelimit_format(const sg_ratelimit_fields *fields, const char *name, char *ratelimit, size_t ratelimit_size,
+                        char *policy, size_t policy_size);
+
 /* ---- other commands -------------------------------------------------------------------------- */
 /* Any other command (XREADGROUP, HSET, WAIT...), binary-safe with argvlen (argvlen NULL: every
  * argument is a C string, as in hiredis). In cluster mode it goes to the node serving `key`'s slot,

@@ -198,7 +198,8 @@ static void apply(RedisModuleCtx *ctx, limit *l) {
         store_state(ctx, l, tat, tat / NS_PER_MS + (tat % NS_PER_MS ? 1 : 0)); /* expires once full again */
         return;
     }
-    store_state(ctx, l, l->counted, l->end_ns < 0 ? 0 : l->end_ns / NS_PER_MS + (l->end_ns % NS_PER_MS ? 1 : 0));
+    /* A window's end in whole ms, rounded down: the window never outlasts its period. */
+    store_state(ctx, l, l->counted, l->end_ns < 0 ? 0 : l->end_ns / NS_PER_MS);
 }
 
 static void count_outcome(const limit *l) {
@@ -295,10 +296,14 @@ static int rate_window_info_command(RedisModuleCtx *ctx, RedisModuleString **arg
         }
     }
     RedisModule_CloseKey(key);
-    RedisModule_ReplyWithArray(ctx, 3);
+    /* The end both as a time of the server's clock and as a wait from now (what a client needs
+     * without trusting its own clock: the IETF RateLimit header's `t`). */
+    long long wait = end < 0 ? -1 : end - sg_ms_of(sg_unix_now_us());
+    RedisModule_ReplyWithArray(ctx, 4);
     RedisModule_ReplyWithLongLong(ctx, used);
     RedisModule_ReplyWithLongLong(ctx, used >= quota ? 0 : quota - used);
-    return RedisModule_ReplyWithLongLong(ctx, end);
+    RedisModule_ReplyWithLongLong(ctx, end);
+    return RedisModule_ReplyWithLongLong(ctx, wait < 0 && end >= 0 ? 0 : wait);
 }
 
 /* ---- RATE.ALL numkeys key [key ...] limit [limit ...] ---------------------------------------- */
@@ -420,7 +425,8 @@ static const sg_command rate_commands[] = {
              "counted); ALIGN aligns windows to whole periods of the clock, MS takes the period in milliseconds.",
              "O(1)", -4, spec_rate_update, window_args)},
     {"rate.window.info", rate_window_info_command, "readonly fast", 1, 1, 1,
-     SG_INFO("0.5.0", "A window's count, what is left of the quota and the window's end (Unix ms, -1 none).", "O(1)",
+     SG_INFO("0.5.0", "A window's count, what is left of the quota, the window's end (Unix ms) and the ms until "
+             "then (-1 and -1 when no window is open).", "O(1)",
              3, sg_spec_read, window_info_args)},
     {"rate.all", rate_all_command, "write deny-oom", 0, 0, 0,
      SG_INFO("0.5.0", "Several limits (THROTTLE or WINDOW, one per key, keys in one slot) in one call, all or "

@@ -3,7 +3,7 @@
  * Every command the module registers (read from COMMAND LIST FILTERBY MODULE, so a new command is
  * covered without editing this file) is called many times with 0 to 9 arguments drawn from values
  * chosen to sit on parser boundaries: empty and binary strings, 0, -1, the limits of 64-bit integers
- * and one past them, option words of every command, and keys holding each module type, a plain
+ * and one past them, option words of every command (RATE.ALL's THROTTLE and WINDOW too), and keys holding each module type, a plain
  * string, integer strings (shards for SHARDED.*), a list, or nothing. Calls that block (LOCK.ACQUIRE ... WAIT) are abandoned after a short
  * wait by closing the connection, which exercises the disconnect path at random moments too.
  * After every call the server must answer PING; at the end DEBUG DIGEST and a DEBUG RELOAD (RDB
@@ -52,7 +52,8 @@ static value pool[] = {
     V("1000000000001"), V("4294967295"), V("4294967296"), V("1e3"), V(" 1"), V("0x10"), V("+5"), V("00"),
     /* words the commands know */
     V("WAIT"), V("REENTRANT"), V("WAITLIST"), V("COUNT"), V("WITHARRIVALS"), V("ENROLLED"), V("WAITLISTED"),
-    V("COMPLETED"), V("IN_PROGRESS"), V("completed"), V("in_progress"), V("wait"),
+    V("COMPLETED"), V("IN_PROGRESS"), V("completed"), V("in_progress"), V("wait"), V("THROTTLE"), V("WINDOW"),
+    V("ALIGN"), V("MS"), V("window"),
     /* ids and payloads */
     V(""), V("u1"), V("owner"), V("fp"), V("a\0b"), V("\r\n"), V("\xff\xfe"), {long_value, sizeof(long_value)},
 };
@@ -62,7 +63,8 @@ static value pool[] = {
 static value likely[] = {V("1"), V("2"), V("3"), V("10"), V("300"), V("1000"), V("60000"), V("u1"), V("u2"),
                          V("owner"), V("other"), V("fp"), V("WAIT"), V("REENTRANT"), V("WAITLIST"), V("COUNT"),
                          V("ENROLLED"), V("WAITLISTED"), V("COMPLETED"), V("IN_PROGRESS"), V("WITHARRIVALS"),
-                         V("k:stock"), V("k:zero")}; /* shards for the SHARDED.* commands' later keys */
+                         V("k:stock"), V("k:zero"), /* shards for the SHARDED.* commands' later keys */
+                         V("THROTTLE"), V("WINDOW"), V("ALIGN"), V("MS")}; /* RATE.ALL's limits */
 #define LIKELY_SIZE (sizeof(likely) / sizeof(likely[0]))
 
 static void setup_keys(redisContext *c)

@@ -1,4 +1,5 @@
-/* test_client_decode.c -- cmocka tests of libslotguard's pure part (client/decode.c), no Redis:
+/* test_client_decode.c -- cmocka tests of libslotguard's pure part (client/decode.c and
+ * client/ratelimit_fields.c), no Redis:
  * replies built by hand in the shapes the module sends (and in wrong shapes) are decoded into
  * typed results or a coded error; cluster redirections and CLUSTER SLOTS are parsed. */
 #include <setjmp.h>
@@ -440,6 +441,122 @@ static void malformed_cluster_slots_are_refused(void **state) {
     assert_int_equal(sg_parse_cluster_slots(array(NULL), remember_range, &s), 0);
 }
 
+/* ---- rate limits ------------------------------------------------------------------------------ */
+static void a_throttle_reply_fills_the_five_fields(void **state) {
+    (void)state;
+    sg_throttle_result r;
+    assert_int_equal(sg_decode_throttle(&ctx, array(integer(0), integer(16), integer(15), integer(-1), integer(2), NULL), &r),
+                     SG_OK);
+    assert_int_equal(r.limited, 0);
+    assert_int_equal(r.limit, 16);
+    assert_int_equal(r.remaining, 15);
+    assert_int_equal(r.retry_after, -1);
+    assert_int_equal(r.reset_after, 2);
+    assert_int_equal(sg_decode_throttle(&ctx, array(integer(1), integer(16), integer(0), integer(2), integer(32), NULL), &r),
+                     SG_OK);
+    assert_int_equal(r.limited, 1);
+    assert_int_equal(r.retry_after, 2);
+}
+
+static void throttle_replies_of_the_wrong_shape_are_protocol_errors(void **state) {
+    (void)state;
+    sg_throttle_result r;
+    EXPECT_ERR(sg_decode_throttle(&ctx, array(integer(0), integer(16), integer(15), integer(-1), NULL), &r),
+               SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_throttle(&ctx, array(integer(2), integer(16), integer(15), integer(-1), integer(2), NULL), &r),
+               SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_throttle(&ctx, array(integer(0), integer(16), bulk("15"), integer(-1), integer(2), NULL), &r),
+               SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_throttle(&ctx, integer(0), &r), SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_throttle(&ctx, error("ERR invalid quantity: more than max_burst + 1"), &r), SG_ERR_SERVER);
+}
+
+static void window_replies_and_window_info_decode(void **state) {
+    (void)state;
+    sg_window_result w;
+    assert_int_equal(sg_decode_window(&ctx, integer(2), &w), SG_OK);
+    assert_int_equal(w, SG_WINDOW_LAST);
+    EXPECT_ERR(sg_decode_window(&ctx, integer(3), &w), SG_ERR_PROTOCOL);
+    sg_window_info info;
+    assert_int_equal(sg_decode_window_info(&ctx, array(integer(3), integer(0), integer(1796169078386LL), integer(9000),
+                                                       NULL), &info), SG_OK);
+    assert_int_equal(info.used, 3);
+    assert_int_equal(info.remaining, 0);
+    assert_int_equal(info.end_ms, 1796169078386LL);
+    assert_int_equal(info.wait_ms, 9000);
+    EXPECT_ERR(sg_decode_window_info(&ctx, array(integer(3), integer(0), integer(1), NULL), &info), SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_window_info(&ctx, array(integer(-1), integer(0), integer(1), integer(1), NULL), &info),
+               SG_ERR_PROTOCOL);
+}
+
+static void rate_all_reads_each_limit_by_its_kind(void **state) {
+    (void)state;
+    const sg_limit_kind kinds[] = {SG_LIMIT_THROTTLE, SG_LIMIT_WINDOW};
+    sg_rate_outcome out[2];
+    int allowed = -1;
+    redisReply *reply =
+        array(integer(0), array(integer(0), integer(5), integer(4), integer(-1), integer(1), NULL), integer(0), NULL);
+    assert_int_equal(sg_decode_rate_all(&ctx, reply, kinds, 2, &allowed, out), SG_OK);
+    assert_int_equal(allowed, 0);
+    assert_int_equal(out[0].kind, SG_LIMIT_THROTTLE);
+    assert_int_equal(out[0].throttle.remaining, 4);
+    assert_int_equal(out[1].kind, SG_LIMIT_WINDOW);
+    assert_int_equal(out[1].window, SG_WINDOW_OVER);
+    /* A window's reply where a throttle's is expected, a missing limit, a bad flag. */
+    const sg_limit_kind swapped[] = {SG_LIMIT_WINDOW, SG_LIMIT_THROTTLE};
+    EXPECT_ERR(sg_decode_rate_all(&ctx, reply, swapped, 2, &allowed, out), SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_rate_all(&ctx, reply, kinds, 3, &allowed, out), SG_ERR_PROTOCOL);
+    EXPECT_ERR(sg_decode_rate_all(&ctx, array(integer(7), integer(1), NULL), kinds + 1, 1, &allowed, NULL),
+               SG_ERR_PROTOCOL);
+    assert_int_equal(sg_decode_rate_all(&ctx, array(integer(1), integer(2), NULL), kinds + 1, 1, &allowed, NULL), SG_OK);
+    assert_int_equal(allowed, 1);
+}
+
+static void ratelimit_fields_of_a_throttle(void **state) {
+    (void)state;
+    sg_ratelimit_fields f;
+    /* 30 per 60 s, burst 15: q 16 units refilled in 32 s; reset 2 s. */
+    sg_throttle_result r = {0, 16, 15, -1, 2};
+    assert_int_equal(sg_ratelimit_from_throttle(15, 30, 60, 0, &r, &f), SG_OK);
+    assert_int_equal(f.q, 16);
+    assert_int_equal(f.w, 32);
+    assert_int_equal(f.r, 15);
+    assert_int_equal(f.t, 2);
+    /* 3 per 1000 ms, burst 0: 1 unit in 334 ms -> w 1 s; reset 1500 ms -> t 2 s. */
+    sg_throttle_result ms = {1, 1, 0, 200, 1500};
+    assert_int_equal(sg_ratelimit_from_throttle(0, 3, 1000, SG_RATE_MS, &ms, &f), SG_OK);
+    assert_int_equal(f.w, 1);
+    assert_int_equal(f.t, 2);
+    assert_int_equal(f.r, 0);
+    /* A refill longer than 64 bits can hold, and parameters that describe no rate. */
+    assert_int_equal(sg_ratelimit_from_throttle(INT64_MAX - 1, 1, 1000000000, 0, &r, &f), SG_ERR);
+    assert_int_equal(sg_ratelimit_from_throttle(1, 0, 60, 0, &r, &f), SG_ERR);
+    assert_int_equal(sg_ratelimit_from_throttle(-1, 1, 60, 0, &r, &f), SG_ERR);
+}
+
+static void ratelimit_fields_of_a_window_and_their_header_values(void **state) {
+    (void)state;
+    sg_ratelimit_fields f;
+    sg_window_info info = {40, 60, 1796169078386LL, 29001};
+    assert_int_equal(sg_ratelimit_from_window(100, 60, 0, &info, &f), SG_OK);
+    assert_int_equal(f.q, 100);
+    assert_int_equal(f.w, 60);
+    assert_int_equal(f.r, 60);
+    assert_int_equal(f.t, 30);
+    sg_window_info none = {0, 100, -1, -1};
+    assert_int_equal(sg_ratelimit_from_window(100, 1500, SG_RATE_MS, &none, &f), SG_OK);
+    assert_int_equal(f.w, 2);
+    assert_int_equal(f.t, 0);
+    char rl[64], policy[64];
+    sg_ratelimit_fields g = {100, 60, 60, 30};
+    assert_int_equal(sg_ratelimit_format(&g, "per-user", rl, sizeof(rl), policy, sizeof(policy)), SG_OK);
+    assert_string_equal(rl, "\"per-user\";r=60;t=30");
+    assert_string_equal(policy, "\"per-user\";q=100;w=60");
+    assert_int_equal(sg_ratelimit_format(&g, "per user", rl, sizeof(rl), policy, sizeof(policy)), SG_ERR);
+    assert_int_equal(sg_ratelimit_format(&g, "", rl, sizeof(rl), policy, sizeof(policy)), SG_ERR);
+    assert_int_equal(sg_ratelimit_format(&g, "per-user", rl, 10, policy, sizeof(policy)), SG_ERR);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, clear_context, free_made)
 
 int main(void) {
@@ -470,6 +587,12 @@ int main(void) {
         TEST(other_errors_and_malformed_redirects_are_not_redirects),
         TEST(cluster_slots_gives_each_range_with_its_master),
         TEST(malformed_cluster_slots_are_refused),
+        TEST(a_throttle_reply_fills_the_five_fields),
+        TEST(throttle_replies_of_the_wrong_shape_are_protocol_errors),
+        TEST(window_replies_and_window_info_decode),
+        TEST(rate_all_reads_each_limit_by_its_kind),
+        TEST(ratelimit_fields_of_a_throttle),
+        TEST(ratelimit_fields_of_a_window_and_their_header_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
