@@ -72,6 +72,23 @@ for k = 0, n - 1 do
 end
 return false'
 SHARDED_SHA=
+# A token bucket over two keys (tokens left, time of the last refill), the shape of go-zero's
+# limiter, written for this benchmark; it reads the server's clock (TIME) where go-zero passes the
+# client's. ARGV: rate per second, capacity, tokens requested.
+TOKEN_SCRIPT='local rate, capacity, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call("TIME")
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local ttl = math.max(1, math.ceil(2 * capacity / rate))
+local tokens = tonumber(redis.call("GET", KEYS[1])) or capacity
+local last = tonumber(redis.call("GET", KEYS[2])) or 0
+tokens = math.min(capacity, tokens + math.max(0, now - last) * rate)
+local allowed = tokens >= want
+if allowed then tokens = tokens - want end
+redis.call("SET", KEYS[1], tostring(tokens), "EX", ttl)
+redis.call("SET", KEYS[2], tostring(now), "EX", ttl)
+if allowed then return 1 end
+return 0'
+TOKEN_SHA=
 
 load_scripts() {
     SHA=$(cli script load "$SCRIPT")
@@ -80,6 +97,8 @@ load_scripts() {
     [[ $RELEASE_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $RELEASE_SHA"
     SHARDED_SHA=$(cli script load "$SHARDED_SCRIPT")
     [[ $SHARDED_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $SHARDED_SHA"
+    TOKEN_SHA=$(cli script load "$TOKEN_SCRIPT")
+    [[ $TOKEN_SHA =~ ^[0-9a-f]{40}$ ]] || die "SCRIPT LOAD failed: $TOKEN_SHA"
 }
 
 # Fresh key for each run, so every run starts from the same empty state.
@@ -96,6 +115,12 @@ prepare() {
         sharded.decr|evalsha_sharded) cli del "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3" >/dev/null
                       [[ $(cli sharded.init 4000000000 "{bench}:s0" "{bench}:s1" "{bench}:s2" "{bench}:s3") == 1 ]] ||
                           die "SHARDED.INIT failed" ;;
+        # A limit per user (one key each, mostly new ones): every call is allowed and writes.
+        rate.throttle|set_px|evalsha_token) cli flushall >/dev/null ;;
+        # Windows per tenant over a small keyspace (each key counted many times): the pair's
+        # EXPIRE runs after its INCRBY, on the keys that run made.
+        rate.window|incrby) cli flushall >/dev/null ;;
+        expire) ;;
     esac
 }
 
@@ -111,11 +136,21 @@ command_of() {
         decrby) echo "DECRBY bench:stock 1" ;;
         sharded.decr) echo "SHARDED.DECR {bench}:s0 {bench}:s1 {bench}:s2 {bench}:s3" ;;
         evalsha_sharded) echo "EVALSHA $SHARDED_SHA 4 {bench}:s0 {bench}:s1 {bench}:s2 {bench}:s3" ;;
+        # 100 per second, bursts of 100: the same limit three ways.
+        rate.throttle) echo "RATE.THROTTLE rl:__rand_int__ 99 100 1" ;;
+        set_px) echo "SET rl:__rand_int__ 1796169421522000000 PX 1000" ;;
+        evalsha_token) echo "EVALSHA $TOKEN_SHA 2 {rl:__rand_int__}:tokens {rl:__rand_int__}:ts 100 100 1" ;;
+        rate.window) echo "RATE.WINDOW win:__rand_int__ 1000000000 60" ;;
+        incrby) echo "INCRBY win:__rand_int__ 1" ;;
+        expire) echo "EXPIRE win:__rand_int__ 60" ;;
     esac
 }
 
 # The commandstats entry a kind is measured by.
-stat_of() { case $1 in set_ex) echo set ;; evalsha_sharded) echo evalsha ;; *) echo "$1" ;; esac; }
+stat_of() { case $1 in set_ex|set_px) echo set ;; evalsha_sharded|evalsha_token) echo evalsha ;; *) echo "$1" ;; esac; }
+
+# The range of __rand_int__ for a kind: windows count the same keys many times.
+keyspace_of() { case $1 in rate.window|incrby|expire) echo "$WINDOW_KEYSPACE" ;; *) echo "$KEYSPACE" ;; esac; }
 
 # field of cmdstat_<name>: calls or usec
 cmdstat() {

@@ -21,6 +21,7 @@ MODULE=${SG_MODULE:-$ROOT/module/slotguard.so}
 SERVER=${SG_REDIS_SERVER:-redis-server}
 COUNT=${SG_INSTR_COUNT:-20000}
 KEYSPACE=100000000
+WINDOW_KEYSPACE=100000
 START_TRIES=600 # valgrind starts slowly: 30 s
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
@@ -62,11 +63,16 @@ measure() { # kind
             pipe_commands "$(release_give "$kind")" "$COUNT" "releasing locks for $kind" ;;
         *)
             prepare "$kind"
+            if [[ $kind == expire ]]; then # the pair's EXPIRE runs on the keys its INCRBY made
+                # shellcheck disable=SC2046
+                redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$COUNT" -P 16 -r "$(keyspace_of incrby)" \
+                    $(command_of incrby) >/dev/null 2>"$WORK/benchmark.err" || die "redis-benchmark failed for incrby"
+            fi
             stat=$(stat_of "$kind")
             cli config resetstat >/dev/null
             callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
             # shellcheck disable=SC2046
-            redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$COUNT" -P 16 -r "$KEYSPACE" $(command_of "$kind") \
+            redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$COUNT" -P 16 -r "$(keyspace_of "$kind")" $(command_of "$kind") \
                 >/dev/null 2>"$WORK/benchmark.err" || die "redis-benchmark failed for $kind: $(cat "$WORK/benchmark.err")"
             ;;
     esac
@@ -82,7 +88,7 @@ measure() { # kind
 echo "SlotGuard instruction counts: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), callgrind," \
      "$COUNT calls per kind, instructions inside call() per call"
 for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx decrby sharded.decr \
-    evalsha_sharded; do
+    evalsha_sharded rate.throttle set_px evalsha_token rate.window incrby expire; do
     measure "$kind"
 done
 
@@ -98,4 +104,7 @@ cat <<TABLE
 | IDEMP.SETNX / SET NX EX | ${IR[idemp.setnx]} / ${IR[set_ex]} | $(ratio "${IR[idemp.setnx]}" "${IR[set_ex]}")× |
 | SHARDED.DECR (4 keys) / DECRBY | ${IR[sharded.decr]} / ${IR[decrby]} | $(ratio "${IR[sharded.decr]}" "${IR[decrby]}")× |
 | random-shard script / SHARDED.DECR | ${IR[evalsha_sharded]} / ${IR[sharded.decr]} | $(ratio "${IR[evalsha_sharded]}" "${IR[sharded.decr]}")× |
+| RATE.THROTTLE / SET PX | ${IR[rate.throttle]} / ${IR[set_px]} | $(ratio "${IR[rate.throttle]}" "${IR[set_px]}")× |
+| token-bucket script / RATE.THROTTLE | ${IR[evalsha_token]} / ${IR[rate.throttle]} | $(ratio "${IR[evalsha_token]}" "${IR[rate.throttle]}")× |
+| RATE.WINDOW / (INCRBY + EXPIRE) | ${IR[rate.window]} / $((IR[incrby] + IR[expire])) | $(ratio "${IR[rate.window]}" "$((IR[incrby] + IR[expire]))")× |
 TABLE

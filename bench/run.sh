@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh -- SlotGuard benchmark: ENROLL against a plain SADD and against the Lua script it
 # replaces (EVALSHA of SISMEMBER + GET + DECR + SADD), LOCK.ACQUIRE against SET NX PX and
-# LOCK.RELEASE against the usual release script, SHARDED.DECR over 4 co-located keys against DECRBY, then memory per member of a trial against a native
+# LOCK.RELEASE against the usual release script, SHARDED.DECR over 4 co-located keys against DECRBY,
+# RATE.THROTTLE against a token-bucket script and SET PX, RATE.WINDOW against INCRBY + EXPIRE, then
+# memory per member of a trial against a native
 # SET, then contended hand-off of one lock: FIFO waiting (LOCK.ACQUIRE ... WAIT) against a SET NX PX
 # polling loop (bench/lock_handoff.c, a C load generator: redis-benchmark cannot pair a release with
 # the acquire it follows). One throwaway redis-server on 127.0.0.1 (free port, temp dir), always torn down.
@@ -14,6 +16,7 @@
 #   SG_BENCH_CLIENTS   parallel connections (default 50)
 #   SG_BENCH_PIPELINE  requests per pipeline (default 16)
 #   SG_BENCH_KEYSPACE  range of __rand_int__, i.e. distinct user ids (default 100000000)
+#   SG_BENCH_WINDOW_KEYSPACE  distinct window keys of the RATE.WINDOW runs (default 100000)
 #   SG_BENCH_MEMBERS   members for the memory comparison (default 200000)
 #   SG_BENCH_RELEASES  lock releases per release measurement (default 200000)
 #   SG_BENCH_HANDOFF_SECONDS  length of each hand-off run (default 3)
@@ -30,6 +33,7 @@ N=${SG_BENCH_N:-2000000}
 CLIENTS=${SG_BENCH_CLIENTS:-50}
 PIPELINE=${SG_BENCH_PIPELINE:-16}
 KEYSPACE=${SG_BENCH_KEYSPACE:-100000000}
+WINDOW_KEYSPACE=${SG_BENCH_WINDOW_KEYSPACE:-100000}
 MEMBERS=${SG_BENCH_MEMBERS:-200000}
 RELEASES=${SG_BENCH_RELEASES:-200000}
 HANDOFF_SECONDS=${SG_BENCH_HANDOFF_SECONDS:-3}
@@ -44,7 +48,7 @@ source "$ROOT/bench/common.sh"
 for tool in "$SERVER" redis-cli redis-benchmark awk; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH"
 done
-for v in N CLIENTS PIPELINE KEYSPACE MEMBERS RELEASES HANDOFF_SECONDS HANDOFF_THREADS; do
+for v in N CLIENTS PIPELINE KEYSPACE WINDOW_KEYSPACE MEMBERS RELEASES HANDOFF_SECONDS HANDOFF_THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 
@@ -57,7 +61,7 @@ run_one() { # kind round
     cli config resetstat >/dev/null
     # In the background + wait, so a signal runs the cleanup trap at once instead of after the run.
     # shellcheck disable=SC2046
-    redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$N" -P "$PIPELINE" -r "$KEYSPACE" --csv \
+    redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$N" -P "$PIPELINE" -r "$(keyspace_of "$kind")" --csv \
         $(command_of "$kind") >"$WORK/benchmark.csv" 2>"$WORK/benchmark.err" &
     BENCH_PID=$!
     wait "$BENCH_PID" || die "redis-benchmark failed for $kind: $(tail -3 "$WORK/benchmark.err")"
@@ -121,7 +125,8 @@ echo "SlotGuard benchmark: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^
      "$(nproc 2>/dev/null || echo '?') CPUs"
 echo "redis-benchmark: -n $N -c $CLIENTS -P $PIPELINE -r $KEYSPACE (user:__rand_int__ = 17-byte ids), runs interleaved"
 for round in 1 2; do
-    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx decrby sharded.decr evalsha_sharded; do
+    for kind in sadd enroll evalsha set lock.acquire set_ex idemp.setnx decrby sharded.decr evalsha_sharded \
+        rate.throttle set_px evalsha_token rate.window incrby expire; do
         run_one "$kind" "$round"
     done
     for kind in lock.release release_lua; do release_one "$kind" "$round"; done
@@ -182,6 +187,12 @@ read -r idemp_r1 idemp_r2 idemp_us <<<"$(summary idemp.setnx)"
 read -r decrby_r1 decrby_r2 decrby_us <<<"$(summary decrby)"
 read -r sdecr_r1 sdecr_r2 sdecr_us <<<"$(summary sharded.decr)"
 read -r slua_r1 slua_r2 slua_us <<<"$(summary evalsha_sharded)"
+read -r thr_r1 thr_r2 thr_us <<<"$(summary rate.throttle)"
+read -r setpx_r1 setpx_r2 setpx_us <<<"$(summary set_px)"
+read -r tok_r1 tok_r2 tok_us <<<"$(summary evalsha_token)"
+read -r win_r1 win_r2 win_us <<<"$(summary rate.window)"
+read -r incr_r1 incr_r2 incr_us <<<"$(summary incrby)"
+read -r exp_r1 exp_r2 exp_us <<<"$(summary expire)"
 read -r _ _ rel_us <<<"$(summary lock.release)"
 read -r _ _ rel_lua_us <<<"$(summary release_lua)"
 
@@ -196,6 +207,10 @@ lua_vs_release=$(ratio "$rel_lua_us" "$rel_us")
 idemp_vs_setex=$(ratio "$idemp_us" "$setex_us")
 sdecr_vs_decrby=$(ratio "$sdecr_us" "$decrby_us")
 slua_vs_sdecr=$(ratio "$slua_us" "$sdecr_us")
+thr_vs_setpx=$(ratio "$thr_us" "$setpx_us")
+tok_vs_thr=$(ratio "$tok_us" "$thr_us")
+pair_us=$(awk -v a="$incr_us" -v b="$exp_us" 'BEGIN { printf "%.3f", a + b }')
+win_vs_pair=$(ratio "$win_us" "$pair_us")
 per_member() { awk -v b="$1" -v n="$MEMBERS" 'BEGIN { printf "%.1f", b / n }'; }
 usage_set_pm=$(per_member "$usage_set")
 usage_trial_pm=$(per_member "$usage_trial")
@@ -223,6 +238,12 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | \`DECRBY stock 1\` | $decrby_r1 | $decrby_r2 | $decrby_us |
 | \`SHARDED.DECR\` over 4 co-located keys | $sdecr_r1 | $sdecr_r2 | $sdecr_us |
 | \`EVALSHA\` random-shard script (GET + DECR) over the same keys | $slua_r1 | $slua_r2 | $slua_us |
+| \`RATE.THROTTLE user 99 100 1\` (a new user per call, mostly) | $thr_r1 | $thr_r2 | $thr_us |
+| \`SET user tat PX 1000\` (same keys) | $setpx_r1 | $setpx_r2 | $setpx_us |
+| \`EVALSHA\` token-bucket script (2 keys, TIME, 2 × SET EX) | $tok_r1 | $tok_r2 | $tok_us |
+| \`RATE.WINDOW tenant 1000000000 60\` ($WINDOW_KEYSPACE tenants) | $win_r1 | $win_r2 | $win_us |
+| \`INCRBY tenant 1\` (same keys) | $incr_r1 | $incr_r2 | $incr_us |
+| \`EXPIRE tenant 60\` (the keys INCRBY made) | $exp_r1 | $exp_r2 | $exp_us |
 
 | goal | measured | result |
 |---|---:|---|
@@ -233,6 +254,9 @@ Throughput (redis-benchmark -n $N -c $CLIENTS -P $PIPELINE, random 17-byte users
 | IDEMP.SETNX ≤ 1.1 × SET NX EX µs/call | ${idemp_vs_setex}× | $(verdict "$idemp_vs_setex" "<=" 1.1) |
 | SHARDED.DECR (4 keys) ≤ 2 × DECRBY µs/call | ${sdecr_vs_decrby}× | $(verdict "$sdecr_vs_decrby" "<=" 2) |
 | (no goal) random-shard script / SHARDED.DECR µs/call | ${slua_vs_sdecr}× | – |
+| RATE.THROTTLE ≤ 1.5 × SET PX µs/call | ${thr_vs_setpx}× | $(verdict "$thr_vs_setpx" "<=" 1.5) |
+| token-bucket script ≥ 3 × RATE.THROTTLE µs/call | ${tok_vs_thr}× | $(verdict "$tok_vs_thr" ">=" 3) |
+| RATE.WINDOW ≤ INCRBY + EXPIRE ($pair_us µs) | ${win_vs_pair}× | $(verdict "$win_vs_pair" "<=" 1) |
 
 Memory, $MEMBERS members of 17 bytes:
 

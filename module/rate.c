@@ -68,3 +68,14 @@ int64_t rate_window_end(int64_t now, int64_t period_ns, int align) {
     int64_t start = now - now % period_ns;
     return add_overflows(start, period_ns, &end) ? -1 : end;
 }
+
+int rate_parse_state(const char *text, size_t len, int64_t *out) {
+    if (len == 0 || len > 19) return -1;
+    int64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return -1;
+        if (mul_overflows(value, 10, &value) || add_overflows(value, text[i] - '0', &value)) return -1;
+    }
+    *out = value;
+    return 0;
+}

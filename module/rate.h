@@ -5,6 +5,7 @@
 #ifndef SG_RATE_H
 #define SG_RATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- GCRA ------------------------------------------------------------------------------------ */
@@ -36,6 +37,10 @@ int rate_throttle(const rate_gcra *g, int64_t tat, int64_t now, int64_t quantity
 /* ns in whole units (1e9: seconds, 1e6: milliseconds) as redis-cell rounds its replies: truncated
  * toward zero, plus one when a positive rest is at least a thousandth of the unit (-1 s stays -1). */
 int64_t rate_round_up(int64_t ns, int64_t unit);
+
+/* A limit's stored state as its decimal text: 0 on success with *out set, -1 unless the text is a
+ * non-negative integer of at most 19 digits that fits int64 (no sign, no spaces). */
+int rate_parse_state(const char *text, size_t len, int64_t *out);
 
 /* ---- fixed windows --------------------------------------------------------------------------- */
 typedef enum rate_window_reply {

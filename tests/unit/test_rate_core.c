@@ -306,6 +306,25 @@ static void windows_end_a_period_later_or_on_the_clocks_whole_periods(void **sta
     assert_true(rate_window_end(INT64_MAX - 5, 60 * S_NS, 0) == -1);
 }
 
+static void only_non_negative_decimal_integers_are_a_state(void **state) {
+    (void)state;
+    int64_t v = -1;
+    assert_int_equal(rate_parse_state("0", 1, &v), 0);
+    assert_true(v == 0);
+    assert_int_equal(rate_parse_state("9223372036854775807", 19, &v), 0);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(rate_parse_state("1796169421522000000", 19, &v), 0);
+    assert_true(v == 1796169421522000000LL);
+    assert_int_equal(rate_parse_state("9223372036854775808", 19, &v), -1);
+    assert_int_equal(rate_parse_state("10000000000000000000", 20, &v), -1);
+    assert_int_equal(rate_parse_state("", 0, &v), -1);
+    assert_int_equal(rate_parse_state("-5", 2, &v), -1);
+    assert_int_equal(rate_parse_state("+5", 2, &v), -1);
+    assert_int_equal(rate_parse_state(" 5", 2, &v), -1);
+    assert_int_equal(rate_parse_state("5x", 2, &v), -1);
+    assert_int_equal(rate_parse_state("1\0", 2, &v), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_first_call_answers_as_redis_cells_readme_shows),
@@ -322,6 +341,7 @@ int main(void) {
         cmocka_unit_test(replies_are_rounded_up_as_redis_cell_rounds_them),
         cmocka_unit_test(a_window_allows_its_quota_says_when_it_is_used_up_and_counts_nothing_over_it),
         cmocka_unit_test(windows_end_a_period_later_or_on_the_clocks_whole_periods),
+        cmocka_unit_test(only_non_negative_decimal_integers_are_a_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
