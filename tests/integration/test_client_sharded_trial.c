@@ -153,6 +153,15 @@ static sg_sharded_info info_of(sg_context *ctx, sg_sharded_trial *t) {
     return info;
 }
 
+/* The trial ends exactly full: `n` enrolled by the shards' own count and by reading every shard
+ * (nobody twice, everyone at home), and its capacity whole again (no slot lost in a move). */
+static void assert_exactly_full(sg_context *ctx, sg_sharded_trial *t, long long n) {
+    sg_sharded_info info = info_of(ctx, t);
+    assert_int_equal(info.enrolled, n);
+    assert_int_equal(info.capacity, n);
+    assert_int_equal(assert_members_unique_and_home(ctx, t), n);
+}
+
 /* ---- one node ---------------------------------------------------------------------------------- */
 static void a_sharded_trial_on_one_node_enrolls_cancels_and_reports(void **state) {
     sg_server *s = sg_fixture_start(*state, NULL);
@@ -443,10 +452,7 @@ static void enrollment_stays_exact_while_a_shard_is_migrated(void **state) {
     sg_cluster_move_slot(&cl, slot, from, to); /* the trial, its outbox and inbox move together */
     finish_background(&b);
     assert_int_equal(atomic_load(&b.c.enrolled), 2000);
-    sg_sharded_info info = info_of(ctx, t);
-    assert_int_equal(info.enrolled, 2000);
-    assert_int_equal(info.capacity, 2000);
-    assert_int_equal(assert_members_unique_and_home(ctx, t), 2000);
+    assert_exactly_full(ctx, t, 2000);
     assert_int_equal(owner_of_shard(&cl, t, 1), to);
     sg_sharded_trial_close(t);
     sg_free(ctx);
@@ -469,10 +475,7 @@ static void enrollment_stays_exact_through_a_manual_failover(void **state) {
     sg_cluster_failover(&cl, replica);
     finish_background(&b);
     assert_int_equal(atomic_load(&b.c.enrolled), 2000);
-    sg_sharded_info info = info_of(ctx, t);
-    assert_int_equal(info.enrolled, 2000);
-    assert_int_equal(info.capacity, 2000);
-    assert_int_equal(assert_members_unique_and_home(ctx, t), 2000);
+    assert_exactly_full(ctx, t, 2000);
     assert_int_equal(owner_of_shard(&cl, t, 0), replica);
     sg_sharded_trial_close(t);
     sg_free(ctx);
@@ -508,10 +511,7 @@ static void cancels_under_load_free_slots_that_later_users_get(void **state) {
         CHECK(ctx, sg_sharded_enroll(ctx, t, later.id[i], later.len[i], &r));
         assert_true(r == SG_ENROLL_ENROLLED || r == SG_ENROLL_ALREADY_ENROLLED);
     }
-    sg_sharded_info info = info_of(ctx, t);
-    assert_int_equal(info.enrolled, 1000);
-    assert_int_equal(info.capacity, 1000);
-    assert_int_equal(assert_members_unique_and_home(ctx, t), 1000);
+    assert_exactly_full(ctx, t, 1000);
     sg_sharded_trial_close(t);
     sg_free(ctx);
 }
