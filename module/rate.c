@@ -11,7 +11,8 @@ int rate_gcra_init(rate_gcra *g, int64_t max_burst, int64_t count, int64_t perio
     g->limit = max_burst + 1;
     g->emission_interval = period_ns / count; /* truncated to whole ns, as redis-cell does */
     if (g->emission_interval < 1) return -1;
-    if (mul_overflows(g->emission_interval, g->limit, &g->tolerance)) return -1;
+    if (mul_overflows(g->emission_interval, g->limit, &g->tolerance) || g->tolerance > RATE_MAX_TOLERANCE_NS)
+        return -1;
     return 0;
 }
 

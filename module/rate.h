@@ -15,8 +15,14 @@ typedef struct rate_gcra {
     int64_t tolerance;          /* the bucket: emission_interval * limit (ns) */
 } rate_gcra;
 
+/* The largest bucket (emission interval x limit): 10^18 ns, about 31.7 years. With it, every TAT
+ * stays below now + 2 buckets, far from int64's end (9.2 x 10^18 ns of Unix time is year 2262), so
+ * a rate accepted once never fails its arithmetic later. */
+#define RATE_MAX_TOLERANCE_NS 1000000000000000000LL
+
 /* Parameters as CL.THROTTLE takes them (period in ns). 0 on success; -1 when they describe no rate
- * (count or period <= 0, max_burst < 0, an interval below 1 ns) or the bucket overflows int64. */
+ * (count or period <= 0, max_burst < 0, an interval below 1 ns) or the bucket is larger than
+ * RATE_MAX_TOLERANCE_NS. */
 int rate_gcra_init(rate_gcra *g, int64_t max_burst, int64_t count, int64_t period_ns);
 
 typedef struct rate_throttle_result {

@@ -82,8 +82,9 @@ static int parse_throttle(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     int64_t period_ns;
     if (parse_period(ctx, argv[at + 2], ms, &period_ns) != REDISMODULE_OK) return REDISMODULE_ERR;
     if (rate_gcra_init(&l->gcra, max_burst, count, period_ns) != 0) {
-        RedisModule_ReplyWithError(ctx, "ERR invalid rate: count per period must leave at least 1 ns between "
-                                        "units, and the burst times that interval must fit 64 bits");
+        RedisModule_ReplyWithError(ctx, "ERR invalid rate: count per period must leave at least 1 ns between units, "
+                                        "and the bucket (period / count x (max_burst + 1)) must not exceed 10^18 ns "
+                                        "(about 31 years)");
         return REDISMODULE_ERR;
     }
     if (quantity > l->gcra.limit) {

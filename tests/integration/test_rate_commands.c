@@ -87,19 +87,24 @@ static long long get_integer(redisContext *c, const char *key)
     return n;
 }
 
-/* RATE.WINDOW.INFO key quota: used, remaining, end (Unix ms or -1). */
-static void window_info(const char *key, long long quota, long long out[3])
+/* RATE.WINDOW.INFO key quota: used, remaining, end (Unix ms or -1), wait (ms until the end, or -1).
+ * The wait must agree with the end on this machine's clock (same machine as the server). */
+static void window_info(const char *key, long long quota, long long out[4])
 {
+    long long before = sg_unix_us() / 1000;
     redisReply *r = sg_command(sg_conn, "RATE.WINDOW.INFO %s %lld", key, quota);
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
-    for (size_t i = 0; ok && i < 3; i++) {
+    long long after = sg_unix_us() / 1000;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    for (size_t i = 0; ok && i < 4; i++) {
         ok = r->element[i]->type == REDIS_REPLY_INTEGER;
         if (ok) out[i] = r->element[i]->integer;
     }
     char got[300];
     sg_describe_reply(r, got, sizeof(got));
     freeReplyObject(r);
-    if (!ok) fail_msg("RATE.WINDOW.INFO %s %lld: expected three integers, got %s", key, quota, got);
+    if (!ok) fail_msg("RATE.WINDOW.INFO %s %lld: expected four integers, got %s", key, quota, got);
+    if (out[2] == -1 ? out[3] != -1 : out[3] < out[2] - after - 1 || out[3] > out[2] - before + 1)
+        fail_msg("RATE.WINDOW.INFO %s: wait %lld does not agree with end %lld", key, out[3], out[2]);
 }
 
 static long long unix_ms(void) { return sg_unix_us() / 1000; }
@@ -307,7 +312,7 @@ static void window_replies_1_1_2_then_0_and_info_shows_the_quota_used(void **sta
     /* over-quota calls counted nothing */
     sg_assert_type(sg_conn, "w", "string");
     assert_int_equal(get_integer(sg_conn, "w"), 3);
-    long long info[3];
+    long long info[4];
     window_info("w", 3, info);
     assert_int_equal(info[0], 3);
     assert_int_equal(info[1], 0);
@@ -333,7 +338,7 @@ static void window_restarts_counting_at_1_after_the_window_ends(void **state)
     assert_int_equal(sg_command_integer(sg_conn, "RATE.WINDOW r 2 100 MS"), 0);
     assert_between("PTTL", sg_pttl(sg_conn, "r"), 0, 101);
     sg_wait_until_gone(sg_conn, "r", 3000);
-    long long info[3];
+    long long info[4];
     window_info("r", 2, info);
     assert_int_equal(info[0], 0);
     assert_int_equal(info[1], 2);
@@ -345,7 +350,7 @@ static void window_restarts_counting_at_1_after_the_window_ends(void **state)
 static void window_align_ends_on_a_whole_multiple_of_the_period(void **state)
 {
     (void)state;
-    long long info[3];
+    long long info[4];
     long long t0 = unix_ms();
     assert_int_equal(sg_command_integer(sg_conn, "RATE.WINDOW a 5 1000 ALIGN MS"), 1);
     long long t1 = unix_ms();
@@ -369,7 +374,7 @@ static void window_align_ends_on_a_whole_multiple_of_the_period(void **state)
 static void window_without_align_ends_one_period_after_its_first_call(void **state)
 {
     (void)state;
-    long long info[3];
+    long long info[4];
     long long t0 = unix_ms();
     assert_int_equal(sg_command_integer(sg_conn, "RATE.WINDOW n 5 7777 MS"), 1);
     long long t1 = unix_ms();
@@ -486,7 +491,7 @@ static void all_refused_by_a_throttle_counts_no_window(void **state)
     assert_all_reply(r, 0, "TW", throttles, windows);
     freeReplyObject(r);
     assert_int_equal(sg_exists(sg_conn, "y"), 0);
-    long long info[3];
+    long long info[4];
     window_info("y", 5, info);
     assert_int_equal(info[0], 0);
     assert_int_equal(info[2], -1);
@@ -594,6 +599,9 @@ static const sg_bad_case bad_cases[] = {
     {"ERR invalid rate", {"RATE.THROTTLE", "bad:new", "9223372036854775806", "1", "1000000000"}},
     {"ERR invalid rate", {"RATE.THROTTLE", "bad:new", "9223372036854775806", "1", "1"}},
     {"ERR invalid rate", {"RATE.THROTTLE", "bad:t", "9223372036854775806", "1", "1"}},
+    /* A bucket beyond 10^18 ns (9 units of 31.7 years): refused at once, not after a few calls. */
+    {"ERR invalid rate", {"RATE.THROTTLE", "bad:new", "8", "1", "1000000000"}},
+    {"ERR invalid rate", {"RATE.THROTTLE", "bad:new", "8", "1", "999999999", "9"}},
     /* trailing words */
     {"ERR syntax error", {"RATE.THROTTLE", "bad:new", "1", "1", "60", "1", "FOO"}},
     {"ERR syntax error", {"RATE.THROTTLE", "bad:new", "1", "1", "60", "MS", "1"}},

@@ -260,6 +260,12 @@ static void rates_that_cannot_be_kept_are_refused(void **state) {
     assert_int_equal(rate_gcra_init(&g, -1, 5, S_NS), -1);           /* negative burst */
     assert_int_equal(rate_gcra_init(&g, 1, 2 * S_NS, S_NS), -1);     /* below 1 ns per unit */
     assert_int_equal(rate_gcra_init(&g, INT64_MAX - 1, 1, S_NS), -1); /* the bucket overflows */
+    assert_int_equal(rate_gcra_init(&g, 8, 1, 1000000000 * S_NS), -1); /* 9 x 31.7 years: too large */
+    assert_int_equal(rate_gcra_init(&g, 0, 1, 1000000000 * S_NS), 0);  /* exactly the largest bucket */
+    /* The largest bucket, full to the brim and asked for everything, still computes. */
+    rate_throttle_result big;
+    assert_int_equal(rate_throttle(&g, T0 + RATE_MAX_TOLERANCE_NS, T0, 1, &big), 0);
+    assert_int_equal(big.limited, 1);
     assert_int_equal(rate_gcra_init(&g, 0, 1, S_NS), 0);
     assert_int_equal(g.limit, 1);
     rate_throttle_result r;
