@@ -334,6 +334,14 @@ static int rate_window_info_command(RedisModuleCtx *ctx, RedisModuleString **arg
 /* limit: THROTTLE max_burst count period quantity [MS] | WINDOW quota period [ALIGN] [MS], one per
  * key, in the keys' order. All or nothing: when one limit refuses, none changes. */
 static int rate_all_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    /* Redis 7.0 routes cluster commands (MOVED, CROSSSLOT) by the legacy key range or this
+     * callback, not by key specs: name the numkeys keys, as many as were given. */
+    if (RedisModule_IsKeysPositionRequest(ctx)) {
+        long long numkeys;
+        if (argc >= 3 && RedisModule_StringToLongLong(argv[1], &numkeys) == REDISMODULE_OK && numkeys > 0)
+            for (long long i = 0; i < numkeys && 2 + i < argc; i++) RedisModule_KeyAtPos(ctx, (int)(2 + i));
+        return REDISMODULE_OK;
+    }
     if (argc < 4) return RedisModule_WrongArity(ctx);
     long long numkeys;
     /* A bounded number of limits: the duplicate check below is quadratic. */
@@ -452,7 +460,7 @@ static const sg_command rate_commands[] = {
      SG_INFO("0.5.0", "A window's count, what is left of the quota, the window's end (Unix ms) and the ms until "
              "then (-1 and -1 when no window is open).", "O(1)",
              3, sg_spec_read, window_info_args)},
-    {"rate.all", rate_all_command, "write deny-oom", 0, 0, 0,
+    {"rate.all", rate_all_command, "write deny-oom getkeys-api", 0, 0, 0,
      SG_INFO("0.5.0", "Several limits (THROTTLE or WINDOW, one per key, keys in one slot) in one call, all or "
              "nothing: 1 and every limit's reply when all allow, 0 and nothing consumed otherwise.",
              "O(N), N the number of limits", -5, spec_all, all_args)},

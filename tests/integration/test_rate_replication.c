@@ -1,11 +1,12 @@
 /* test_rate_replication.c -- the RATE.* commands beyond one client on one server: every change
  * they make travels to replicas and the AOF as its effect, `SET key value PXAT <absolute ms>` from
- * the master's clock, never as the RATE.* command, and a limited, over-quota, peeking or refused
+ * the master's clock (or `INCRBY key 1` for a call counted in an open window), never as the RATE.*
+ * command, and a limited, over-quota, peeking or refused
  * call propagates nothing.
  *
  *   - a replica ends with the master's exact values and the same absolute expiries (PEXPIRETIME)
  *     after thousands of random RATE.THROTTLE / RATE.WINDOW / RATE.ALL calls;
- *   - the AOF holds exactly the SET ... PXAT effects of the calls that changed something (RATE.ALL
+ *   - the AOF holds exactly the SET ... PXAT / INCRBY effects of the calls that changed something (RATE.ALL
  *     changing two keys in MULTI/EXEC), never "RATE.";
  *   - values and absolute expiries survive an AOF replay, DEBUG RELOAD and a restart from RDB;
  *   - a replica answers READONLY to every RATE.* write and serves RATE.WINDOW.INFO as the master;
@@ -14,7 +15,7 @@
  *   - RATE.ALL from 32 threads is all or nothing: what was allowed is exactly what the states hold,
  *     whichever limit binds;
  *   - on a Redis Cluster RATE.ALL over different slots is CROSSSLOT, one hash tag works on the
- *     owning master, and COMMAND GETKEYS names every key.
+ *     owning master (MOVED from the others), and COMMAND GETKEYS names every key.
  *
  * Every test starts its own servers (sg_fixture, released pass or fail). Seeded workloads print
  * their seed; SG_WORKLOAD_SEED replays one. Every loop is bounded. */
@@ -57,19 +58,19 @@ __attribute__((format(printf, 3, 4))) static void throttle(redisContext *c, long
     if (!ok) fail_msg("%s %s ...: expected five integers, got %s", w.argv[0], w.argc > 1 ? w.argv[1] : "", got);
 }
 
-/* RATE.WINDOW.INFO key quota into out[3] (used, remaining, end). */
-static void window_info(redisContext *c, const char *key, long long quota, long long out[3])
+/* RATE.WINDOW.INFO key quota into out[4] (used, remaining, end, wait). */
+static void window_info(redisContext *c, const char *key, long long quota, long long out[4])
 {
     redisReply *r = sg_command(c, "RATE.WINDOW.INFO %s %lld", key, quota);
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
-    for (size_t i = 0; ok && i < 3; i++) {
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    for (size_t i = 0; ok && i < 4; i++) {
         ok = r->element[i]->type == REDIS_REPLY_INTEGER;
         if (ok) out[i] = r->element[i]->integer;
     }
     char got[300];
     sg_describe_reply(r, got, sizeof(got));
     freeReplyObject(r);
-    if (!ok) fail_msg("RATE.WINDOW.INFO %s %lld: expected three integers, got %s", key, quota, got);
+    if (!ok) fail_msg("RATE.WINDOW.INFO %s %lld: expected four integers, got %s", key, quota, got);
 }
 
 /* The first element of a RATE.ALL reply (1 all consumed, 0 nothing), checked against the limits'
@@ -399,14 +400,14 @@ static void a_replica_answers_readonly_to_every_rate_write_and_serves_window_inf
         long long quota;
     } reads[] = {{"w", 5}, {"w", 2}, {"w", 1}, {"missing", 3}};
     for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
-        long long on_m[3], on_r[3];
+        long long on_m[4], on_r[4];
         window_info(m, reads[i].key, reads[i].quota, on_m);
         window_info(r, reads[i].key, reads[i].quota, on_r);
         if (memcmp(on_m, on_r, sizeof(on_m)) != 0)
             fail_msg("RATE.WINDOW.INFO %s %lld: [%lld, %lld, %lld] on the master, [%lld, %lld, %lld] on the replica",
                      reads[i].key, reads[i].quota, on_m[0], on_m[1], on_m[2], on_r[0], on_r[1], on_r[2]);
     }
-    long long info[3];
+    long long info[4];
     window_info(r, "w", 5, info);
     assert_int_equal(info[0], 2);
     assert_int_equal(info[1], 3);
@@ -467,7 +468,7 @@ static void two_throttles_inside_multi_decide_in_turn_and_the_replica_ends_equal
     free(digest);
     free(after);
 
-    long long info[3];
+    long long info[4];
     window_info(m, "{t}w", 100, info);
     assert_int_equal(info[0], 10);
     sg_wait_replicas(master, 1, WAIT_MS);
@@ -641,7 +642,7 @@ static void assert_set_effect(const aof_command *cmd, const char *key, const cha
     if (at <= sg_unix_us() / 1000) fail_msg("SET %s ... PXAT %s: not in the future", key, cmd->argv[4]);
 }
 
-static void the_aof_holds_set_pxat_effects_and_never_a_rate_command(void **state)
+static void the_aof_holds_set_pxat_and_incrby_effects_and_never_a_rate_command(void **state)
 {
     sg_fixture *f = *state;
     keep_clear_of_the_hour();
@@ -689,17 +690,19 @@ static void the_aof_holds_set_pxat_effects_and_never_a_rate_command(void **state
     print_message("AOF: %s\n", listing);
     if (has_rate) fail_msg("the AOF holds a RATE.* command: %s", listing);
     if (!has_pxat) fail_msg("the AOF holds no PXAT: %s", listing);
-    /* exactly: a's SET, w's two SETs, and RATE.ALL's two SETs in MULTI/EXEC */
+    /* exactly: a's SET, w's SET then INCRBY (the window's end stays where its first call put it),
+     * and RATE.ALL's two SETs in MULTI/EXEC */
     if (n != 7) fail_msg("expected 7 commands in the AOF, got %d: %s", n, listing);
     char at[32];
     assert_set_effect(&cmds[0], "a", a_value);
     snprintf(at, sizeof(at), "%lld", a_at);
     assert_string_equal(cmds[0].argv[4], at);
     assert_set_effect(&cmds[1], "w", "1");
-    assert_set_effect(&cmds[2], "w", "2");
     snprintf(at, sizeof(at), "%lld", w_at);
-    assert_string_equal(cmds[1].argv[4], at); /* the window's end stays where its first call put it */
-    assert_string_equal(cmds[2].argv[4], at);
+    assert_string_equal(cmds[1].argv[4], at);
+    if (cmds[2].argc != 3 || strcasecmp(cmds[2].argv[0], "INCRBY") != 0 || strcmp(cmds[2].argv[1], "w") != 0 ||
+        strcmp(cmds[2].argv[2], "1") != 0)
+        fail_msg("expected INCRBY w 1 for the window's second call: %s", listing);
     assert_true(cmds[3].argc == 1 && strcasecmp(cmds[3].argv[0], "MULTI") == 0);
     assert_set_effect(&cmds[4], "{t}x", x_value);
     snprintf(at, sizeof(at), "%lld", x_at);
@@ -925,7 +928,7 @@ static void rate_all_from_32_threads_is_all_or_nothing_whichever_limit_binds(voi
     /* the users' throttles bind: 10 units each at 1 per hour, against a tenant quota of 500 */
     storm_result res;
     storm(conns, "a", "9 1 3600", "500 3600", &res);
-    long long info[3];
+    long long info[4];
     window_info(c, "{a}:tenant", 500, info);
     assert_true(res.total <= 500);
     assert_int_equal(info[0], res.total);     /* refused calls counted nothing */
@@ -1044,7 +1047,7 @@ static void on_a_cluster_rate_all_needs_one_slot_and_getkeys_names_every_key(voi
         if (outcome != 1) problem(&p, "node %d: RATE.ALL under {%s} on its master answered %s", m, tag, got);
         char key[48];
         snprintf(key, sizeof(key), "{%s}:tenant", tag);
-        long long info[3];
+        long long info[4];
         window_info(cl.c[m], key, 10, info);
         if (info[0] != 1) problem(&p, "node %d: RATE.WINDOW.INFO %s 10: used %lld, expected 1", m, key, info[0]);
     }
@@ -1079,7 +1082,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         FIXTURE_TEST(a_replica_holds_the_masters_values_and_absolute_expiries_after_a_random_load),
-        FIXTURE_TEST(the_aof_holds_set_pxat_effects_and_never_a_rate_command),
+        FIXTURE_TEST(the_aof_holds_set_pxat_and_incrby_effects_and_never_a_rate_command),
         FIXTURE_TEST(values_and_absolute_expiries_survive_an_aof_replay),
         FIXTURE_TEST(values_and_absolute_expiries_survive_debug_reload_and_a_restart_from_rdb),
         FIXTURE_TEST(a_replica_answers_readonly_to_every_rate_write_and_serves_window_info),
