@@ -43,7 +43,7 @@ typedef struct limit {
     /* window */
     int64_t quota, period_ns;
     int align;
-    int64_t used, counted, end_ns;
+    int64_t used, counted, end_ns; /* end_ns: a new window's end, -1 for an open one */
     rate_window_reply window;
 } limit;
 
@@ -154,15 +154,15 @@ static int decide(RedisModuleCtx *ctx, limit *l, int64_t now_ns, int *allowed) {
         return REDISMODULE_OK;
     }
     l->used = value;
+    /* A new window needs its end; an open one keeps the end its key expires at, unread (counting in
+     * it leaves the expiry alone). */
+    l->end_ns = -1;
     if (RedisModule_KeyType(l->key) == REDISMODULE_KEYTYPE_EMPTY) {
         l->end_ns = rate_window_end(now_ns, l->period_ns, l->align);
         if (l->end_ns < 0) {
             RedisModule_ReplyWithError(ctx, "ERR the window's end overflows 64 bits");
             return REDISMODULE_ERR;
         }
-    } else {
-        long long expire = RedisModule_GetAbsExpire(l->key);
-        l->end_ns = expire == REDISMODULE_NO_EXPIRE ? -1 : (int64_t)expire * NS_PER_MS;
     }
     l->window = rate_window(l->quota, l->used, 1, &l->counted);
     *allowed = l->window != RATE_WINDOW_OVER;
