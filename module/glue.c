@@ -114,3 +114,24 @@ void sg_use_module_allocator(void) {
     core_set_allocator(&(core_allocator){RedisModule_Alloc, RedisModule_Realloc, RedisModule_Free,
                                          RedisModule_MallocSize});
 }
+
+/* ---- duplicate keys ---------------------------------------------------------------------------- */
+static int same_argument(RedisModuleString *a, RedisModuleString *b) {
+    size_t la, lb;
+    const char *pa = RedisModule_StringPtrLen(a, &la), *pb = RedisModule_StringPtrLen(b, &lb);
+    return la == lb && memcmp(pa, pb, la) == 0;
+}
+
+int sg_reply_if_duplicate(RedisModuleCtx *ctx, RedisModuleString **keys, int n, const char *error) {
+    int duplicate = 0;
+    if (n <= 32) {
+        for (int i = 0; i < n && !duplicate; i++)
+            for (int j = i + 1; j < n && !duplicate; j++) duplicate = same_argument(keys[i], keys[j]);
+    } else {
+        RedisModuleDict *seen = RedisModule_CreateDict(NULL);
+        for (int i = 0; i < n && !duplicate; i++) duplicate = RedisModule_DictSet(seen, keys[i], NULL) != REDISMODULE_OK;
+        RedisModule_FreeDict(NULL, seen);
+    }
+    if (duplicate) RedisModule_ReplyWithError(ctx, error);
+    return duplicate;
+}

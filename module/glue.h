@@ -87,6 +87,10 @@ int sg_parse_id(RedisModuleCtx *ctx, RedisModuleString *arg, size_t max_len, con
 /* Case-insensitive comparison of an argument with a keyword. */
 int sg_arg_is(RedisModuleString *arg, const char *keyword);
 
+/* Replies `error` and returns 1 when two of the n keys are the same bytes (commands whose keys are
+ * each used once: shards, limits). Quadratic up to a few dozen keys, a dictionary beyond. */
+int sg_reply_if_duplicate(RedisModuleCtx *ctx, RedisModuleString **keys, int n, const char *error);
+
 /* ---- keys ------------------------------------------------------------------------------------ */
 /* Outcome of looking up a key of one of our types. */
 typedef enum sg_key_status {

@@ -344,18 +344,12 @@ static int rate_all_command(RedisModuleCtx *ctx, RedisModuleString **argv, int a
     }
     if (argc < 4) return RedisModule_WrongArity(ctx);
     long long numkeys;
-    /* A bounded number of limits: the duplicate check below is quadratic. */
+    /* A bounded number of limits: each is parsed, opened and replied to. */
     if (sg_parse_integer(ctx, argv[1], 1, MAX_LIMITS, "numkeys", &numkeys) != REDISMODULE_OK) return REDISMODULE_OK;
     if (numkeys > argc - 2) return RedisModule_ReplyWithError(ctx, "ERR numkeys is more than the keys given");
     int n = (int)numkeys;
-    for (int i = 0; i < n; i++) {
-        for (int j = i + 1; j < n; j++) {
-            size_t a, b;
-            const char *pa = RedisModule_StringPtrLen(argv[2 + i], &a), *pb = RedisModule_StringPtrLen(argv[2 + j], &b);
-            if (a == b && memcmp(pa, pb, a) == 0)
-                return RedisModule_ReplyWithError(ctx, "ERR duplicate key: each limit needs a key of its own");
-        }
-    }
+    if (sg_reply_if_duplicate(ctx, argv + 2, n, "ERR duplicate key: each limit needs a key of its own"))
+        return REDISMODULE_OK;
     limit *limits = RedisModule_Calloc((size_t)n, sizeof(*limits));
     int at = 2 + n, rc = REDISMODULE_OK;
     for (int i = 0; i < n && rc == REDISMODULE_OK; i++) {

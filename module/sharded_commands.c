@@ -85,29 +85,6 @@ static int shards_open(RedisModuleCtx *ctx, RedisModuleString **argv, int first,
     return REDISMODULE_OK;
 }
 
-/* Byte comparison of two arguments, for the duplicate check. */
-static int same_argument(RedisModuleString *a, RedisModuleString *b) {
-    size_t la, lb;
-    const char *pa = RedisModule_StringPtrLen(a, &la), *pb = RedisModule_StringPtrLen(b, &lb);
-    return la == lb && memcmp(pa, pb, la) == 0;
-}
-
-/* Replies DUPLICATE_ERROR and returns 1 when a key is named twice. Shards are few: O(n^2) up to a
- * few dozen keys, a dictionary beyond. */
-static int reply_if_duplicate(RedisModuleCtx *ctx, RedisModuleString **keys, int n) {
-    int duplicate = 0;
-    if (n <= 32) {
-        for (int i = 0; i < n && !duplicate; i++)
-            for (int j = i + 1; j < n && !duplicate; j++) duplicate = same_argument(keys[i], keys[j]);
-    } else {
-        RedisModuleDict *seen = RedisModule_CreateDict(NULL);
-        for (int i = 0; i < n && !duplicate; i++) duplicate = RedisModule_DictSet(seen, keys[i], NULL) != REDISMODULE_OK;
-        RedisModule_FreeDict(NULL, seen);
-    }
-    if (duplicate) RedisModule_ReplyWithError(ctx, DUPLICATE_ERROR);
-    return duplicate;
-}
-
 /* Lower shard i by `units` in place (its TTL stays), replicate the effect, signal and notify. */
 static void shard_lower(RedisModuleCtx *ctx, shard_set *s, RedisModuleString *name, size_t i, int64_t units) {
     int64_t value = s->values[i] - units; /* >= 0: units never exceed the value */
@@ -161,7 +138,7 @@ static int sharded_take_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     if (argc < 3) return RedisModule_WrongArity(ctx);
     long long count;
     if (sg_parse_integer(ctx, argv[1], 1, INT64_MAX, "count", &count) != REDISMODULE_OK) return REDISMODULE_OK;
-    if (reply_if_duplicate(ctx, argv + 2, argc - 2)) return REDISMODULE_OK;
+    if (sg_reply_if_duplicate(ctx, argv + 2, argc - 2, DUPLICATE_ERROR)) return REDISMODULE_OK;
     shard_set s;
     if (shards_open(ctx, argv, 2, argc, REDISMODULE_READ | REDISMODULE_WRITE, &s) != REDISMODULE_OK)
         return REDISMODULE_OK;
@@ -184,7 +161,7 @@ static int sharded_init_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     if (argc < 3) return RedisModule_WrongArity(ctx);
     long long total;
     if (sg_parse_integer(ctx, argv[1], 0, INT64_MAX, "total", &total) != REDISMODULE_OK) return REDISMODULE_OK;
-    if (reply_if_duplicate(ctx, argv + 2, argc - 2)) return REDISMODULE_OK;
+    if (sg_reply_if_duplicate(ctx, argv + 2, argc - 2, DUPLICATE_ERROR)) return REDISMODULE_OK;
     size_t n = (size_t)(argc - 2);
     for (size_t i = 0; i < n; i++) {
         RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[2 + i], REDISMODULE_READ);
