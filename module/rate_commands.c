@@ -308,9 +308,9 @@ static int rate_window_info_command(RedisModuleCtx *ctx, RedisModuleString **arg
         RedisModuleCallReply *value = RedisModule_Call(ctx, "GET", "s", argv[1]);
         size_t len = 0;
         const char *text = value ? RedisModule_CallReplyStringPtr(value, &len) : NULL;
-        RedisModuleString *copy = text ? RedisModule_CreateString(ctx, text, len) : NULL;
-        int ok = copy && RedisModule_StringToLongLong(copy, &used) == REDISMODULE_OK && used >= 0;
-        if (copy) RedisModule_FreeString(ctx, copy);
+        int64_t count = 0;
+        int ok = text && rate_parse_state(text, len, &count) == 0; /* as the writing commands read it */
+        used = count;
         if (value) RedisModule_FreeCallReply(value);
         long long expire = RedisModule_GetAbsExpire(key);
         end = expire == REDISMODULE_NO_EXPIRE ? -1 : expire;
