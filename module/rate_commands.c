@@ -257,6 +257,19 @@ static void reply_limit(RedisModuleCtx *ctx, const limit *l) {
 
 static int64_t now_ns(void) { return (int64_t)sg_unix_now_us() * 1000; }
 
+/* One limit on its own (RATE.THROTTLE, RATE.WINDOW): decide on the clock read now, apply when
+ * allowed, reply, close its key. */
+static int decide_apply_reply(RedisModuleCtx *ctx, limit *l) {
+    int allowed;
+    if (decide(ctx, l, now_ns(), &allowed) == REDISMODULE_OK) {
+        if (allowed) apply(ctx, l);
+        count_outcome(l);
+        reply_limit(ctx, l);
+    }
+    RedisModule_CloseKey(l->key);
+    return REDISMODULE_OK;
+}
+
 /* ---- RATE.THROTTLE key max_burst count period [quantity] [MS] -------------------------------- */
 static int rate_throttle_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (argc < 5 || argc > 7) return RedisModule_WrongArity(ctx);
@@ -264,14 +277,7 @@ static int rate_throttle_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
     int next;
     if (parse_throttle(ctx, argv, argc, 2, &l, &next) != REDISMODULE_OK) return REDISMODULE_OK;
     if (next != argc) return RedisModule_ReplyWithError(ctx, "ERR syntax error");
-    int allowed;
-    if (decide(ctx, &l, now_ns(), &allowed) == REDISMODULE_OK) {
-        if (allowed) apply(ctx, &l);
-        count_outcome(&l);
-        reply_limit(ctx, &l);
-    }
-    RedisModule_CloseKey(l.key);
-    return REDISMODULE_OK;
+    return decide_apply_reply(ctx, &l);
 }
 
 /* ---- RATE.WINDOW key quota period [ALIGN] [MS] ----------------------------------------------- */
@@ -281,14 +287,7 @@ static int rate_window_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     int next;
     if (parse_window(ctx, argv, argc, 2, &l, &next) != REDISMODULE_OK) return REDISMODULE_OK;
     if (next != argc) return RedisModule_ReplyWithError(ctx, "ERR syntax error");
-    int allowed;
-    if (decide(ctx, &l, now_ns(), &allowed) == REDISMODULE_OK) {
-        if (allowed) apply(ctx, &l);
-        count_outcome(&l);
-        reply_limit(ctx, &l);
-    }
-    RedisModule_CloseKey(l.key);
-    return REDISMODULE_OK;
+    return decide_apply_reply(ctx, &l);
 }
 
 /* ---- RATE.WINDOW.INFO key quota -------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,3 +450,17 @@ long long sg_info_counter_sum(redisContext *c, const char *prefix)
     return total;
 }
 
+
+long long sg_map_integer(const redisReply *map, const char *field)
+{
+    const redisReply *v = sg_map_get(map, field);
+    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : LLONG_MIN;
+}
+
+int sg_list_has_word(const redisReply *list, const char *word)
+{
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY) return 0;
+    for (size_t i = 0; i < list->elements; i++)
+        if (sg_reply_is_text(list->element[i], word)) return 1;
+    return 0;
+}

@@ -75,6 +75,10 @@ void sg_check_bad_inputs(redisContext *c, const sg_bad_case *cases, size_t n, co
 int sg_reply_is_bytes(const redisReply *r, const char *bytes, size_t len);
 /* The value of `field` in a RESP2 flat map (array of field, value), or NULL (also for a NULL map). */
 const redisReply *sg_map_get(const redisReply *map, const char *field);
+/* A map's integer field, LLONG_MIN when it is missing or not an integer. */
+long long sg_map_integer(const redisReply *map, const char *field);
+/* Whether an array reply holds `word` as one of its strings (COMMAND INFO flags, ACL categories). */
+int sg_list_has_word(const redisReply *list, const char *word);
 /* A bulk or status reply as a malloc'ed NUL-terminated string; fails on anything else (`what` names
  * the command). Frees the reply. */
 char *sg_reply_text(const char *what, redisReply *r);

@@ -942,29 +942,15 @@ static void info_counters_of_slots_stay_at_int64_max_once_more_slots_have_moved(
 
 static const char *const move_commands[] = {"slots.send", "slots.receive"};
 
-static int has_word(const redisReply *list, const char *word)
-{
-    if (list == NULL || list->type != REDIS_REPLY_ARRAY) return 0;
-    for (size_t i = 0; i < list->elements; i++)
-        if (sg_reply_is_text(list->element[i], word)) return 1;
-    return 0;
-}
-
-static long long map_integer(const redisReply *map, const char *field)
-{
-    const redisReply *v = sg_map_get(map, field);
-    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : LLONG_MIN;
-}
-
 /* A key spec of one key at argument `index`. */
 static int is_single_key_spec(const redisReply *ks, long long index)
 {
     const redisReply *begin = sg_map_get(ks, "begin_search"), *find = sg_map_get(ks, "find_keys");
     return sg_reply_is_text(sg_map_get(begin, "type"), "index") &&
-           map_integer(sg_map_get(begin, "spec"), "index") == index &&
+           sg_map_integer(sg_map_get(begin, "spec"), "index") == index &&
            sg_reply_is_text(sg_map_get(find, "type"), "range") &&
-           map_integer(sg_map_get(find, "spec"), "lastkey") == 0 &&
-           map_integer(sg_map_get(find, "spec"), "keystep") == 1 && has_word(sg_map_get(ks, "flags"), "RW");
+           sg_map_integer(sg_map_get(find, "spec"), "lastkey") == 0 &&
+           sg_map_integer(sg_map_get(find, "spec"), "keystep") == 1 && sg_list_has_word(sg_map_get(ks, "flags"), "RW");
 }
 
 static void command_info_declares_both_keys_the_flags_and_the_arity(void **state)
@@ -979,8 +965,8 @@ static void command_info_declares_both_keys_the_flags_and_the_arity(void **state
             snprintf(problem, sizeof(problem), "no entry");
         } else if (!sg_reply_is_text(e->element[0], move_commands[i]) || e->element[1]->integer != 6) {
             snprintf(problem, sizeof(problem), "name or arity (%lld, expected 6)", e->element[1]->integer);
-        } else if (!has_word(e->element[2], "write") || !has_word(e->element[2], "denyoom") ||
-                   has_word(e->element[2], "readonly") || has_word(e->element[2], "fast")) {
+        } else if (!sg_list_has_word(e->element[2], "write") || !sg_list_has_word(e->element[2], "denyoom") ||
+                   sg_list_has_word(e->element[2], "readonly") || sg_list_has_word(e->element[2], "fast")) {
             snprintf(problem, sizeof(problem), "the flags are not write denyoom");
         } else if (e->element[3]->integer != 1 || e->element[4]->integer != 2 || e->element[5]->integer != 1) {
             snprintf(problem, sizeof(problem), "keys first=%lld last=%lld step=%lld, expected 1 2 1",
@@ -1035,7 +1021,7 @@ static void command_docs_describe_both_commands_since_0_4_0_with_two_key_argumen
                 if (!sg_reply_is_text(sg_map_get(args->element[a], "name"), names[i][a]) ||
                     !sg_reply_is_text(sg_map_get(args->element[a], "type"), types[a]))
                     snprintf(problem, sizeof(problem), "argument %zu is not %s (%s)", a + 1, names[i][a], types[a]);
-                else if (a < 2 && map_integer(args->element[a], "key_spec_index") != (long long)a)
+                else if (a < 2 && sg_map_integer(args->element[a], "key_spec_index") != (long long)a)
                     snprintf(problem, sizeof(problem), "argument %zu is not key spec %zu", a + 1, a);
             }
         }

@@ -726,20 +726,6 @@ static const sg_command_spec key_one_commands[] = {
 };
 #define KEY_ONE_COUNT (sizeof(key_one_commands) / sizeof(key_one_commands[0]))
 
-static int has_word(const redisReply *list, const char *word)
-{
-    if (list == NULL || list->type != REDIS_REPLY_ARRAY) return 0;
-    for (size_t i = 0; i < list->elements; i++)
-        if (sg_reply_is_text(list->element[i], word)) return 1;
-    return 0;
-}
-
-static long long map_integer(const redisReply *map, const char *field)
-{
-    const redisReply *v = sg_map_get(map, field);
-    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : LLONG_MIN;
-}
-
 static void command_info_gives_the_single_key_commands_their_flags_arity_and_key(void **state)
 {
     (void)state;
@@ -757,9 +743,9 @@ static void command_info_gives_the_single_key_commands_their_flags_arity_and_key
         char problem[200] = "";
         if (ks == NULL) snprintf(problem, sizeof(problem), "not one key spec");
         for (int f = 0; problem[0] == '\0' && f < 3 && key_flags[i][f] != NULL; f++)
-            if (!has_word(sg_map_get(ks, "flags"), key_flags[i][f]))
+            if (!sg_list_has_word(sg_map_get(ks, "flags"), key_flags[i][f]))
                 snprintf(problem, sizeof(problem), "the key spec lacks %s", key_flags[i][f]);
-        if (problem[0] == '\0' && e != NULL && has_word(e->element[2], "movablekeys"))
+        if (problem[0] == '\0' && e != NULL && sg_list_has_word(e->element[2], "movablekeys"))
             snprintf(problem, sizeof(problem), "movablekeys");
         freeReplyObject(r);
         if (problem[0] != '\0') fail_msg("COMMAND INFO %s: %s", key_one_commands[i].name, problem);
@@ -777,10 +763,10 @@ static void command_info_of_rate_all_declares_numkeys_keys_write_denyoom_not_fas
         snprintf(problem, sizeof(problem), "no entry");
     } else if (!sg_reply_is_text(e->element[0], "rate.all") || e->element[1]->integer != -5) {
         snprintf(problem, sizeof(problem), "name or arity (%lld, expected -5)", e->element[1]->integer);
-    } else if (!has_word(e->element[2], "write") || !has_word(e->element[2], "denyoom") ||
-               has_word(e->element[2], "readonly") || has_word(e->element[2], "fast")) {
+    } else if (!sg_list_has_word(e->element[2], "write") || !sg_list_has_word(e->element[2], "denyoom") ||
+               sg_list_has_word(e->element[2], "readonly") || sg_list_has_word(e->element[2], "fast")) {
         snprintf(problem, sizeof(problem), "flags are not write denyoom (without fast)");
-    } else if (!has_word(e->element[2], "movablekeys")) {
+    } else if (!sg_list_has_word(e->element[2], "movablekeys")) {
         snprintf(problem, sizeof(problem), "no movablekeys flag for keys counted by numkeys");
     } else {
         const redisReply *specs = e->element[8];
@@ -788,14 +774,14 @@ static void command_info_of_rate_all_declares_numkeys_keys_write_denyoom_not_fas
         const redisReply *begin = sg_map_get(ks, "begin_search");
         const redisReply *find = sg_map_get(ks, "find_keys");
         if (ks == NULL || !sg_reply_is_text(sg_map_get(begin, "type"), "index") ||
-            map_integer(sg_map_get(begin, "spec"), "index") != 1) {
+            sg_map_integer(sg_map_get(begin, "spec"), "index") != 1) {
             snprintf(problem, sizeof(problem), "no single key spec beginning at index 1 (numkeys)");
         } else if (!sg_reply_is_text(sg_map_get(find, "type"), "keynum") ||
-                   map_integer(sg_map_get(find, "spec"), "keynumidx") != 0 ||
-                   map_integer(sg_map_get(find, "spec"), "firstkey") != 1 ||
-                   map_integer(sg_map_get(find, "spec"), "keystep") != 1) {
+                   sg_map_integer(sg_map_get(find, "spec"), "keynumidx") != 0 ||
+                   sg_map_integer(sg_map_get(find, "spec"), "firstkey") != 1 ||
+                   sg_map_integer(sg_map_get(find, "spec"), "keystep") != 1) {
             snprintf(problem, sizeof(problem), "the key spec is not keynum 0 1 1");
-        } else if (!has_word(sg_map_get(ks, "flags"), "RW") || !has_word(sg_map_get(ks, "flags"), "update")) {
+        } else if (!sg_list_has_word(sg_map_get(ks, "flags"), "RW") || !sg_list_has_word(sg_map_get(ks, "flags"), "update")) {
             snprintf(problem, sizeof(problem), "the key spec is not RW update");
         }
     }
@@ -841,8 +827,8 @@ static void command_docs_describe_every_rate_command_since_0_5_0(void **state)
         }
         if (problem[0] == '\0' && i == 3) {
             const redisReply *key = arguments->element[1];
-            if (!sg_reply_is_text(sg_map_get(key, "type"), "key") || map_integer(key, "key_spec_index") != 0 ||
-                !has_word(sg_map_get(key, "flags"), "multiple"))
+            if (!sg_reply_is_text(sg_map_get(key, "type"), "key") || sg_map_integer(key, "key_spec_index") != 0 ||
+                !sg_list_has_word(sg_map_get(key, "flags"), "multiple"))
                 snprintf(problem, sizeof(problem), "the keys are not a multiple key argument of key spec 0");
             for (size_t b = 2; b < 4 && problem[0] == '\0'; b++) {
                 const redisReply *block = arguments->element[b];
@@ -854,7 +840,7 @@ static void command_docs_describe_every_rate_command_since_0_5_0(void **state)
         if (problem[0] == '\0' && i < 2) {
             /* the optional words are tokens */
             const redisReply *last = arguments->element[want - 1];
-            if (!sg_reply_is_text(sg_map_get(last, "token"), "MS") || !has_word(sg_map_get(last, "flags"), "optional"))
+            if (!sg_reply_is_text(sg_map_get(last, "token"), "MS") || !sg_list_has_word(sg_map_get(last, "flags"), "optional"))
                 snprintf(problem, sizeof(problem), "the last argument is not the optional token MS");
         }
         freeReplyObject(r);

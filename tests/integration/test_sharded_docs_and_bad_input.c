@@ -29,20 +29,6 @@ static const sharded_spec specs[] = {
 };
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
 
-static int has_word(const redisReply *list, const char *word)
-{
-    if (list == NULL || list->type != REDIS_REPLY_ARRAY) return 0;
-    for (size_t i = 0; i < list->elements; i++)
-        if (sg_reply_is_text(list->element[i], word)) return 1;
-    return 0;
-}
-
-static long long map_integer(const redisReply *map, const char *field)
-{
-    const redisReply *v = sg_map_get(map, field);
-    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : LLONG_MIN;
-}
-
 static void command_info_declares_every_key_flags_and_arity(void **state)
 {
     (void)state;
@@ -57,9 +43,9 @@ static void command_info_declares_every_key_flags_and_arity(void **state)
         } else if (!sg_reply_is_text(e->element[0], spec->name) || e->element[1]->integer != spec->arity) {
             snprintf(problem, sizeof(problem), "name or arity (%lld, expected %d)", e->element[1]->integer,
                      spec->arity);
-        } else if (has_word(e->element[2], "write") != spec->write ||
-                   has_word(e->element[2], "denyoom") != spec->write ||
-                   has_word(e->element[2], "readonly") == spec->write) {
+        } else if (sg_list_has_word(e->element[2], "write") != spec->write ||
+                   sg_list_has_word(e->element[2], "denyoom") != spec->write ||
+                   sg_list_has_word(e->element[2], "readonly") == spec->write) {
             snprintf(problem, sizeof(problem), spec->write ? "flags are not write denyoom" : "flags are not readonly");
         } else if (e->element[3]->integer != spec->first_key || e->element[4]->integer != -1 ||
                    e->element[5]->integer != 1) {
@@ -73,16 +59,16 @@ static void command_info_declares_every_key_flags_and_arity(void **state)
             const redisReply *begin = sg_map_get(ks, "begin_search");
             const redisReply *find = sg_map_get(ks, "find_keys");
             if (ks == NULL || !sg_reply_is_text(sg_map_get(begin, "type"), "index") ||
-                map_integer(sg_map_get(begin, "spec"), "index") != spec->first_key) {
+                sg_map_integer(sg_map_get(begin, "spec"), "index") != spec->first_key) {
                 snprintf(problem, sizeof(problem), "no single key spec beginning at index %d", spec->first_key);
             } else if (!sg_reply_is_text(sg_map_get(find, "type"), "range") ||
-                       map_integer(sg_map_get(find, "spec"), "lastkey") != -1 ||
-                       map_integer(sg_map_get(find, "spec"), "keystep") != 1 ||
-                       map_integer(sg_map_get(find, "spec"), "limit") != 0) {
+                       sg_map_integer(sg_map_get(find, "spec"), "lastkey") != -1 ||
+                       sg_map_integer(sg_map_get(find, "spec"), "keystep") != 1 ||
+                       sg_map_integer(sg_map_get(find, "spec"), "limit") != 0) {
                 snprintf(problem, sizeof(problem), "the key spec does not range over every key to the last argument");
             } else {
                 for (int f = 0; f < 3 && spec->key_flags[f] != NULL; f++)
-                    if (!has_word(sg_map_get(ks, "flags"), spec->key_flags[f]))
+                    if (!sg_list_has_word(sg_map_get(ks, "flags"), spec->key_flags[f]))
                         snprintf(problem, sizeof(problem), "the key spec lacks the flag %s", spec->key_flags[f]);
             }
         }
@@ -142,8 +128,8 @@ static void command_docs_describe_every_command_since_0_3_0_with_its_arguments(v
                                           !sg_reply_is_text(sg_map_get(args->element[0], "type"), "integer")))
                 snprintf(problem, sizeof(problem), "the first argument is not the integer %s", spec->leading);
             const redisReply *key = args->element[want - 1];
-            if (!sg_reply_is_text(sg_map_get(key, "type"), "key") || map_integer(key, "key_spec_index") != 0 ||
-                !has_word(sg_map_get(key, "flags"), "multiple"))
+            if (!sg_reply_is_text(sg_map_get(key, "type"), "key") || sg_map_integer(key, "key_spec_index") != 0 ||
+                !sg_list_has_word(sg_map_get(key, "flags"), "multiple"))
                 snprintf(problem, sizeof(problem), "the last argument is not key (multiple) with key spec 0");
         }
         freeReplyObject(r);
