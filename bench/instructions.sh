@@ -10,9 +10,15 @@
 # run to run). Instructions are not time (a cache miss costs hundreds of instructions' worth), so
 # this complements run.sh, it does not replace it.
 #
+# The kinds are bench/run.sh's (bench/common.sh says what each runs); a cycle kind counts per cycle
+# (its two commands together). Writes instructions.csv (kind,instructions_per_call) into the
+# results directory, where bench/run.sh finds it for its goals table.
+#
 # Environment:
+#   SG_BENCH_RESULTS   results directory (default bench/results)
 #   SG_INSTR_COUNT     calls per kind (default 20000)
 #   SG_MODULE          module to load (default module/slotguard.so)
+#   SG_IDEMP_CYCLE     the BEGIN + COMPLETE driver (default build/bench/idemp_cycle)
 #   SG_REDIS_SERVER    redis-server binary (default: from PATH)
 set -euo pipefail
 
@@ -21,12 +27,16 @@ MODULE=${SG_MODULE:-$ROOT/module/slotguard.so}
 SERVER=${SG_REDIS_SERVER:-redis-server}
 COUNT=${SG_INSTR_COUNT:-20000}
 KEYSPACE=100000000
-WINDOW_KEYSPACE=1000 # COUNT calls over few keys: the windows and the pair's keys exist, as in run.sh
+WINDOW_KEYSPACE=$((COUNT / 20 > 0 ? COUNT / 20 : 1)) # each window counted ~20 times, as in run.sh
+SEEN_KEYSPACE=$COUNT # every key of a "seen" run recorded before it
+RESULTS=${SG_BENCH_RESULTS:-$ROOT/bench/results}
+IDEMP_CYCLE=${SG_IDEMP_CYCLE:-$ROOT/build/bench/idemp_cycle}
 START_TRIES=600 # valgrind starts slowly: 30 s
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
 
 [[ -f $MODULE ]] || die "$MODULE not found: build it first with 'make'"
+[[ -x $IDEMP_CYCLE ]] || die "$IDEMP_CYCLE not found: build it with 'make build/bench/idemp_cycle'"
 for tool in "$SERVER" redis-cli redis-benchmark awk valgrind callgrind_control; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH (valgrind: apt-get install valgrind)"
 done
@@ -49,45 +59,31 @@ dumped_instructions() {
 }
 
 measure() { # kind
-    local kind=$1 calls stat
+    local kind=$1 total
     rm -f "$WORK"/callgrind.out.*
     SERVER_WRAPPER=(valgrind --tool=callgrind --toggle-collect=call "--callgrind-out-file=$WORK/callgrind.out.%p")
     start_server
     load_scripts
-    case $kind in
-        lock.release|release_lua)
-            pipe_commands "$(release_take "$kind")" "$COUNT" "taking locks for $kind"
-            stat=$(release_stat "$kind")
-            cli config resetstat >/dev/null
-            callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-            pipe_commands "$(release_give "$kind")" "$COUNT" "releasing locks for $kind" ;;
-        *)
-            prepare "$kind"
-            if [[ $kind == expire ]]; then # the pair's EXPIRE runs on the keys its INCRBY made
-                # shellcheck disable=SC2046
-                redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$COUNT" -P 16 -r "$(keyspace_of incrby)" \
-                    $(command_of incrby) >/dev/null 2>"$WORK/benchmark.err" || die "redis-benchmark failed for incrby"
-            fi
-            stat=$(stat_of "$kind")
-            cli config resetstat >/dev/null
-            callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-            # shellcheck disable=SC2046
-            redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$COUNT" -P 16 -r "$(keyspace_of "$kind")" $(command_of "$kind") \
-                >/dev/null 2>"$WORK/benchmark.err" || die "redis-benchmark failed for $kind: $(cat "$WORK/benchmark.err")"
-            ;;
-    esac
+    prepare "$kind" "$COUNT"
+    cli config resetstat >/dev/null
+    callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
+    drive "$kind" "$COUNT" 4
     callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
-    calls=$(cmdstat "$stat" calls)
-    [[ ${calls:-0} == "$COUNT" ]] || die "expected $COUNT $stat calls, saw '${calls:-0}'"
-    [[ $(cmdstat "$stat" failed_calls) == 0 ]] || die "$kind calls failed"
+    measured "$kind" "$COUNT" >/dev/null
+    total=$(dumped_instructions)
     stop_server
-    IR[$kind]=$(awk -v t="$(dumped_instructions)" -v n="$COUNT" 'BEGIN { printf "%.0f", t / n }')
-    printf '  %-12s %8s instructions/call\n' "$kind" "${IR[$kind]}"
+    IR[$kind]=$(awk -v t="$total" -v n="$COUNT" 'BEGIN { printf "%.0f", t / n }')
+    echo "$kind,${IR[$kind]}" >>"$RESULTS/instructions.csv"
+    printf '  %-17s %8s instructions per %s\n' "$kind" "${IR[$kind]}" \
+        "$(case $kind in cycle_*|idemp_cycle*) echo cycle ;; *) echo call ;; esac)"
 }
 
 echo "SlotGuard instruction counts: $("$SERVER" --version | awk '{ print $3 }' | sed 's/^v=//'), callgrind," \
-     "$COUNT calls per kind, instructions inside call() per call"
-for kind in sadd enroll evalsha set lock.acquire lock.release release_lua set_ex idemp.setnx decrby sharded.decr \
+     "$COUNT calls (or cycles) per kind, instructions inside call() per call"
+mkdir -p "$RESULTS"
+echo "kind,instructions_per_call" >"$RESULTS/instructions.csv"
+for kind in sadd enroll evalsha fcall set lock.acquire lock.release release_lua cycle_lock cycle_script \
+    set_ex idemp.setnx set_ex_seen idemp.setnx_seen idemp_cycle idemp_cycle_set decrby sharded.decr \
     evalsha_sharded rate.throttle set_px evalsha_token rate.window incrby expire; do
     measure "$kind"
 done
@@ -99,9 +95,13 @@ cat <<TABLE
 |---|---:|---:|
 | ENROLL / SADD | ${IR[enroll]} / ${IR[sadd]} | $(ratio "${IR[enroll]}" "${IR[sadd]}")× |
 | enroll script / ENROLL | ${IR[evalsha]} / ${IR[enroll]} | $(ratio "${IR[evalsha]}" "${IR[enroll]}")× |
+| enroll function (FCALL) / ENROLL | ${IR[fcall]} / ${IR[enroll]} | $(ratio "${IR[fcall]}" "${IR[enroll]}")× |
 | LOCK.ACQUIRE / SET NX PX | ${IR[lock.acquire]} / ${IR[set]} | $(ratio "${IR[lock.acquire]}" "${IR[set]}")× |
 | release script / LOCK.RELEASE | ${IR[release_lua]} / ${IR[lock.release]} | $(ratio "${IR[release_lua]}" "${IR[lock.release]}")× |
-| IDEMP.SETNX / SET NX EX | ${IR[idemp.setnx]} / ${IR[set_ex]} | $(ratio "${IR[idemp.setnx]}" "${IR[set_ex]}")× |
+| lock cycle: (SET NX PX + script) / (LOCK.ACQUIRE + LOCK.RELEASE) | ${IR[cycle_script]} / ${IR[cycle_lock]} | $(ratio "${IR[cycle_script]}" "${IR[cycle_lock]}")× |
+| IDEMP.SETNX / SET NX EX (new keys) | ${IR[idemp.setnx]} / ${IR[set_ex]} | $(ratio "${IR[idemp.setnx]}" "${IR[set_ex]}")× |
+| IDEMP.SETNX / SET NX EX (keys seen before) | ${IR[idemp.setnx_seen]} / ${IR[set_ex_seen]} | $(ratio "${IR[idemp.setnx_seen]}" "${IR[set_ex_seen]}")× |
+| (IDEMP.BEGIN + IDEMP.COMPLETE) / (SET NX PX + SET XX EX) | ${IR[idemp_cycle]} / ${IR[idemp_cycle_set]} | $(ratio "${IR[idemp_cycle]}" "${IR[idemp_cycle_set]}")× |
 | SHARDED.DECR (4 keys) / DECRBY | ${IR[sharded.decr]} / ${IR[decrby]} | $(ratio "${IR[sharded.decr]}" "${IR[decrby]}")× |
 | random-shard script / SHARDED.DECR | ${IR[evalsha_sharded]} / ${IR[sharded.decr]} | $(ratio "${IR[evalsha_sharded]}" "${IR[sharded.decr]}")× |
 | RATE.THROTTLE / SET PX | ${IR[rate.throttle]} / ${IR[set_px]} | $(ratio "${IR[rate.throttle]}" "${IR[set_px]}")× |
