@@ -3,9 +3,11 @@
 #   make examples   build the example programs (examples/flash_enroll, ...) on libslotguard
 #   make test       unit tests (cmocka, core only) then integration tests (real redis-server)
 #   make asan       build the module and tests with ASan+UBSan; make asan-test runs them
-#   make bench      redis-benchmark comparison (bench/run.sh), then the hot-key benchmark on a
-#                   3-master cluster (bench/hotkey.sh with bench/hotkey.c)
-#   make bench-instructions  the same comparisons in instructions under callgrind (bench/instructions.sh)
+#   make bench      the benchmark suite (bench/bench.sh): instruction counts, every command next to
+#                   what it replaces, scaling, the 3-master cluster runs; CSV and PNG charts into
+#                   bench/results/, goals table in bench/results/summary.md (about 20 minutes)
+#   make bench-quick the same, short (a few minutes), into build/bench-quick/
+#   make bench-instructions  the comparisons in instructions only, under callgrind (bench/instructions.sh)
 #   make install    install the module ($(PREFIX)/lib/redis/modules, where examples/redis.conf loads
 #                   it), libslotguard (.a, .so and its symlink), slotguard.h and slotguard.pc;
 #                   PREFIX (default /usr/local) and DESTDIR as usual
@@ -76,7 +78,7 @@ EXAMPLE_SRCS = $(wildcard examples/*.c)
 EXAMPLE_BINS = $(EXAMPLE_SRCS:.c=)
 ASAN_EXAMPLE_BINS = $(patsubst examples/%.c,$(BUILD)/asan/examples/%,$(EXAMPLE_SRCS))
 
-.PHONY: all client examples test unit integration asan asan-test bench bench-instructions setup demo install clean
+.PHONY: all client examples test unit integration asan asan-test bench bench-quick bench-instructions setup demo install clean
 PREFIX ?= /usr/local
 MODULE_DIR = $(PREFIX)/lib/redis/modules
 all: $(MODULE) client
@@ -192,10 +194,12 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) $(CFLAGS_COMMON) -o $@ $< -lhiredis -lpthread
 
 bench: $(MODULE) $(BENCH_BINS)
-	./bench/run.sh
-	./bench/hotkey.sh
+	./bench/bench.sh
 
-bench-instructions: $(MODULE)
+bench-quick: $(MODULE) $(BENCH_BINS)
+	SG_BENCH_QUICK=1 SG_BENCH_RESULTS=$(CURDIR)/$(BUILD)/bench-quick ./bench/bench.sh
+
+bench-instructions: $(MODULE) $(BUILD)/bench/idemp_cycle
 	./bench/instructions.sh
 
 setup:

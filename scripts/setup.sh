@@ -7,7 +7,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 deps_dir="$top/.deps"
 header="$deps_dir/include/redismodule.h"
-packages=(build-essential pkg-config dpkg-dev redis-server redis-tools libhiredis-dev libcmocka-dev)
+# gnuplot-nox draws the benchmark charts, valgrind counts their instructions (make bench).
+packages=(build-essential pkg-config dpkg-dev redis-server redis-tools libhiredis-dev libcmocka-dev gnuplot-nox valgrind)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
