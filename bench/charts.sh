@@ -45,12 +45,11 @@ if [[ -f $RESULTS/machine.txt ]]; then
     SUBTITLE="\\n$SUBLINE"
 fi
 
-# `have FILE`: true if RESULTS/FILE exists, else a note that CHART is skipped.
-have() { # file chart
-    [[ -f $RESULTS/$1 ]] && return 0
-    note "$1 not found in $RESULTS: skipping $2"
-    return 1
-}
+# `has_rows FILE`: RESULTS/FILE exists and has a row below its header.
+has_rows() { [[ -f $RESULTS/$1 ]] && awk 'NR > 1 && NF { found = 1; exit } END { exit !found }' "$RESULTS/$1"; }
+
+# `have FILE CHART`: has_rows FILE, or a note that CHART is skipped.
+have() { has_rows "$1" || { note "$1 not found or empty in $RESULTS: skipping $2"; return 1; }; }
 
 # `stats FILE "key columns" "value columns"`: one line per distinct key (first-seen order):
 # the key fields, then median,min,max of each value column over the rows (the rounds) of that key.
@@ -66,9 +65,8 @@ stats() {
         }
         NR == 1 {
             for (i = 1; i <= NF; i++) col[$i] = i
-            nk = split(keys, kn, " "); nv = split(values, vn, " ")
-            for (i = 1; i <= nk; i++) if (!(kn[i] in col)) { print file ": no column " kn[i] > "/dev/stderr"; exit 2 }
-            for (i = 1; i <= nv; i++) if (!(vn[i] in col)) { print file ": no column " vn[i] > "/dev/stderr"; exit 2 }
+            nk = split(keys, kn, " "); nv = split(values, vn, " "); split(keys " " values, need, " ")
+            for (i in need) if (!(need[i] in col)) { print "charts: " file ": no column " need[i] > "/dev/stderr"; exit 2 }
             next
         }
         NF == 0 { next }
@@ -108,8 +106,8 @@ plot_png() {
 if have goals_commands.csv ratios.png; then
     # y (top row first), label, median, min, max, target, colour; a % comparison is not a ratio
     awk -F, 'NR > 1 && $1 == "commands" && $3 != "" && $2 !~ /%$/ { row[++n] = $0 }
-        END { for (i = 1; i <= n; i++) { split(row[i], f, ","); split(f[3], t, " ")
-                  printf "%d,%s,%s,%s,%s,%s,%s\n", n - i, f[2], f[4], f[5], f[6], t[2], (f[8] == "met") ? "0x2e8b57" : "0xd62728" } }' \
+        END { for (i = 1; i <= n; i++) { split(row[i], f, ","); t = f[3]; sub(/^[<>]=[ ]*/, "", t)
+                  printf "%d,%s,%s,%s,%s,%s,%s\n", n - i, f[2], f[4], f[5], f[6], t, (f[8] == "met") ? "0x2e8b57" : "0xd62728" } }' \
         "$RESULTS/goals_commands.csv" >"$TMP/ratios.csv"
     rows=$(awk 'END { print NR }' "$TMP/ratios.csv")
     if [[ $rows == 0 ]]; then
@@ -207,16 +205,16 @@ fi
 hot_plots=() hot_files=() hot_missing=()
 for spec in "hotkey:0x1f77b4:hot key" "trial:0xff7f0e:sharded trial"; do
     IFS=: read -r name colour label <<<"$spec"
-    if [[ ! -f $RESULTS/$name.csv ]]; then hot_missing+=("$name.csv"); continue; fi
+    has_rows "$name.csv" || { hot_missing+=("$name.csv"); continue; }
     stats "$name.csv" "shards" "hottest_calls_pc hottest_cpu_pc" | sort -t, -k1,1n >"$TMP/$name.csv"
     hot_files+=("$TMP/$name.csv")
     hot_plots+=("\"$TMP/$name.csv\" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc rgb $colour title \"$label: calls\""
                 "\"$TMP/$name.csv\" using 1:5:6:7 with yerrorlines lw 2 pt 5 dt 2 lc rgb $colour title \"$label: CPU\"")
 done
 if ((${#hot_plots[@]} == 0)); then
-    note "hotkey.csv and trial.csv not found in $RESULTS: skipping hotkey.png"
+    note "hotkey.csv and trial.csv not found or empty in $RESULTS: skipping hotkey.png"
 elif ((${#hot_missing[@]} > 0)); then
-    note "${hot_missing[0]} not found in $RESULTS: hotkey.png shows ${hot_files[0]##*/} only"
+    note "${hot_missing[0]} not found or empty in $RESULTS: hotkey.png shows ${hot_files[0]##*/} only"
 fi
 if ((${#hot_plots[@]} > 0)); then
     xtics=$(sort -t, -k1,1n "${hot_files[@]}" | awk -F, '!($1 in s) { s[$1]; t = t (t == "" ? "" : ",") $1 } END { print t }')
