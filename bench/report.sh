@@ -63,7 +63,7 @@ table() {
         {
             sub(/\r$/, "")
             r = ($1 in rank) ? rank[$1] : nsections + 1   # an unknown section goes last
-            row[r, ++rows[r]] = $0
+            row[r, ++rows[r]] = $0; total++
         }
         # 2 decimals, or 1 for a percentage; "–" for an empty field
         function number(x, percent) {
@@ -71,6 +71,7 @@ table() {
             return sprintf(percent ? "%.1f" : "%.2f", x)
         }
         END {
+            if (!total) { print "The goals files hold no rows."; exit }
             print "| goal | median (min–max) | instructions | result |"
             print "|---|---:|---:|---|"
             for (r = 1; r <= nsections + 1; r++)
