@@ -24,7 +24,7 @@ note() { echo "charts: $*" >&2; }
 
 command -v gnuplot >/dev/null 2>&1 || die "gnuplot not found in PATH: install it (Debian: apt-get install gnuplot-nox)"
 command -v awk >/dev/null 2>&1 || die "awk not found in PATH"
-[[ -d $RESULTS ]] || die "results directory $RESULTS not found (set SG_BENCH_RESULTS)"
+mkdir -p "$RESULTS" || die "cannot create the results directory $RESULTS"
 [[ $RESULTS != *'"'* ]] || die "results directory must not contain a double quote: $RESULTS"
 
 if gnuplot -e 'set terminal' </dev/null 2>&1 | grep -qw pngcairo; then
@@ -37,7 +37,7 @@ trap 'rm -rf "$TMP"' EXIT
 
 # SUBLINE "<host_cpu>, <cpus> CPUs · Redis <version> · <date>" from machine.txt, or empty;
 # SUBTITLE: a gnuplot "\n" and SUBLINE, to append to a title (or empty).
-SUBLINE= SUBTITLE=
+SUBLINE='' SUBTITLE=''
 if [[ -f $RESULTS/machine.txt ]]; then
     SUBLINE=$(awk '{ i = index($0, "="); if (i) m[substr($0, 1, i - 1)] = substr($0, i + 1) }
         END { s = m["host_cpu"] ", " m["cpus"] " CPUs · Redis " m["redis_version"] " · " m["date"]

@@ -18,7 +18,7 @@ die() { echo "report: $*" >&2; exit 1; }
 note() { echo "report: $*" >&2; }
 
 command -v awk >/dev/null 2>&1 || die "awk not found in PATH"
-[[ -d $RESULTS ]] || die "results directory $RESULTS not found (set SG_BENCH_RESULTS)"
+mkdir -p "$RESULTS" || die "cannot create the results directory $RESULTS"
 
 HEADER='section,comparison,target,median,min,max,instructions,result'
 goals=()
