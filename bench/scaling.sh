@@ -386,6 +386,12 @@ most=${WAITER_COUNTS[-1]}
 # shellcheck disable=SC2046
 read -r med lo hi <<<"$(spread $(round_ratios LOCK.ACQUIRE "$most" "$none"))"
 GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with none|<= 1.25|$med|$lo|$hi|$(judge "$med" '<= 1.25')")
+# For context: from the fewest waiters to the most (the queue's length alone, without the step from
+# none to some).
+fewest=${WAITER_COUNTS[1]}
+# shellcheck disable=SC2046
+read -r med lo hi <<<"$(spread $(round_ratios LOCK.ACQUIRE "$most" "$fewest"))"
+GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with $(short "$fewest")||$med|$lo|$hi|-")
 {
     echo "section,comparison,target,median,min,max,instructions,result"
     for g in "${GOALS[@]}"; do
