@@ -337,6 +337,26 @@ static void a_caller_without_wait_cannot_cut_in_while_waiters_are_queued(void **
     assert_int_equal(info.token, token);
 }
 
+/* The queue of a key is found by its name: a name longer than the lookup's stack buffer takes the
+ * other path, with the same outcome. */
+static void a_caller_without_wait_cannot_cut_in_on_a_long_key_name(void **state)
+{
+    (void)state;
+    char key[1001];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    raw_lock_acquire(sg_conn, key, "alice", 10000);
+    redisContext *bob = enqueue_waiter(key, "bob", 10000, 10000, 1);
+    assert_int_equal(raw_lock_acquire(sg_conn, key, "carol", 10000), 0);
+    assert_int_equal(raw_lock_info_of(sg_conn, key).waiters, 1);
+    assert_int_equal(raw_lock_release(sg_conn, key, "alice"), 1);
+    long long token = waiter_token(bob, "bob");
+    raw_lock_info info = raw_lock_info_of(sg_conn, key);
+    raw_lock_assert_owner(&info, "bob", 3);
+    assert_int_equal(info.token, token);
+    assert_int_equal(raw_lock_acquire(sg_conn, key, "carol", 10000), 0);
+}
+
 static void a_pipelined_caller_without_wait_cannot_cut_in_at_the_release(void **state)
 {
     (void)state;
@@ -549,6 +569,7 @@ int main(void)
         LOCK_TEST(extending_a_lease_with_waiters_queued_delays_their_grant),
         LOCK_TEST(waiters_are_granted_in_arrival_order),
         LOCK_TEST(a_caller_without_wait_cannot_cut_in_while_waiters_are_queued),
+        LOCK_TEST(a_caller_without_wait_cannot_cut_in_on_a_long_key_name),
         LOCK_TEST(a_pipelined_caller_without_wait_cannot_cut_in_at_the_release),
         LOCK_TEST(a_caller_without_wait_cannot_cut_in_when_a_lease_with_waiters_ends),
         LOCK_TEST(a_new_waiter_queues_behind_the_waiters_already_there),
