@@ -42,12 +42,17 @@ HARNESS    = tests/integration/harness.c tests/integration/checks.c tests/integr
              tests/integration/cluster.c tests/integration/example_runs.c
 
 BUILD      = build
-UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+# The trial's unit tests run twice: as the module is built, and with every slot of the index two
+# or more slots from its home counted as "far" (-DTRIAL_DIST_FAR=2), so that the path taken for
+# distances of 255 or more (rare in a real trial) runs all the time.
+FAR_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/unit/far/%,$(wildcard tests/unit/test_trial_*.c))
+UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS)) $(FAR_UNIT_BINS)
 INTEG_BINS = $(patsubst tests/integration/%.c,$(BUILD)/integration/%,$(INTEG_SRCS))
 
 SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_MODULE = $(BUILD)/asan/slotguard.so
-ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS))
+ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/asan/unit/%,$(UNIT_SRCS)) \
+                 $(patsubst $(BUILD)/unit/far/%,$(BUILD)/asan/unit/far/%,$(FAR_UNIT_BINS))
 
 TEST_LIBS  = -lcmocka
 INTEG_LIBS = -lhiredis -lcmocka -lpthread
@@ -112,6 +117,10 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UN
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
+$(BUILD)/unit/far/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -DTRIAL_DIST_FAR=2 -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
+
 # Tests of libslotguard link it (the ASan suite links an ASan build of it instead).
 $(BUILD)/integration/test_client_%: tests/integration/test_client_%.c $(HARNESS) $(wildcard tests/integration/*.h) $(LIB_STATIC) $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)
@@ -155,6 +164,10 @@ $(ASAN_MODULE): $(CORE_SRCS) $(GLUE_SRCS) $(MODULE_HDRS) | $(HEADER)
 $(BUILD)/asan/unit/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
+
+$(BUILD)/asan/unit/far/%: tests/unit/%.c $(UNIT_SUPPORT) $(CORE_SRCS) $(MODULE_HDRS) $(UNIT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(SAN_FLAGS) -DTRIAL_DIST_FAR=2 -Imodule -o $@ $< $(UNIT_SUPPORT) $(CORE_SRCS) $(TEST_LIBS)
 
 $(BUILD)/asan/client/%.o: client/%.c $(CLIENT_HDRS)
 	@mkdir -p $(dir $@)

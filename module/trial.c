@@ -2,8 +2,10 @@
  *
  * Layout of a trial:
  *   - every user is one `entry` allocation: arrival number, state, length and the id bytes;
- *   - `index`, an open-addressing hash table (linear probing) of entry pointers with a parallel
- *     array of one-byte tags (7 bits of the hash), so a probe rarely touches an entry;
+ *   - `index`, an open-addressing hash table (linear probing) of entry pointers with two parallel
+ *     arrays of bytes: tags (7 bits of the hash), so a probe rarely touches an entry, and each
+ *     slot's distance from its home slot, so a removal shifts the run behind it back without
+ *     touching (rehashing) the entries of that run;
  *   - two `sequence`s, enrolled and waitlist, each an array of slots ordered by arrival number.
  *     Removing from the middle leaves a tombstone that still records the arrival number, so a
  *     sequence stays binary-searchable; tombstones are compacted away once they outnumber the
@@ -55,6 +57,7 @@ typedef struct sequence {
 typedef struct index_table {
     entry **entries;
     uint8_t *tags;  /* 0: empty; otherwise 0x80 | 7 bits of the hash */
+    uint8_t *dists; /* of a live slot: its distance from its home slot, DIST_FAR for DIST_FAR or more */
     size_t cap;     /* power of two, or 0 */
     size_t count;
 } index_table;
@@ -155,6 +158,13 @@ static uint8_t tag_of(uint64_t h) { return (uint8_t)(0x80 | (h >> 57)); }
 #define TAG_EMPTY 0
 #define TAG_MOVED 1
 #define REHASH_STEP 32 /* old slots moved per write while rehashing */
+/* A distance this long is recomputed from the entry's hash when needed. The unit tests run once
+ * more with it set to 2 (make unit: build/unit/far/), so that path is taken all the time there. */
+#ifdef TRIAL_DIST_FAR
+#define DIST_FAR TRIAL_DIST_FAR
+#else
+#define DIST_FAR 255
+#endif
 
 static int tag_is_live(uint8_t tag) { return tag >= 0x80; }
 
@@ -180,19 +190,49 @@ static entry *index_find(const trial *t, const char *user, size_t len, uint64_t 
 
 /* Place an entry known to be absent; the table must have room. Only `index` is placed into,
  * and it never holds tombstones. */
+static void rehash_step(trial *t, size_t slots);
+
+static uint8_t dist_byte(size_t dist) { return dist < DIST_FAR ? (uint8_t)dist : DIST_FAR; }
+
 static void table_place(index_table *ix, entry *e, uint64_t h) {
     size_t mask = ix->cap - 1;
-    size_t i = (size_t)h & mask;
+    size_t home = (size_t)h & mask, i = home;
     while (ix->tags[i] != TAG_EMPTY) i = (i + 1) & mask;
     ix->tags[i] = tag_of(h);
+    ix->dists[i] = dist_byte((i - home) & mask);
     ix->entries[i] = e;
     ix->count++;
+}
+
+/* An empty table of `cap` slots in `out`; -1 (nothing allocated) when memory runs out. */
+static int table_alloc(trial *t, size_t cap, index_table *out) {
+    entry **entries = tracked_alloc(t, cap * sizeof(*entries));
+    uint8_t *tags = tracked_alloc(t, cap), *dists = tracked_alloc(t, cap);
+    if (entries == NULL || tags == NULL || dists == NULL) {
+        tracked_free(t, entries, cap * sizeof(*entries));
+        tracked_free(t, tags, cap);
+        tracked_free(t, dists, cap);
+        return -1;
+    }
+    memset(tags, TAG_EMPTY, cap);
+    *out = (index_table){entries, tags, dists, cap, 0};
+    return 0;
 }
 
 static void table_free(trial *t, index_table *ix) {
     tracked_free(t, ix->entries, ix->cap * sizeof(*ix->entries));
     tracked_free(t, ix->tags, ix->cap);
+    tracked_free(t, ix->dists, ix->cap);
     memset(ix, 0, sizeof(*ix));
+}
+
+/* Make `fresh` the table users are placed into and the current one `old`, to be drained. */
+static void table_switch(trial *t, const index_table *fresh) {
+    t->old = t->index;
+    t->rehash_pos = 0;
+    t->index = *fresh;
+    if (t->old.count == 0) table_free(t, &t->old);
+    else rehash_step(t, REHASH_STEP);
 }
 
 /* Move up to `slots` slots of `old` into `index`; drop `old` once it is drained. */
@@ -224,19 +264,9 @@ static int index_reserve(trial *t) {
 
     size_t new_cap = ix->cap ? ix->cap * 2 : INDEX_MIN_CAP;
     while (INDEX_FULL(ix->count + 1, new_cap)) new_cap *= 2;
-    entry **entries = tracked_alloc(t, new_cap * sizeof(*entries));
-    uint8_t *tags = tracked_alloc(t, new_cap);
-    if (entries == NULL || tags == NULL) {
-        tracked_free(t, entries, new_cap * sizeof(*entries));
-        tracked_free(t, tags, new_cap);
-        return -1;
-    }
-    memset(tags, TAG_EMPTY, new_cap);
-    t->old = *ix;
-    t->rehash_pos = 0;
-    *ix = (index_table){entries, tags, new_cap, 0};
-    if (t->old.count == 0) table_free(t, &t->old);
-    else rehash_step(t, REHASH_STEP);
+    index_table fresh;
+    if (table_alloc(t, new_cap, &fresh) != 0) return -1;
+    table_switch(t, &fresh);
     return 0;
 }
 
@@ -252,11 +282,15 @@ static int table_remove_shift(index_table *ix, const entry *e, uint64_t h) {
     }
     size_t hole = i;
     for (size_t j = (hole + 1) & mask; ix->tags[j] != TAG_EMPTY; j = (j + 1) & mask) {
-        size_t home = (size_t)hash_user(ix->entries[j]->id, ix->entries[j]->len) & mask;
-        /* Move j back into the hole unless its home lies cyclically in (hole, j]. */
-        int home_after_hole = (hole <= j) ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (home_after_hole) continue;
+        /* Move j back into the hole unless its home lies cyclically in (hole, j], i.e. unless it
+         * is nearer its home than the hole is. The stored distance says so without reading the
+         * entry; only a distance of DIST_FAR or more needs the hash. */
+        size_t dist = ix->dists[j];
+        if (dist == DIST_FAR) dist = (j - (size_t)hash_user(ix->entries[j]->id, ix->entries[j]->len)) & mask;
+        size_t gap = (j - hole) & mask;
+        if (dist < gap) continue;
         ix->tags[hole] = ix->tags[j];
+        ix->dists[hole] = dist_byte(dist - gap);
         ix->entries[hole] = ix->entries[j];
         hole = j;
     }
@@ -277,19 +311,8 @@ static void index_maybe_shrink(trial *t) {
     size_t new_cap = INDEX_MIN_CAP;
     while (INDEX_FULL(ix->count * 4 + 1, new_cap)) new_cap *= 2;
     if (new_cap >= ix->cap) return;
-    entry **entries = tracked_alloc(t, new_cap * sizeof(*entries));
-    uint8_t *tags = tracked_alloc(t, new_cap);
-    if (entries == NULL || tags == NULL) {
-        tracked_free(t, entries, new_cap * sizeof(*entries));
-        tracked_free(t, tags, new_cap);
-        return;
-    }
-    memset(tags, TAG_EMPTY, new_cap);
-    t->old = *ix;
-    t->rehash_pos = 0;
-    *ix = (index_table){entries, tags, new_cap, 0};
-    if (t->old.count == 0) table_free(t, &t->old);
-    else rehash_step(t, REHASH_STEP);
+    index_table fresh;
+    if (table_alloc(t, new_cap, &fresh) == 0) table_switch(t, &fresh);
 }
 
 /* Remove an entry that is in the index (either table). Removals also move old slots along, so a
@@ -749,6 +772,17 @@ static int check_sequence(const trial *t, const sequence *q, uint8_t state) {
     return 0;
 }
 
+/* Every live slot of `index` records its distance from its home slot. */
+static int check_distances(const index_table *ix) {
+    size_t mask = ix->cap - 1;
+    for (size_t i = 0; i < ix->cap; i++) {
+        if (!tag_is_live(ix->tags[i])) continue;
+        const entry *e = ix->entries[i];
+        if (ix->dists[i] != dist_byte((i - (size_t)hash_user(e->id, e->len)) & mask)) return -1;
+    }
+    return 0;
+}
+
 int trial_check(const trial *t) {
     int rc;
     if ((rc = check_sequence(t, &t->enrolled, TRIAL_STATE_ENROLLED)) != 0) return rc;
@@ -756,5 +790,6 @@ int trial_check(const trial *t) {
     if (t->index.count + t->old.count != t->enrolled.live + t->waitlist.live) return -20;
     if (t->waitlist.live > 0 && t->enrolled.live < t->capacity) return -21;
     if (t->next_ticket == 0 || t->next_ticket > MAX_TICKET + 1) return -22;
+    if (check_distances(&t->index) != 0) return -23;
     return 0;
 }
