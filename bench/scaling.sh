@@ -7,7 +7,11 @@
 #     one pipe so the size stays the same, ENROLL.STATUS and SISMEMBER ask for random existing users
 #     with redis-benchmark;
 #   - LOCK.ACQUIRE refused (nil: the lock is held) with 0 to 10k clients queued on the lock in
-#     LOCK.ACQUIRE ... WAIT (bench/waiters.c holds those connections).
+#     LOCK.ACQUIRE ... WAIT (bench/waiters.c holds those connections);
+# then the same enrollment commands in instructions (valgrind's callgrind, inclusive instructions of
+# each command's function) on the smallest and the largest trial and set: time grows with the size
+# on any machine because a larger structure misses the CPU caches more often (a native SET's
+# SISMEMBER grows the most), while the work per call, which is what O(1) promises, does not.
 # Every trial and set is built once (ids user:%012d, filled through redis-cli --pipe) and measured in
 # every round; the waiters are queued afresh for each measurement. Rounds are interleaved (round 1
 # of every size and every waiter count, then round 2, ...). One throwaway redis-server on 127.0.0.1
@@ -30,6 +34,7 @@
 #   SG_BENCH_ROUNDS    rounds (default 3)
 #   SG_SCALING_CALLS   calls per measurement (default 200000, quick 50000): ENROLL + ENROLL.CANCEL
 #                      pairs and SADD + SREM pairs per pipe, requests per redis-benchmark run
+#   SG_SCALING_INSTRUCTIONS  0: leave the callgrind phase out (default 1; needs valgrind)
 #   SG_MODULE          module to load (default module/slotguard.so)
 #   SG_WAITERS         the waiters program (default build/bench/waiters)
 #   SG_REDIS_SERVER    redis-server binary (default: from PATH)
@@ -42,6 +47,8 @@ RESULTS=${SG_BENCH_RESULTS:-$ROOT/bench/results}
 QUICK=${SG_BENCH_QUICK:-0}
 ROUNDS=${SG_BENCH_ROUNDS:-3}
 WAITERS=${SG_WAITERS:-$ROOT/build/bench/waiters}
+INSTRUCTIONS=${SG_SCALING_INSTRUCTIONS:-1}
+IR_CALLS=20000 # calls per command under callgrind
 if [[ $QUICK == 1 ]]; then
     SIZES=(1000 10000 100000)
     WAITER_COUNTS=(0 100 1000)
@@ -328,6 +335,76 @@ for round in $(seq 1 "$ROUNDS"); do
     for waiters in "${WAITER_COUNTS[@]}"; do measure_lock "$waiters" "$round"; done
 done
 cli flushall >/dev/null
+cli shutdown nosave >/dev/null 2>&1 || true
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+
+# ---- instructions on the smallest and the largest size -------------------------------------------------
+declare -A IR # IR[command,size]: inclusive instructions per call of the command's function
+declare -A FUNCTION_OF=([ENROLL]=enroll_command [ENROLL.CANCEL]=enroll_cancel_command [ENROLL.STATUS]=enroll_status_command
+    [SADD]=saddCommand [SREM]=sremCommand [SISMEMBER]=sismemberCommand)
+
+# Dump the counts since the last zeroing; print "function instructions/call" for every command's function.
+dump_functions() {
+    local file
+    callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
+    file=$(ls -t "$WORK"/callgrind.out.* 2>/dev/null | grep -v '\.out\.[0-9]*$' | head -1 || true)
+    [[ -n $file ]] || die "callgrind wrote no dump"
+    callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null |
+        awk -v n="$IR_CALLS" '{ for (c in want) if (index($0, ":" c " ") || $NF == c) { gsub(",", "", $1); print c, $1 / n } }
+            BEGIN { split("enroll_command enroll_cancel_command enroll_status_command saddCommand sremCommand sismemberCommand", w, " ")
+                    for (i in w) want[w[i]] = 1 }'
+    rm -f "$file"
+}
+record_instructions() { # size
+    local function count
+    while read -r function count; do
+        for command in "${!FUNCTION_OF[@]}"; do
+            if [[ ${FUNCTION_OF[$command]} == "$function" ]]; then IR[$command,$1]=$(printf '%.0f' "$count"); fi
+        done
+    done
+}
+
+if [[ $INSTRUCTIONS == 1 ]]; then
+    for tool in valgrind callgrind_control callgrind_annotate; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install valgrind), or set SG_SCALING_INSTRUCTIONS=0"
+    done
+    # shellcheck disable=SC2034 # read by common.sh's start_server
+    SERVER_WRAPPER=(valgrind --tool=callgrind --toggle-collect=call "--callgrind-out-file=$WORK/callgrind.out.%p")
+    START_TRIES=600 # valgrind starts slowly: 30 s
+    start_server
+    echo "instructions (callgrind, $IR_CALLS calls per command) on ${SIZES[0]} and ${SIZES[-1]} users"
+    for users in "${SIZES[0]}" "${SIZES[-1]}"; do
+        [[ $(cli slots.init "$(trial_key "$users")" 9223372036854775807) == 1 ]] || die "SLOTS.INIT failed under callgrind"
+        fill ENROLL "$(trial_key "$users")" "$users"
+        fill SADD "$(set_key "$users")" "$users"
+        write_pairs ENROLL ENROLL.CANCEL "$(trial_key "$users")" "$IR_CALLS"
+        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
+        send_resp "ENROLL + ENROLL.CANCEL pairs under callgrind"
+        record_instructions "$users" < <(dump_functions)
+        write_pairs SADD SREM "$(set_key "$users")" "$IR_CALLS"
+        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
+        send_resp "SADD + SREM pairs under callgrind"
+        record_instructions "$users" < <(dump_functions)
+        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
+        redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$IR_CALLS" -P "$PIPELINE" -r "$users" -q \
+            ENROLL.STATUS "$(trial_key "$users")" "user:__rand_int__" >/dev/null 2>&1 || die "ENROLL.STATUS under callgrind failed"
+        record_instructions "$users" < <(dump_functions)
+        callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
+        redis-benchmark -h 127.0.0.1 -p "$PORT" -c 4 -n "$IR_CALLS" -P "$PIPELINE" -r "$users" -q \
+            SISMEMBER "$(set_key "$users")" "user:__rand_int__" >/dev/null 2>&1 || die "SISMEMBER under callgrind failed"
+        record_instructions "$users" < <(dump_functions)
+        [[ $(enrolled_of "$(trial_key "$users")") == "$users" ]] || die "the trial of $users users changed under callgrind"
+        for command in "${ENROLL_COMMANDS[@]}"; do
+            [[ -n ${IR[$command,$users]:-} ]] || die "no instruction count of $command (${FUNCTION_OF[$command]}) on $users users"
+            printf '  %-15s %8s users %8s instructions/call\n' "$command" "$users" "${IR[$command,$users]}"
+        done
+        cli flushall >/dev/null
+    done
+    cli shutdown nosave >/dev/null 2>&1 || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+fi
 
 # ---- CSVs --------------------------------------------------------------------------------------------
 {
@@ -374,29 +451,51 @@ judge() { # median target -> met/missed/-
 
 small=${SIZES[0]}
 big=${SIZES[-1]}
-declare -a GOALS # "comparison|target|median|min|max|result"
+declare -a GOALS # "comparison|target|median|min|max|result|instructions"
+# the per-round ratios of one command's growth to another's (small to big)
+growth_ratios() { # command reference big small
+    local round
+    for round in $(seq 1 "$ROUNDS"); do
+        awk -v a="${US[$1,$3,$round]}" -v b="${US[$1,$4,$round]}" -v c="${US[$2,$3,$round]}" -v d="${US[$2,$4,$round]}" \
+            'BEGIN { printf "%.6f\n", (b > 0 && c > 0) ? (a / b) / (c / d) : 0 }'
+    done
+}
+instruction_growth() { # command -> IR ratio big/small, or empty
+    [[ -n ${IR[$1,$big]:-} && -n ${IR[$1,$small]:-} ]] || return 0
+    awk -v a="${IR[$1,$big]}" -v b="${IR[$1,$small]}" 'BEGIN { printf "%.2f", a / b }'
+}
+declare -A REFERENCE=([ENROLL]=SADD [ENROLL.CANCEL]=SREM [ENROLL.STATUS]=SISMEMBER)
+sizes_text="at $(short "$big") / at $(short "$small") users"
 for command in "${ENROLL_COMMANDS[@]}"; do
-    case $command in ENROLL*) target='<= 1.5' ;; *) target= ;; esac
+    # The time's growth, for context (the machine's caches are in it); its instruction ratio: the work
+    # per call, which O(1) promises to keep flat.
     # shellcheck disable=SC2046
     read -r med lo hi <<<"$(spread $(round_ratios "$command" "$big" "$small"))"
-    GOALS+=("$command µs/call at $(short "$big") / at $(short "$small") users|$target|$med|$lo|$hi|$(judge "$med" "$target")")
+    GOALS+=("$command µs/call $sizes_text||$med|$lo|$hi|-|$(instruction_growth "$command")")
+done
+for command in ENROLL ENROLL.CANCEL ENROLL.STATUS; do
+    ir=$(instruction_growth "$command")
+    [[ -z $ir ]] || GOALS+=("$command instructions per call $sizes_text|<= 1.1|$ir|$ir|$ir|$(judge "$ir" '<= 1.1')|$ir")
+    # shellcheck disable=SC2046
+    read -r med lo hi <<<"$(spread $(growth_ratios "$command" "${REFERENCE[$command]}" "$big" "$small"))"
+    GOALS+=("$command µs/call growth / ${REFERENCE[$command]}'s ($sizes_text)|<= 1|$med|$lo|$hi|$(judge "$med" '<= 1')|")
 done
 none=${WAITER_COUNTS[0]}
 most=${WAITER_COUNTS[-1]}
 # shellcheck disable=SC2046
 read -r med lo hi <<<"$(spread $(round_ratios LOCK.ACQUIRE "$most" "$none"))"
-GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with none|<= 1.25|$med|$lo|$hi|$(judge "$med" '<= 1.25')")
+GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with none|<= 1.25|$med|$lo|$hi|$(judge "$med" '<= 1.25')|")
 # For context: from the fewest waiters to the most (the queue's length alone, without the step from
 # none to some).
 fewest=${WAITER_COUNTS[1]}
 # shellcheck disable=SC2046
 read -r med lo hi <<<"$(spread $(round_ratios LOCK.ACQUIRE "$most" "$fewest"))"
-GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with $(short "$fewest")||$med|$lo|$hi|-")
+GOALS+=("LOCK.ACQUIRE µs/call with $(short "$most") waiters / with $(short "$fewest")||$med|$lo|$hi|-|")
 {
     echo "section,comparison,target,median,min,max,instructions,result"
     for g in "${GOALS[@]}"; do
-        IFS='|' read -r comparison target med lo hi result <<<"$g"
-        echo "scaling,$comparison,$target,$med,$lo,$hi,,$result"
+        IFS='|' read -r comparison target med lo hi result ir <<<"$g"
+        echo "scaling,$comparison,$target,$med,$lo,$hi,$ir,$result"
     done
 } >"$RESULTS/goals_scaling.csv"
 
@@ -436,11 +535,11 @@ for waiters in "${WAITER_COUNTS[@]}"; do
     echo "| $waiters | $med | $lo | $hi | ${rmed}× |"
 done
 echo
-echo "| goal | target | median | min–max | result |"
-echo "|---|---:|---:|---:|---|"
+echo "| goal | target | median | min–max | instructions | result |"
+echo "|---|---:|---:|---:|---:|---|"
 for g in "${GOALS[@]}"; do
-    IFS='|' read -r comparison target med lo hi result <<<"$g"
-    echo "| $comparison | ${target:-–} | ${med}× | $lo–$hi | $result |"
+    IFS='|' read -r comparison target med lo hi result ir <<<"$g"
+    echo "| $comparison | ${target:-–} | ${med}× | $lo–$hi | ${ir:-–} | $result |"
 done
 echo
 echo "wrote $RESULTS/scaling_enroll.csv, scaling_lock.csv, goals_scaling.csv (${SECONDS} s)"
