@@ -230,18 +230,18 @@ goal() {
 }
 for s in $SHARDS; do
     [[ $s -ge 3 ]] || continue
-    goal hotkey "hottest master's share of the calls (S = $s) %" "<= 40" "$WORK/hotkey.csv" hottest_calls_pc "$s"
-    goal hotkey "hottest master's share of the server CPU (S = $s) %" "<= 40" "$WORK/hotkey.csv" hottest_cpu_pc "$s"
-    goal hotkey "round trips per take (S = $s)" "<= 1.1" "$WORK/hotkey.csv" rt_per_take "$s"
-    goal hotkey "round trips per take over the last 1 percent (S = $s)" "<= 3" "$WORK/hotkey.csv" rt_per_take_last1pc "$s"
-    goal hotkey "round trips per sold-out answer (S = $s)" "<= 1.5" "$WORK/hotkey.csv" rt_per_sold_out "$s"
+    goal hotkey "hot-key sale: hottest master's share of the calls (S = $s) %" "<= 40" "$WORK/hotkey.csv" hottest_calls_pc "$s"
+    goal hotkey "hot-key sale: hottest master's share of the server CPU (S = $s) %" "<= 40" "$WORK/hotkey.csv" hottest_cpu_pc "$s"
+    goal hotkey "hot-key sale: round trips per take (S = $s)" "<= 1.1" "$WORK/hotkey.csv" rt_per_take "$s"
+    goal hotkey "hot-key sale: round trips per take over the last 1 percent (S = $s)" "<= 3" "$WORK/hotkey.csv" rt_per_take_last1pc "$s"
+    goal hotkey "hot-key sale: round trips per sold-out answer (S = $s)" "<= 1.5" "$WORK/hotkey.csv" rt_per_sold_out "$s"
 done
 for s in $TRIAL_SHARDS; do
     [[ $s -ge 3 ]] || continue
-    goal trial "hottest master's share of the commands (S = $s) %" "<= 40" "$WORK/trial.csv" hottest_calls_pc "$s"
-    goal trial "hottest master's share of the server CPU (S = $s) %" "<= 40" "$WORK/trial.csv" hottest_cpu_pc "$s"
-    goal trial "round trips per enrollment (S = $s)" "<= 1.2" "$WORK/trial.csv" rt_per_enrollment "$s"
-    goal trial "server CPU per enrolled user (S = $s) / one trial key's" "<= 1.5" "$WORK/trial_ratio.csv" cpu_ratio "$s"
+    goal trial "sharded trial: hottest master's share of the commands (S = $s) %" "<= 40" "$WORK/trial.csv" hottest_calls_pc "$s"
+    goal trial "sharded trial: hottest master's share of the server CPU (S = $s) %" "<= 40" "$WORK/trial.csv" hottest_cpu_pc "$s"
+    goal trial "sharded trial: round trips per enrollment (S = $s)" "<= 1.2" "$WORK/trial.csv" rt_per_enrollment "$s"
+    goal trial "sharded trial: server CPU per enrolled user (S = $s) / one trial key's" "<= 1.5" "$WORK/trial_ratio.csv" cpu_ratio "$s"
 done
 cp "$WORK/hotkey.csv" "$WORK/trial.csv" "$GOALS" "$RESULTS/" || die "cannot write into $RESULTS"
 

@@ -82,7 +82,8 @@ table() {
                     sub(/^<=/, "≤", target); sub(/^>=/, "≥", target)
                     percent = (comparison ~ /%[ ]*$/)
                     goal = (target == "") ? comparison : comparison " " target
-                    measured = number(f[4], percent) " (" number(f[5], percent) "–" number(f[6], percent) ")"
+                    measured = number(f[4], percent)
+                    if (f[5] != f[6]) measured = measured " (" number(f[5], percent) "–" number(f[6], percent) ")"
                     if (target == "" || result == "-" || result == "") shown = "–"
                     else if (result == "missed") { shown = "**missed**"; missed++ }
                     else if (result == "met") { shown = "met"; met++ }
