@@ -621,7 +621,7 @@ static const sg_command enroll_commands[] = {
           "-2 already waitlisted.", "O(1)", 3, sg_spec_update, key_user_args)},
     {"enroll.cancel", enroll_cancel_command, "write fast", 1, 1, 1,
      SG_INFO("0.1.0", "Withdraws a user; the slot goes back or to the head of the waitlist.",
-             "O(log N), N the users in the trial (finding the user's place in arrival order)", 3, sg_spec_delete,
+             "O(1) amortized; O(log N) at worst, N the users in the trial", 3, sg_spec_delete,
              key_user_args)},
     {"enroll.status", enroll_status_command, "readonly fast", 1, 1, 1,
      SG_INFO("0.1.0", "Tells whether a user is enrolled (with its arrival number), waitlisted (with its position) "
