@@ -118,7 +118,7 @@ if have goals_commands.csv ratios.png; then
 set label 1 "Command goals: SlotGuard against what it replaces (server µs/call ratios)" at screen 0.5, screen 0.96 center font ",11"
 set label 2 "$SUBLINE" at screen 0.5, screen 0.915 center
 set tmargin 4.5
-set xlabel "ratio of server µs/call (bar: median over the rounds, whisker: min–max)"
+set xlabel "ratio (bar: median; whisker: min–max)"
 set xrange [0:$xmax]
 set yrange [-0.6:$rows - 0.4]
 set ytics scale 0
