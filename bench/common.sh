@@ -2,10 +2,12 @@
 # one throwaway redis-server on 127.0.0.1 (free port, temp dir, always torn down), the scripts
 # SlotGuard replaces, and what each benchmarked kind runs. Sourced, not run; expects ROOT, MODULE and
 # SERVER to be set, and SERVER_WRAPPER (an array, possibly empty) for a command to run the server
-# under (valgrind) and optionally START_TRIES (PINGs 50 ms apart before giving up; default 100).
+# under (valgrind), optionally SERVER_ARGS (an array of more redis-server options) and START_TRIES
+# (PINGs 50 ms apart before giving up; default 100).
 
 die() { echo "bench: $*" >&2; exit 1; }
 
+[[ -v SERVER_ARGS ]] || SERVER_ARGS=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/slotguard-bench.XXXXXX")
 PORT=
 SERVER_PID=
@@ -36,7 +38,7 @@ start_server() {
         PORT=$((20000 + RANDOM % 20000))
         port_in_use "$PORT" && continue
         "${SERVER_WRAPPER[@]}" "$SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --logfile "$WORK/redis.log" \
-            --save "" --appendonly no --daemonize no --loadmodule "$MODULE" >/dev/null 2>&1 &
+            --save "" --appendonly no --daemonize no "${SERVER_ARGS[@]}" --loadmodule "$MODULE" >/dev/null 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 1 "${START_TRIES:-100}"); do # 50 ms apart
             if [[ $(cli ping 2>/dev/null) == PONG ]]; then return 0; fi

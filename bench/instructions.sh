@@ -41,6 +41,8 @@ for tool in "$SERVER" redis-cli redis-benchmark awk valgrind callgrind_control; 
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found in PATH (valgrind: apt-get install valgrind)"
 done
 [[ $COUNT =~ ^[1-9][0-9]*$ ]] || die "SG_INSTR_COUNT must be a positive integer (got '$COUNT')"
+# A whole number of redis-benchmark pipelines (4 connections of 16), or it may send a few more.
+COUNT=$(( (COUNT + 63) / 64 * 64 ))
 
 declare -A IR
 

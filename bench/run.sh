@@ -80,6 +80,9 @@ done
 for v in ROUNDS N CLIENTS PIPELINE KEYSPACE WINDOW_KEYSPACE SEEN_KEYSPACE CYCLES MEMBERS HANDOFF_SECONDS HANDOFF_THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
+# redis-benchmark may send a few more requests than -n unless -n is a whole number of pipelines
+# on every connection; the counts are checked exactly, so round N up to one.
+N=$(( (N + CLIENTS * PIPELINE - 1) / (CLIENTS * PIPELINE) * CLIENTS * PIPELINE ))
 mkdir -p "$RESULTS"
 
 KINDS=(sadd enroll evalsha fcall

@@ -48,7 +48,7 @@ QUICK=${SG_BENCH_QUICK:-0}
 ROUNDS=${SG_BENCH_ROUNDS:-3}
 WAITERS=${SG_WAITERS:-$ROOT/build/bench/waiters}
 INSTRUCTIONS=${SG_SCALING_INSTRUCTIONS:-1}
-IR_CALLS=20000 # calls per command under callgrind
+IR_CALLS=20480 # calls per command under callgrind (a whole number of 4 x 16 pipelines)
 if [[ $QUICK == 1 ]]; then
     SIZES=(1000 10000 100000)
     WAITER_COUNTS=(0 100 1000)
@@ -66,8 +66,9 @@ LEASE_MS=600000     # the holder's lease and the waiters' WAIT: longer than any 
 WAIT_TRIES=1200     # 50 ms apart: the longest any wait loop waits (60 s)
 LOCK_KEY=scale:lock
 ENROLL_COMMANDS=(ENROLL ENROLL.CANCEL ENROLL.STATUS SADD SREM SISMEMBER)
-# shellcheck disable=SC2034 # common.sh's start_server reads it; this script starts its own server
+# shellcheck disable=SC2034 # read by common.sh's start_server
 SERVER_WRAPPER=()
+SERVER_ARGS=(--maxclients "$MAXCLIENTS") # room for the waiters
 # shellcheck source=bench/common.sh
 source "$ROOT/bench/common.sh"
 
@@ -79,6 +80,9 @@ done
 for v in ROUNDS CALLS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
+# redis-benchmark may send a few more requests than -n unless -n is a whole number of pipelines
+# on every connection; the counts are checked exactly, so round CALLS up to one.
+CALLS=$(( (CALLS + CLIENTS * PIPELINE - 1) / (CLIENTS * PIPELINE) * CLIENTS * PIPELINE ))
 most_waiters=${WAITER_COUNTS[-1]}
 if (( $(ulimit -n) < DESCRIPTORS )); then
     ulimit -n "$DESCRIPTORS" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # at least the hard limit
@@ -108,30 +112,6 @@ scaling_cleanup() {
     cleanup # common.sh: redis-benchmark, the server, the temp dir
 }
 trap scaling_cleanup EXIT
-
-# common.sh's start_server has fixed options; this one adds --maxclients for the waiters.
-start_scaling_server() {
-    for _ in $(seq 1 20); do
-        PORT=$((20000 + RANDOM % 20000))
-        port_in_use "$PORT" && continue
-        "$SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --logfile "$WORK/redis.log" --save "" \
-            --appendonly no --daemonize no --maxclients "$MAXCLIENTS" --loadmodule "$MODULE" >/dev/null 2>&1 &
-        SERVER_PID=$!
-        for _ in $(seq 1 100); do # 50 ms apart
-            if [[ $(cli ping 2>/dev/null) == PONG ]]; then return 0; fi
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-        if ! grep -q -i 'address already in use' "$WORK/redis.log" 2>/dev/null; then
-            tail -5 "$WORK/redis.log" >&2 2>/dev/null || true
-            die "redis-server did not start with $MODULE"
-        fi
-    done
-    die "could not start redis-server on a free port"
-}
 
 # `count` clients blocked in LOCK.ACQUIRE LOCK_KEY w<i> ... WAIT, the lock's waiters field checked.
 start_waiters() { # count
@@ -300,7 +280,7 @@ measure_lock() { # waiters round
 }
 
 # ---- go ----------------------------------------------------------------------------------------------
-start_scaling_server
+start_server
 v=$(cli config get maxclients | tail -1)
 (( v >= most_waiters + CLIENTS + 10 )) || die "redis-server accepts only $v clients (need $((most_waiters + CLIENTS + 10)))"
 
