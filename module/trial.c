@@ -188,12 +188,12 @@ static entry *index_find(const trial *t, const char *user, size_t len, uint64_t 
     return e;
 }
 
-/* Place an entry known to be absent; the table must have room. Only `index` is placed into,
- * and it never holds tombstones. */
 static void rehash_step(trial *t, size_t slots);
 
 static uint8_t dist_byte(size_t dist) { return dist < DIST_FAR ? (uint8_t)dist : DIST_FAR; }
 
+/* Place an entry known to be absent; the table must have room. Only `index` is placed into,
+ * and it never holds tombstones. */
 static void table_place(index_table *ix, entry *e, uint64_t h) {
     size_t mask = ix->cap - 1;
     size_t home = (size_t)h & mask, i = home;
