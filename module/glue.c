@@ -19,8 +19,38 @@ uint64_t sg_unix_now_us(void) {
 
 long long sg_ms_of(uint64_t now_us) { return (long long)(now_us / 1000); }
 uint64_t sg_token_next(uint64_t now_us) { return token_clock_next(&tokens, now_us); }
-void sg_token_observe(uint64_t token) { token_clock_observe(&tokens, token); }
 uint64_t sg_token_last(void) { return tokens.last; }
+int sg_token_acceptable(uint64_t token) { return token_clock_acceptable(token, sg_unix_now_us()); }
+
+int sg_token_observe(uint64_t token, const char *from) {
+    if (!token_clock_observe(&tokens, token, sg_unix_now_us())) return 0;
+    RedisModule_Log(NULL, "warning",
+                    "slotguard: %s carried token %llu, more than 365 days ahead of this server's clock; "
+                    "the token clock stops at %llu",
+                    from, (unsigned long long)token, (unsigned long long)tokens.last);
+    return 1;
+}
+
+int sg_token_loaded(RedisModuleIO *io, uint64_t token, const char *what) {
+    RedisModuleCtx *ctx = RedisModule_GetContextFromIO(io);
+    int loading = RedisModule_GetContextFlags(ctx) & REDISMODULE_CTX_FLAGS_LOADING;
+    if (!loading && !sg_token_acceptable(token)) return 0;
+    sg_token_observe(token, what);
+    return 1;
+}
+
+int sg_from_client(RedisModuleCtx *ctx) {
+    return !(RedisModule_GetContextFlags(ctx) & (REDISMODULE_CTX_FLAGS_REPLICATED | REDISMODULE_CTX_FLAGS_LOADING));
+}
+
+RedisModuleTimerID sg_timer_at(RedisModuleCtx *ctx, int64_t at_ms, int64_t now_ms, RedisModuleTimerProc callback,
+                               void *data) {
+    long long period;
+    if (at_ms <= now_ms) period = 0;
+    else if (now_ms < 0 || at_ms - now_ms > SG_TIMER_MAX_PERIOD_MS) period = SG_TIMER_MAX_PERIOD_MS;
+    else period = at_ms - now_ms;
+    return RedisModule_CreateTimer(ctx, period, callback, data);
+}
 
 RedisModuleCommandKeySpec sg_spec_read[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS);
 RedisModuleCommandKeySpec sg_spec_insert[] = SG_KEY_SPEC(REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT);

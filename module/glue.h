@@ -134,11 +134,33 @@ long long sg_ms_of(uint64_t now_us);
 /* The server-wide token clock (fencing tokens, idempotency leases): max(last + 1, now_us). Kept in
  * RDB aux data by the lock type and raised by every replicated grant. */
 uint64_t sg_token_next(uint64_t now_us); /* 0: exhausted, refuse with SG_ERR_TOKENS_EXHAUSTED */
-#define SG_ERR_TOKENS_EXHAUSTED \
-    "ERR token clock exhausted: a token of 9223372036854775807 was granted or restored, none can follow"
+#define SG_ERR_TOKENS_EXHAUSTED "ERR token clock exhausted: no token can follow the largest one issued"
 
-void sg_token_observe(uint64_t token);
+/* A token given by a client (LOCK.GRANT, IDEMP.RECORD) must be at most 365 days ahead of Unix time
+ * (TOKEN_MAX_AHEAD_US); otherwise they reply this. */
+int sg_token_acceptable(uint64_t token);
+#define SG_ERR_TOKEN_AHEAD "ERR invalid token: more than 365 days of microseconds ahead of this server's clock"
+/* A token issued elsewhere (a command from a client, the master or the AOF; an RDB file or
+ * payload): raises the clock to it, at most to 365 days ahead of now. Logs a warning naming `from`
+ * and returns 1 when it had to stop at that bound. */
+int sg_token_observe(uint64_t token, const char *from);
 uint64_t sg_token_last(void);
+/* A token in a value being loaded (rdb_load of a record). An RDB file or a full sync may carry any
+ * token (the clock stops at the bound, with a warning); a RESTORE payload is a client's word and is
+ * refused beyond the bound: returns 0 then (the caller refuses the value), 1 otherwise. */
+int sg_token_loaded(RedisModuleIO *io, uint64_t token, const char *what);
+/* 1 when the command runs for a client (not replayed from the master or the AOF, not loading). */
+int sg_from_client(RedisModuleCtx *ctx);
+
+/* ---- timers ---------------------------------------------------------------------------------- */
+/* Every module timer's period is at most this: RedisModule_CreateTimer multiplies it to
+ * microseconds without checking (a far deadline would overflow into the past and spin), so a far
+ * deadline is reached in steps, each timer looking again when it fires. */
+#define SG_TIMER_MAX_PERIOD_MS 3600000LL /* one hour */
+/* A timer that fires at Unix ms `at_ms` (any value, INT64_MIN..INT64_MAX), or after
+ * SG_TIMER_MAX_PERIOD_MS when that comes first; at once when `at_ms` has passed. */
+RedisModuleTimerID sg_timer_at(RedisModuleCtx *ctx, int64_t at_ms, int64_t now_ms, RedisModuleTimerProc callback,
+                               void *data);
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 /* Make every pure core allocate through the RedisModule_Alloc family (called once at load). */

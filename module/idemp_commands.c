@@ -17,6 +17,11 @@
 
 static RedisModuleType *idemp_type;
 static RedisModuleString *default_value; /* "1", what SET key 1 NX EX stores */
+/* Whether keys may share default_value. Not under an LRU or LFU maxmemory-policy: an object's
+ * access time (or frequency) is the object's, so a read of one key would refresh every key that
+ * shares it, and eviction would pick the wrong keys (Redis itself shares no object then). Read at
+ * load and on every CONFIG SET of the policy. */
+static int share_default_value = 1;
 static RedisModuleString *pxat_word;     /* "PXAT", made once: replicating it then costs no allocation */
 
 static struct {
@@ -77,6 +82,8 @@ static int idemp_setnx_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
         return RedisModule_ReplyWithLongLong(ctx, 0);
     }
     long long deadline = sg_ms_of(sg_unix_now_us()) + ttl * 1000;
+    RedisModuleString *own = NULL; /* a value of this key's own */
+    if (value == default_value && !share_default_value) value = own = RedisModule_CreateString(NULL, "1", 1);
     RedisModule_StringSet(key, value);
     RedisModule_SetAbsExpire(key, deadline);
     RedisModule_CloseKey(key);
@@ -84,11 +91,34 @@ static int idemp_setnx_command(RedisModuleCtx *ctx, RedisModuleString **argv, in
     char at[SG_DECIMAL_SIZE];
     sg_format_decimal(at, (uint64_t)deadline);
     RedisModule_Replicate(ctx, "SET", "sssc", argv[1], value, pxat_word, at);
+    if (own != NULL) RedisModule_FreeString(NULL, own);
     RedisModule_SignalModifiedKey(ctx, argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_STRING, "set", argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_GENERIC, "expire", argv[1]);
     stats.setnx_recorded++;
     return RedisModule_ReplyWithLongLong(ctx, 1);
+}
+
+/* The eviction policy decides whether IDEMP.SETNX keys may share their default value. */
+static void read_eviction_policy(RedisModuleCtx *ctx) {
+    RedisModuleCallReply *r = RedisModule_Call(ctx, "CONFIG", "cc", "GET", "maxmemory-policy");
+    if (r == NULL) return;
+    RedisModuleCallReply *value = RedisModule_CallReplyArrayElement(r, 1);
+    size_t len = 0;
+    const char *policy = value ? RedisModule_CallReplyStringPtr(value, &len) : NULL;
+    int recency = 0;
+    for (size_t i = 0; policy != NULL && i + 3 <= len; i++)
+        if (memcmp(policy + i, "lru", 3) == 0 || memcmp(policy + i, "lfu", 3) == 0) recency = 1;
+    share_default_value = !recency;
+    RedisModule_FreeCallReply(r);
+}
+
+static void on_config_change(RedisModuleCtx *ctx, RedisModuleEvent event, uint64_t subevent, void *data) {
+    (void)event;
+    (void)subevent;
+    const RedisModuleConfigChange *change = data;
+    for (uint32_t i = 0; i < change->num_changes; i++)
+        if (strcmp(change->config_names[i], "maxmemory-policy") == 0) read_eviction_policy(ctx);
 }
 
 /* ---- IDEMP.BEGIN key fingerprint lease_ms ---------------------------------------------------- */
@@ -257,6 +287,7 @@ static int idemp_record_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     if (argc == 7) response = RedisModule_StringPtrLen(argv[6], &response_len);
     if (response_len > IDEMP_MAX_RESPONSE_LEN)
         return RedisModule_ReplyWithError(ctx, "ERR invalid response: longer than 64 MiB");
+    if (sg_from_client(ctx) && !sg_token_acceptable(token)) return RedisModule_ReplyWithError(ctx, SG_ERR_TOKEN_AHEAD);
     RedisModuleKey *key;
     idemp_record *r;
     if (open_record(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &r) != REDISMODULE_OK)
@@ -265,7 +296,7 @@ static int idemp_record_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     RedisModule_ModuleTypeSetValue(key, idemp_type, fresh);
     RedisModule_SetAbsExpire(key, deadline);
     RedisModule_CloseKey(key);
-    sg_token_observe(token);
+    sg_token_observe(token, "IDEMP.RECORD");
     RedisModule_ReplicateVerbatim(ctx);
     RedisModule_SignalModifiedKey(ctx, argv[1]);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, "idemp.record", argv[1]);
@@ -286,9 +317,10 @@ static void *idemp_rdb_load(RedisModuleIO *rdb, int encver) {
     char *response = RedisModule_IsIOError(rdb) ? NULL : RedisModule_LoadStringBuffer(rdb, &response_len);
     idemp_record *r = NULL;
     int complete = !RedisModule_IsIOError(rdb) && fingerprint && (response || response_len == 0);
-    if (complete && idemp_valid_fields((int)state, len, response_len, token)) {
-        r = idemp_record_new((idemp_state)state, fingerprint, len, token, deadline, response, response_len);
-        sg_token_observe(token);
+    if (complete && idemp_valid_fields((int)state, len, response_len, token) &&
+        sg_token_loaded(rdb, token, "an idempotency record being loaded")) {
+        r = idemp_record_new((idemp_state)state, fingerprint, len, token, deadline < 1 ? 1 : deadline, response,
+                             response_len);
     }
     if (fingerprint) RedisModule_Free(fingerprint);
     if (response) RedisModule_Free(response);
@@ -393,6 +425,11 @@ static int idemp_on_load(RedisModuleCtx *ctx) {
     };
     idemp_type = sg_create_type(ctx, IDEMP_TYPE_NAME, IDEMP_ENCODING_VERSION, &methods);
     if (idemp_type == NULL) return REDISMODULE_ERR;
+    read_eviction_policy(ctx);
+    if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_Config, on_config_change) == REDISMODULE_ERR) {
+        RedisModule_Log(ctx, "warning", "could not subscribe to configuration changes");
+        return REDISMODULE_ERR;
+    }
     return sg_register_commands(ctx, idemp_commands, SG_COUNT(idemp_commands));
 }
 

@@ -6,6 +6,7 @@
  * of a lock that has waiters, and any LOCK.ACQUIRE that finds the lock free with waiters queued.
  * Every change is replicated as its effect (LOCK.GRANT with an absolute deadline, or DEL), never
  * as the command that caused it. */
+#include <errno.h>
 #include <string.h>
 
 #include "lock.h"
@@ -13,7 +14,6 @@
 
 #define LOCK_TYPE_NAME "sg-lock00"
 #define OWNER_ERROR "ERR invalid owner: must be 1 to 512 bytes"
-#define TIMER_RETRY_MS 10 /* when writes must wait (CLIENT PAUSE WRITE, failover) */
 
 static RedisModuleType *lock_type;
 /* Lock name (db number + key) -> lock_home, for names with waiters or a pending lease timer. */
@@ -26,17 +26,11 @@ typedef struct lock_home {
     RedisModuleString *name; /* dict key: 4 bytes of db number then the key name */
     RedisModuleString *key;
     int db;
-    RedisModuleTimerID timer;
-    int timer_armed;
 } lock_home;
-
-/* What a granted waiter's reply callback sends. */
-typedef struct lock_grant {
-    uint64_t token;
-} lock_grant;
 
 static struct {
     long long granted, refreshed, reentered, busy, waited, handed_over, wait_timeouts, waiters_left;
+    long long waiters_moved, grants_revoked;
     long long released, release_not_owner, extended, extend_not_owner;
 } stats;
 
@@ -89,29 +83,14 @@ static lock_home *home_get_or_create(int db, RedisModuleString *key) {
     return home;
 }
 
-/* Drop a home nobody waits in any more. */
+/* Drop a home nobody waits in any more (the core disarmed its timer when the last one left). */
 static void home_release_if_idle(RedisModuleCtx *ctx, lock_home *home) {
     if (home->queue.count > 0) return;
-    if (home->timer_armed) RedisModule_StopTimer(ctx, home->timer, NULL);
+    if (home->queue.timer != 0) RedisModule_StopTimer(ctx, home->queue.timer, NULL);
     RedisModule_DictDel(homes, home->name, NULL);
     RedisModule_FreeString(NULL, home->name);
     RedisModule_FreeString(NULL, home->key);
     RedisModule_Free(home);
-}
-
-static void lease_timer_fired(RedisModuleCtx *ctx, void *data);
-
-/* Wake up when the current lease may have ended (deadline_ms is absolute). */
-static void home_arm_timer(RedisModuleCtx *ctx, lock_home *home, long long deadline_ms, long long now_ms) {
-    if (home->timer_armed) RedisModule_StopTimer(ctx, home->timer, NULL);
-    long long delay = deadline_ms - now_ms + 1;
-    if (delay < 1) delay = 1;
-    home->timer = RedisModule_CreateTimer(ctx, delay, lease_timer_fired, home);
-    home->timer_armed = 1;
-}
-
-static void waiter_forget(lock_waiter *w) {
-    RedisModule_DictDelC(waiters, &w->handle, sizeof(w->handle), NULL);
 }
 
 /* ---- changing the lock ----------------------------------------------------------------------- */
@@ -158,29 +137,6 @@ static const lock_record *grant_new(RedisModuleCtx *ctx, RedisModuleKey *key, Re
     return r;
 }
 
-/* The lock is free (key open for writing, empty): hand it to the first waiter, if any. Returns
- * the new record, or NULL when nobody waits or no token can be issued (then every waiter gets
- * the error instead of a token and the queue empties). */
-static const lock_record *hand_over(RedisModuleCtx *ctx, RedisModuleKey *key, lock_home *home, uint64_t now_us) {
-    lock_waiter *w = lock_queue_pop(&home->queue);
-    if (w == NULL) return NULL;
-    waiter_forget(w);
-    const lock_record *r = grant_new(ctx, key, home->key, NULL, w->owner, w->owner_len, w->ttl_ms, now_us);
-    for (;;) {
-        lock_grant *g = RedisModule_Alloc(sizeof(*g));
-        g->token = r ? r->token : 0;
-        RedisModule_UnblockClient(w->handle, g);
-        lock_waiter_free(w);
-        if (r != NULL) break;
-        /* No token can be issued: every waiter gets the error now rather than at its timeout. */
-        if ((w = lock_queue_pop(&home->queue)) == NULL) return NULL;
-        waiter_forget(w);
-    }
-    stats.handed_over++;
-    if (home->queue.count > 0) home_arm_timer(ctx, home, r->deadline_ms, sg_ms_of(now_us));
-    return r;
-}
-
 /* Open the lock at `keyname`; *record is NULL when the lock is free. For a key of another type,
  * replies WRONGTYPE, closes the key and returns REDISMODULE_ERR. */
 static int open_lock(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode, RedisModuleKey **key,
@@ -191,41 +147,259 @@ static int open_lock(RedisModuleCtx *ctx, RedisModuleString *keyname, int mode, 
     return status;
 }
 
-/* ---- LOCK.ACQUIRE key owner ttl [WAIT timeout] [REENTRANT] ------------------------------------ */
-static int reply_with_grant(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    (void)argv;
-    (void)argc;
-    const lock_grant *g = RedisModule_GetBlockedClientPrivateData(ctx);
-    if (g->token == 0) return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
-    return RedisModule_ReplyWithLongLong(ctx, (long long)g->token);
+/* ---- waiting: the core's state machine (lock.h) acting through Redis ----------------------------
+ * A waiter is a client blocked WITHOUT a Redis timeout: its WAIT deadline runs on a module timer,
+ * so every outcome (granted, timed out, moved, no token) reaches it through RedisModule_UnblockClient
+ * and the one reply callback. (With a Redis timeout, 7.0 handles timeouts in beforeSleep before
+ * module unblocks: a waiter granted in the same event-loop turn as its timeout got no reply at all.
+ * For the same reason CLIENT UNBLOCK does not apply to lock waiters: 7.0 would drop the reply of a
+ * waiter granted earlier in the same turn.) */
+static RedisModuleCtx *timer_ctx; /* detached: creates timers where no command context exists */
+
+/* One event's view of Redis for the core: on the stack, for one call into it. */
+typedef struct lock_env {
+    RedisModuleCtx *ctx;
+    RedisModuleKey *key; /* the lock's key, open for writing, where a grant or revoke may happen */
+    lock_home *home;
+    uint64_t now_us;
+    long long now_ms;
+} lock_env;
+
+/* What a waiter's reply callback sends, and what a grant nobody received needs to be revoked. */
+typedef struct lock_reply {
+    lock_wait_outcome outcome;
+    uint64_t token;
+    int delivered;
+    int db;
+    RedisModuleString *key; /* the lock's name, for a grant (to revoke it when undelivered) */
+} lock_reply;
+
+static void queue_timer_fired(RedisModuleCtx *ctx, void *data);
+static void waiter_timer_fired(RedisModuleCtx *ctx, void *data);
+
+static uint64_t env_grant(void *self, lock_queue *q, const lock_waiter *w, int64_t now_ms) {
+    (void)q;
+    (void)now_ms; /* the same instant as env->now_us, which the token needs */
+    lock_env *env = self;
+    const lock_record *r = grant_new(env->ctx, env->key, env->home->key, NULL, w->owner, w->owner_len, w->ttl_ms,
+                                     env->now_us);
+    if (r == NULL) return 0;
+    stats.handed_over++;
+    return r->token;
 }
 
-/* The waiter leaves its queue: timeout, CLIENT UNBLOCK, disconnection. */
-static void waiter_leaves(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) {
-    lock_waiter *w = RedisModule_DictGetC(waiters, &bc, sizeof(bc), NULL);
-    if (w == NULL) return; /* already granted: its reply is on the way */
-    waiter_forget(w);
-    lock_home *home = w->home;
-    lock_queue_remove(&home->queue, w);
-    lock_waiter_free(w);
-    stats.waiters_left++;
+static void env_revoke(void *self) {
+    lock_env *env = self;
+    RedisModule_DeleteKey(env->key);
+    stats.grants_revoked++;
+}
+
+static void env_arm_queue(void *self, lock_queue *q, int64_t at_ms) {
+    lock_env *env = self;
+    if (q->timer != 0) RedisModule_StopTimer(env->ctx, q->timer, NULL);
+    q->timer = sg_timer_at(env->ctx, at_ms, env->now_ms, queue_timer_fired, env->home);
+}
+
+static void env_disarm_queue(void *self, lock_queue *q) {
+    lock_env *env = self;
+    if (q->timer != 0) RedisModule_StopTimer(env->ctx, q->timer, NULL);
+    q->timer = 0;
+}
+
+static void env_arm_waiter(void *self, lock_waiter *w, int64_t at_ms) {
+    lock_env *env = self;
+    if (w->timer != 0) RedisModule_StopTimer(env->ctx, w->timer, NULL);
+    w->timer = sg_timer_at(env->ctx, at_ms, env->now_ms, waiter_timer_fired, w);
+}
+
+static void env_disarm_waiter(void *self, lock_waiter *w) {
+    lock_env *env = self;
+    if (w->timer != 0) RedisModule_StopTimer(env->ctx, w->timer, NULL);
+    w->timer = 0;
+}
+
+static void env_reply(void *self, lock_waiter *w, lock_wait_outcome outcome, uint64_t token) {
+    lock_env *env = self;
+    RedisModule_DictDelC(waiters, &w->handle, sizeof(w->handle), NULL);
+    lock_reply *reply = RedisModule_Calloc(1, sizeof(*reply));
+    reply->outcome = outcome;
+    reply->token = token;
+    if (outcome == LOCK_WAIT_GRANTED) {
+        reply->db = env->home->db;
+        reply->key = RedisModule_CreateStringFromString(NULL, env->home->key);
+    } else if (outcome == LOCK_WAIT_TIMED_OUT) {
+        stats.wait_timeouts++;
+    } else if (outcome == LOCK_WAIT_MOVED) {
+        stats.waiters_moved++;
+    }
+    RedisModule_UnblockClient(w->handle, reply);
+}
+
+static const lock_wait_host lock_host_ops = {
+    .self = NULL, /* each call gets its own lock_env: see host_for() */
+    .grant = env_grant,
+    .revoke = env_revoke,
+    .arm_queue = env_arm_queue,
+    .disarm_queue = env_disarm_queue,
+    .arm_waiter = env_arm_waiter,
+    .disarm_waiter = env_disarm_waiter,
+    .reply = env_reply,
+};
+
+static lock_wait_host host_for(lock_env *env) {
+    lock_wait_host h = lock_host_ops;
+    h.self = env;
+    return h;
+}
+
+/* Whether this node may write the (empty) key of `home` now. Outside a cluster it always may. In a
+ * cluster, the key's slot may have moved (MIGRATE deleted the key here) or be moving: Redis itself
+ * decides, as for a client's command, by routing a read of the key (a module call from a timer is
+ * checked like a client's, and refused when the slot is another node's or migrating with the key
+ * gone). Only this rare path pays for it: a free lock with waiters, seen by a timer. */
+static lock_view view_of_free_key(RedisModuleCtx *ctx, lock_home *home, int flags) {
+    if (!(flags & REDISMODULE_CTX_FLAGS_CLUSTER)) return LOCK_VIEW_FREE;
+    errno = 0;
+    RedisModuleCallReply *r = RedisModule_Call(ctx, "EXISTS", "s", home->key);
+    if (r != NULL) {
+        RedisModule_FreeCallReply(r);
+        return LOCK_VIEW_FREE;
+    }
+    return errno == EPERM ? LOCK_VIEW_MOVED : LOCK_VIEW_PAUSED; /* ENETDOWN, EROFS: the cluster is down */
+}
+
+/* What a timer finds at the key of `home`: the key is left open in env->key (NULL when not opened). */
+static lock_view view_for_timer(lock_env *env, int64_t *lease_end, uint64_t *token) {
+    RedisModuleCtx *ctx = env->ctx;
+    int flags = RedisModule_GetContextFlags(ctx);
+    env->key = NULL;
+    if (flags & REDISMODULE_CTX_FLAGS_SLAVE) return LOCK_VIEW_REPLICA;
+    /* CLIENT PAUSE WRITE (failover, shutdown): writing now would crash 7.0. */
+    if (RedisModule_AvoidReplicaTraffic()) return LOCK_VIEW_PAUSED;
+    RedisModule_SelectDb(ctx, env->home->db);
+    void *held;
+    sg_key_status status = sg_open_key(ctx, env->home->key, REDISMODULE_READ | REDISMODULE_WRITE, lock_type,
+                                       &env->key, &held);
+    if (status == SG_KEY_WRONGTYPE) return LOCK_VIEW_OTHER;
+    if (status == SG_KEY_OK) {
+        long long expire = RedisModule_GetAbsExpire(env->key);
+        *lease_end = expire == REDISMODULE_NO_EXPIRE ? INT64_MAX : expire;
+        *token = ((const lock_record *)held)->token;
+        return LOCK_VIEW_HELD;
+    }
+    return view_of_free_key(ctx, env->home, flags);
+}
+
+static void env_close(lock_env *env) {
+    if (env->key != NULL) RedisModule_CloseKey(env->key);
+    env->key = NULL;
+}
+
+/* The lease of a lock with waiters may have ended, or the lock was freed elsewhere: the core hands
+ * it over, or waits for the new deadline. */
+static void queue_timer_fired(RedisModuleCtx *ctx, void *data) {
+    lock_home *home = data;
+    home->queue.timer = 0;
+    lock_env env = {.ctx = ctx, .home = home, .now_us = sg_unix_now_us()};
+    env.now_ms = sg_ms_of(env.now_us);
+    int64_t lease_end = 0;
+    uint64_t token = 0;
+    lock_view view = view_for_timer(&env, &lease_end, &token);
+    lock_wait_host h = host_for(&env);
+    lock_wait_queue_due(&h, &home->queue, env.now_ms, view, lease_end);
+    env_close(&env);
     home_release_if_idle(ctx, home);
-    RedisModule_UnblockClient(bc, NULL); /* releases the handle; no reply is sent through it */
 }
 
-static int reply_wait_timeout(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+/* A waiter's WAIT may have ended. */
+static void waiter_timer_fired(RedisModuleCtx *ctx, void *data) {
+    lock_waiter *w = data;
+    w->timer = 0;
+    lock_home *home = w->home;
+    lock_env env = {.ctx = ctx, .home = home, .now_us = sg_unix_now_us()};
+    env.now_ms = sg_ms_of(env.now_us);
+    lock_wait_host h = host_for(&env);
+    lock_wait_waiter_due(&h, &home->queue, w, env.now_ms);
+    home_release_if_idle(ctx, home);
+}
+
+/* A grant whose reply never reached its client (it went away in the same event-loop turn): taken
+ * back if the lock still holds it, so that nobody holds a lock without knowing. */
+static void revoke_timer_fired(RedisModuleCtx *ctx, void *data) {
+    lock_reply *grant = data;
+    lock_env env = {.ctx = ctx, .now_us = sg_unix_now_us()};
+    env.now_ms = sg_ms_of(env.now_us);
+    int flags = RedisModule_GetContextFlags(ctx);
+    if (flags & REDISMODULE_CTX_FLAGS_SLAVE) goto done; /* the master decides */
+    if (RedisModule_AvoidReplicaTraffic()) {
+        sg_timer_at(ctx, env.now_ms + LOCK_RECHECK_PAUSED_MS, env.now_ms, revoke_timer_fired, grant);
+        return;
+    }
+    RedisModule_SelectDb(ctx, grant->db);
+    void *held;
+    sg_key_status status = sg_open_key(ctx, grant->key, REDISMODULE_READ | REDISMODULE_WRITE, lock_type, &env.key, &held);
+    lock_view view = status == SG_KEY_OK ? LOCK_VIEW_HELD : LOCK_VIEW_OTHER;
+    uint64_t held_token = status == SG_KEY_OK ? ((const lock_record *)held)->token : 0;
+    env.home = home_find(grant->db, grant->key);
+    lock_wait_host h = host_for(&env);
+    if (lock_wait_grant_undelivered(&h, env.home ? &env.home->queue : NULL, env.now_ms, grant->token, view,
+                                    held_token)) {
+        RedisModule_Replicate(ctx, "DEL", "s", grant->key);
+        lock_changed(ctx, grant->key, "lock.release");
+    }
+    env_close(&env);
+done:
+    RedisModule_FreeString(NULL, grant->key);
+    RedisModule_Free(grant);
+}
+
+/* ---- LOCK.ACQUIRE key owner ttl [WAIT timeout] [REENTRANT] ------------------------------------ */
+static int reply_to_waiter(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     (void)argv;
     (void)argc;
-    stats.wait_timeouts++;
-    waiter_leaves(ctx, RedisModule_GetBlockedClientHandle(ctx));
+    lock_reply *reply = RedisModule_GetBlockedClientPrivateData(ctx);
+    reply->delivered = 1;
+    switch (reply->outcome) {
+    case LOCK_WAIT_GRANTED:
+        return RedisModule_ReplyWithLongLong(ctx, (long long)reply->token);
+    case LOCK_WAIT_NO_TOKEN:
+        return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
+    case LOCK_WAIT_MOVED:
+        return RedisModule_ReplyWithError(ctx, "TRYAGAIN the lock's key left this node while waiting; retry");
+    case LOCK_WAIT_TIMED_OUT:
+        break;
+    }
     return RedisModule_ReplyWithNull(ctx);
 }
 
-static void waiter_disconnected(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) { waiter_leaves(ctx, bc); }
-
-static void free_grant(RedisModuleCtx *ctx, void *privdata) {
+/* After the reply (or instead of it, when the client went away first). */
+static void free_reply(RedisModuleCtx *ctx, void *privdata) {
     (void)ctx;
-    RedisModule_Free(privdata);
+    lock_reply *reply = privdata;
+    if (reply->outcome == LOCK_WAIT_GRANTED && !reply->delivered) {
+        /* Nobody was told of this grant: take it back on the next turn (no key can be written here,
+         * in the middle of Redis's handling of blocked clients). */
+        long long now_ms = sg_ms_of(sg_unix_now_us());
+        sg_timer_at(timer_ctx, now_ms, now_ms, revoke_timer_fired, reply);
+        return;
+    }
+    if (reply->key) RedisModule_FreeString(NULL, reply->key);
+    RedisModule_Free(reply);
+}
+
+/* The waiter's client went away (disconnection, or Redis unblocked it: a master turning replica). */
+static void waiter_disconnected(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) {
+    lock_waiter *w = RedisModule_DictGetC(waiters, &bc, sizeof(bc), NULL);
+    if (w == NULL) return; /* already answered: its reply is on the way (or undelivered, then revoked) */
+    RedisModule_DictDelC(waiters, &bc, sizeof(bc), NULL);
+    lock_home *home = w->home;
+    lock_env env = {.ctx = ctx, .home = home, .now_us = sg_unix_now_us()};
+    env.now_ms = sg_ms_of(env.now_us);
+    lock_wait_host h = host_for(&env);
+    lock_wait_leave(&h, &home->queue, w);
+    stats.waiters_left++;
+    home_release_if_idle(ctx, home);
+    RedisModule_UnblockClient(bc, NULL); /* releases the handle; no reply is sent through it */
 }
 
 static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -254,13 +428,18 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     lock_home *home = home_find(db, argv[1]);
 
     /* A free lock with waiters (its lease ended or the key was deleted before the timer ran)
-     * belongs to the first of them: nobody cuts in. */
-    if (held == NULL && home != NULL && home->queue.count > 0) held = (lock_record *)hand_over(ctx, key, home, now_us);
+     * belongs to the first of them still waiting: nobody cuts in. */
+    if (held == NULL && home != NULL && home->queue.count > 0) {
+        lock_env env = {.ctx = ctx, .key = key, .home = home, .now_us = now_us, .now_ms = now_ms};
+        lock_wait_host h = host_for(&env);
+        if (lock_wait_hand_over(&h, &home->queue, now_ms) != 0) held = RedisModule_ModuleTypeGetValue(key);
+    }
 
     switch (lock_decide_acquire(held, owner, len, reentrant, home ? home->queue.count : 0)) {
     case LOCK_GRANT: {
         const lock_record *r = grant_new(ctx, key, argv[1], argv[2], owner, len, ttl_ms, now_us);
         RedisModule_CloseKey(key);
+        if (home != NULL) home_release_if_idle(ctx, home);
         if (r == NULL) return RedisModule_ReplyWithError(ctx, SG_ERR_TOKENS_EXHAUSTED);
         return RedisModule_ReplyWithLongLong(ctx, (long long)r->token);
     }
@@ -281,7 +460,8 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     case LOCK_BUSY:
         break;
     }
-    long long deadline_ms = held ? held->deadline_ms : now_ms;
+    long long expire = RedisModule_GetAbsExpire(key);
+    int64_t lease_end = expire == REDISMODULE_NO_EXPIRE ? INT64_MAX : expire;
     RedisModule_CloseKey(key);
     stats.busy++;
     int flags = RedisModule_GetContextFlags(ctx);
@@ -289,65 +469,33 @@ static int lock_acquire_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
                                      REDISMODULE_CTX_FLAGS_DENY_BLOCKING)))
         return RedisModule_ReplyWithNull(ctx);
 
-    RedisModuleBlockedClient *bc = RedisModule_BlockClient(ctx, reply_with_grant, reply_wait_timeout, free_grant, timeout_ms);
+    /* No Redis timeout and no timeout callback: the WAIT deadline is the core's (see above). */
+    RedisModuleBlockedClient *bc = RedisModule_BlockClient(ctx, reply_to_waiter, NULL, free_reply, 0);
     lock_waiter *w = lock_waiter_new(owner, len, ttl_ms, reentrant, bc);
     home = home_get_or_create(db, argv[1]);
     w->home = home;
-    lock_queue_push(&home->queue, w);
     RedisModule_DictSetC(waiters, &w->handle, sizeof(w->handle), w);
     RedisModule_SetDisconnectCallback(bc, waiter_disconnected);
-    if (!home->timer_armed) home_arm_timer(ctx, home, deadline_ms, now_ms);
+    lock_env env = {.ctx = ctx, .home = home, .now_us = now_us, .now_ms = now_ms};
+    lock_wait_host h = host_for(&env);
+    lock_wait_enqueue(&h, &home->queue, w, now_ms, timeout_ms, lease_end);
     stats.waited++;
     return REDISMODULE_OK;
 }
 
-/* The lease of a lock with waiters may have ended: hand it over, or wait for the new deadline. */
-static void lease_timer_fired(RedisModuleCtx *ctx, void *data) {
-    lock_home *home = data;
-    home->timer_armed = 0;
-    if (home->queue.count == 0) {
-        home_release_if_idle(ctx, home);
-        return;
-    }
-    uint64_t now_us = sg_unix_now_us();
-    long long now_ms = sg_ms_of(now_us);
-    int flags = RedisModule_GetContextFlags(ctx);
-    if (flags & REDISMODULE_CTX_FLAGS_SLAVE) return; /* Redis unblocks waiters on a role change */
-    if (RedisModule_AvoidReplicaTraffic()) {
-        /* CLIENT PAUSE WRITE (failover, shutdown): writing now would crash 7.0; try again soon. */
-        home_arm_timer(ctx, home, now_ms + TIMER_RETRY_MS, now_ms);
-        return;
-    }
-    RedisModule_SelectDb(ctx, home->db);
-    RedisModuleKey *key;
-    void *held;
-    sg_key_status status = sg_open_key(ctx, home->key, REDISMODULE_READ | REDISMODULE_WRITE, lock_type, &key, &held);
-    if (status == SG_KEY_WRONGTYPE) {
-        /* Replaced by another type: check again later; waiters leave at their own timeout. */
-        home_arm_timer(ctx, home, now_ms + 1000, now_ms);
-    } else if (held != NULL) {
-        long long expire = RedisModule_GetAbsExpire(key);
-        home_arm_timer(ctx, home, expire == REDISMODULE_NO_EXPIRE ? now_ms + 1000 : expire, now_ms);
-    } else {
-        hand_over(ctx, key, home, now_us);
-    }
-    RedisModule_CloseKey(key);
-    home_release_if_idle(ctx, home);
-}
-
 /* ---- the lock changed outside the LOCK commands ------------------------------------------------ */
-/* DEL, UNLINK, RENAME, MOVE, expiry (also of a lease shortened with PEXPIRE), eviction, FLUSHDB and
- * SWAPDB can free a lock that has waiters; Redis 7.0 wakes no module waiter for that. Rather than
- * leave them until the old lease's timer, look again on the next event-loop turn: the lease timer
- * does the checking, and with it the CLIENT PAUSE and replica rules. Nothing is written here.
- * Deletions arrive through the lock type's unlink callback, so other keys pay nothing (a keyspace
- * subscription would tax every SET EX and DEL in the server: +8% instructions for SET NX PX). */
-static RedisModuleCtx *timer_ctx; /* detached: creates timers where no command context exists */
-
+/* DEL, UNLINK, RENAME, MOVE, MIGRATE, expiry (also of a lease shortened with PEXPIRE), eviction,
+ * FLUSHDB and SWAPDB can free a lock that has waiters; Redis 7.0 wakes no module waiter for that.
+ * Rather than leave them until the old lease's timer, the queue looks again on the next event-loop
+ * turn: its timer does the checking, and with it the CLIENT PAUSE, replica and cluster-slot rules.
+ * Nothing is written here. Deletions arrive through the lock type's unlink callback, so other keys
+ * pay nothing (a keyspace subscription would tax every SET EX and DEL in the server: +8%
+ * instructions for SET NX PX). */
 static void home_look_again_soon(RedisModuleCtx *ctx, lock_home *home) {
-    if (home->queue.count == 0) return;
-    long long now_ms = sg_ms_of(sg_unix_now_us());
-    home_arm_timer(ctx, home, now_ms, now_ms);
+    lock_env env = {.ctx = ctx, .home = home, .now_us = sg_unix_now_us()};
+    env.now_ms = sg_ms_of(env.now_us);
+    lock_wait_host h = host_for(&env);
+    lock_wait_look_again(&h, &home->queue, env.now_ms);
 }
 
 static void lock_unlinked(RedisModuleKeyOptCtx *octx, const void *value) {
@@ -394,9 +542,16 @@ static int lock_release_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
         return RedisModule_ReplyWithLongLong(ctx, 1);
     }
     lock_home *home = home_find(RedisModule_GetSelectedDb(ctx), argv[1]);
-    /* Straight to the first waiter: its LOCK.GRANT replaces this record. Without a waiter (or
-     * without a token to give one), the lock is deleted. */
-    if (home == NULL || home->queue.count == 0 || hand_over(ctx, key, home, sg_unix_now_us()) == NULL) {
+    /* Straight to the first waiter still waiting: its LOCK.GRANT replaces this record. Without one
+     * (or without a token to give), the lock is deleted. */
+    uint64_t handed = 0;
+    if (home != NULL && home->queue.count > 0) {
+        lock_env env = {.ctx = ctx, .key = key, .home = home, .now_us = sg_unix_now_us()};
+        env.now_ms = sg_ms_of(env.now_us);
+        lock_wait_host h = host_for(&env);
+        handed = lock_wait_hand_over(&h, &home->queue, env.now_ms);
+    }
+    if (handed == 0) {
         RedisModule_DeleteKey(key);
         RedisModule_ReplicateVerbatim(ctx);
         lock_changed(ctx, argv[1], "lock.release");
@@ -469,13 +624,17 @@ static int lock_grant_command(RedisModuleCtx *ctx, RedisModuleString **argv, int
     if (sg_parse_integer(ctx, argv[4], 1, INT64_MAX, "deadline", &deadline) != REDISMODULE_OK) return REDISMODULE_OK;
     if (argc == 6 && sg_parse_integer(ctx, argv[5], 1, UINT32_MAX, "holds", &holds) != REDISMODULE_OK)
         return REDISMODULE_OK;
+    /* A client may not push the token clock more than a bounded distance ahead (a master or the AOF
+     * is obeyed; the clock then stops at the bound). */
+    if (sg_from_client(ctx) && !sg_token_acceptable((uint64_t)token))
+        return RedisModule_ReplyWithError(ctx, SG_ERR_TOKEN_AHEAD);
     lock_record *held;
     RedisModuleKey *key;
     if (open_lock(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key, &held) != REDISMODULE_OK) return REDISMODULE_OK;
     lock_record *r = lock_record_new(owner, len, (uint64_t)token, deadline, (uint32_t)holds);
     RedisModule_ModuleTypeSetValue(key, lock_type, r);
     RedisModule_SetAbsExpire(key, deadline);
-    sg_token_observe((uint64_t)token);
+    sg_token_observe((uint64_t)token, "LOCK.GRANT");
     RedisModule_CloseKey(key);
     RedisModule_ReplicateVerbatim(ctx);
     lock_changed(ctx, argv[1], "lock.grant");
@@ -494,9 +653,9 @@ static void *lock_rdb_load(RedisModuleIO *rdb, int encver) {
     int64_t deadline = RedisModule_LoadSigned(rdb);
     uint64_t holds = RedisModule_LoadUnsigned(rdb);
     lock_record *r = NULL;
-    if (!RedisModule_IsIOError(rdb) && owner != NULL && lock_record_valid_fields(len, token, holds)) {
-        r = lock_record_new(owner, len, token, deadline, (uint32_t)holds);
-        sg_token_observe(token);
+    if (!RedisModule_IsIOError(rdb) && owner != NULL && lock_record_valid_fields(len, token, holds) &&
+        sg_token_loaded(rdb, token, "a lock being loaded")) {
+        r = lock_record_new(owner, len, token, deadline < 1 ? 1 : deadline, (uint32_t)holds);
     }
     if (owner) RedisModule_Free(owner);
     if (r == NULL) RedisModule_LogIOError(rdb, "warning", "slotguard: lock data is corrupt");
@@ -522,7 +681,7 @@ static int lock_aux_load(RedisModuleIO *rdb, int encver, int when) {
     if (encver != LOCK_ENCODING_VERSION) return REDISMODULE_ERR;
     uint64_t last = RedisModule_LoadUnsigned(rdb);
     if (RedisModule_IsIOError(rdb)) return REDISMODULE_ERR;
-    sg_token_observe(last);
+    sg_token_observe(last, "the RDB file's token clock");
     return REDISMODULE_OK;
 }
 
@@ -621,6 +780,8 @@ static void lock_info(RedisModuleInfoCtx *ctx) {
         {"lock_handed_over", stats.handed_over},
         {"lock_wait_timeouts", stats.wait_timeouts},
         {"lock_waiters_left", stats.waiters_left},
+        {"lock_waiters_moved", stats.waiters_moved},
+        {"lock_grants_revoked", stats.grants_revoked},
         {"lock_released", stats.released},
         {"lock_release_not_owner", stats.release_not_owner},
         {"lock_extended", stats.extended},

@@ -10,6 +10,17 @@ uint64_t token_clock_next(token_clock *clock, uint64_t now_us) {
     return next;
 }
 
-void token_clock_observe(token_clock *clock, uint64_t token) {
+static uint64_t furthest(uint64_t now_us) {
+    return now_us > TOKEN_MAX - TOKEN_MAX_AHEAD_US ? TOKEN_MAX : now_us + TOKEN_MAX_AHEAD_US;
+}
+
+int token_clock_acceptable(uint64_t token, uint64_t now_us) {
+    return token <= furthest(now_us);
+}
+
+int token_clock_observe(token_clock *clock, uint64_t token, uint64_t now_us) {
+    int beyond = !token_clock_acceptable(token, now_us);
+    if (beyond) token = furthest(now_us);
     if (token > clock->last) clock->last = token;
+    return beyond;
 }
