@@ -427,6 +427,63 @@ static void a_waiting_client_that_disconnects_leaves_the_queue(void **state)
     assert_int_equal(info.waiters, 0);
 }
 
+/* The release and the killing of the first waiter's connection in one write, so that both run in
+ * one event-loop turn: the waiter is granted the lock, then its client is gone before Redis sends
+ * blocked clients their replies. Nobody was told of that grant: it is taken back on the next turn
+ * and the lock goes to the next waiter (or is freed). */
+/* As enqueue_waiter; returns the waiter's CLIENT ID (asked before it blocks). */
+static long long enqueue_waiter_with_id(const char *key, const char *owner, long long ttl, long long timeout,
+                                        long long position)
+{
+    redisContext *w = sg_group_open_client();
+    long long id = client_id(w);
+    sg_send_command(w, "LOCK.ACQUIRE %s %s %lld WAIT %lld", key, owner, ttl, timeout);
+    raw_lock_wait_for_waiters(sg_conn, key, position);
+    return id;
+}
+
+static void release_and_kill_first_waiter_in_one_turn(long long bob_id)
+{
+    if (redisAppendCommand(sg_conn, "LOCK.RELEASE lock alice") != REDIS_OK ||
+        redisAppendCommand(sg_conn, "CLIENT KILL ID %lld", bob_id) != REDIS_OK)
+        fail_msg("could not pipeline the release and the kill");
+    redisReply *released = sg_receive_reply(sg_conn, REPLY_TIMEOUT_MS, "LOCK.RELEASE");
+    redisReply *killed = sg_receive_reply(sg_conn, REPLY_TIMEOUT_MS, "CLIENT KILL ID");
+    assert_int_equal(released->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(released->integer, 1);
+    assert_int_equal(killed->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(killed->integer, 1);
+    freeReplyObject(released);
+    freeReplyObject(killed);
+}
+
+static void a_grant_whose_client_went_away_in_the_same_turn_goes_to_the_next_waiter(void **state)
+{
+    (void)state;
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    long long bob_id = enqueue_waiter_with_id("lock", "bob", 600000, 10000, 1);
+    redisContext *carol = enqueue_waiter("lock", "carol", 10000, 10000, 2);
+    long long revoked = sg_info_number(sg_conn, "slotguard_lock_grants_revoked");
+    release_and_kill_first_waiter_in_one_turn(bob_id);
+    long long token = waiter_token(carol, "carol");
+    raw_lock_info info = raw_lock_info_of(sg_conn, "lock");
+    raw_lock_assert_owner(&info, "carol", 5);
+    assert_int_equal(info.token, token);
+    assert_int_equal(sg_info_number(sg_conn, "slotguard_lock_grants_revoked"), revoked + 1);
+}
+
+static void a_grant_whose_client_went_away_in_the_same_turn_frees_a_lock_nobody_else_waits_for(void **state)
+{
+    (void)state;
+    raw_lock_acquire(sg_conn, "lock", "alice", 10000);
+    release_and_kill_first_waiter_in_one_turn(enqueue_waiter_with_id("lock", "bob", 600000, 10000, 1));
+    int64_t until = sg_now_ms() + REPLY_TIMEOUT_MS;
+    while (raw_lock_info_of(sg_conn, "lock").held && sg_now_ms() < until) sg_sleep_ms(5);
+    raw_lock_assert_free(sg_conn, "lock");
+    /* Taken back, not just expired: the next caller gets it at once. */
+    assert_true(raw_lock_acquire(sg_conn, "lock", "dave", 1000) > 0);
+}
+
 static void a_lock_whose_only_waiter_disconnected_is_freed_by_release(void **state)
 {
     (void)state;
@@ -581,6 +638,8 @@ int main(void)
         LOCK_TEST(flushall_hands_a_lock_with_waiters_to_the_first_at_once),
         LOCK_TEST(swapdb_that_empties_the_lock_name_hands_it_to_the_first_at_once),
         LOCK_TEST(a_lock_whose_only_waiter_disconnected_is_freed_by_release),
+        LOCK_TEST(a_grant_whose_client_went_away_in_the_same_turn_goes_to_the_next_waiter),
+        LOCK_TEST(a_grant_whose_client_went_away_in_the_same_turn_frees_a_lock_nobody_else_waits_for),
         LOCK_TEST(client_unblock_timeout_leaves_a_waiter_in_its_place_and_it_is_granted_later),
         LOCK_TEST(client_unblock_error_leaves_a_waiter_which_gets_nil_at_its_own_timeout),
         LOCK_TEST(wait_inside_multi_exec_on_a_held_lock_returns_nil_at_once),
