@@ -346,6 +346,8 @@ static void idemp_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *
     else
         RedisModule_EmitAOF(aof, "IDEMP.RECORD", "scbll", key, state_name(r->state), idemp_fingerprint(r),
                             (size_t)r->fingerprint_len, (long long)r->token, (long long)r->deadline_ms);
+    /* As for locks: the key's expiry, not the record's deadline, is what Redis writes after this. */
+    RedisModule_EmitAOF(aof, "PERSIST", "s", key);
 }
 
 static void idemp_digest(RedisModuleDigest *md, void *value) {

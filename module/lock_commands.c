@@ -689,6 +689,10 @@ static void lock_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *v
     const lock_record *r = value;
     RedisModule_EmitAOF(aof, "LOCK.GRANT", "sblll", key, r->owner, (size_t)r->owner_len, (long long)r->token,
                         (long long)r->deadline_ms, (long long)r->holds); /* holds always: a rewrite is rare */
+    /* LOCK.GRANT gives the key the record's deadline as its expiry, but the key's expiry may have
+     * changed since (PERSIST, PEXPIREAT, RESTORE): Redis writes a PEXPIREAT after this when the key
+     * has an expiry, and nothing when it has none, so the expiry is cleared here first. */
+    RedisModule_EmitAOF(aof, "PERSIST", "s", key);
 }
 
 static void lock_digest(RedisModuleDigest *md, void *value) {
