@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,7 +363,12 @@ redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int arg
             ask_node = -1;
             continue;
         }
-        if (extra_timeout_ms > 0) redisSetTimeout(n->c, timeval_of(o->command_timeout_ms + extra_timeout_ms));
+        if (extra_timeout_ms > 0) {
+            /* Any extra the caller gives (a WAIT of up to LLONG_MAX ms) stops at LLONG_MAX ms. */
+            long long timeout = extra_timeout_ms > LLONG_MAX - o->command_timeout_ms ? LLONG_MAX
+                                                                                   : o->command_timeout_ms + extra_timeout_ms;
+            redisSetTimeout(n->c, timeval_of(timeout));
+        }
         conn->round_trips++;
         redisReply *reply = exchange(n, ask_node >= 0, argc, argv, argvlen);
         int saved_errno = errno;

@@ -3,6 +3,7 @@
  * See slotguard.h for the guarantees; the notes here are about how they are kept. */
 #include "spread.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,7 +274,8 @@ int sg_counter_take(sg_context *ctx, sg_counter *c, long long units, sg_take_res
             return_gathered(ctx, c, gathered);
             return SG_ERR;
         }
-        if (empty) c->empty_until[i] = now + c->options.empty_memory_ms;
+        if (empty) c->empty_until[i] = now > LLONG_MAX - c->options.empty_memory_ms ? LLONG_MAX
+                                                                                    : now + c->options.empty_memory_ms;
         if (got > 0) {
             gathered += got;
             gave[i] = 1;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,22 @@ static void null_arguments_are_refused_before_anything_is_sent(void **state) {
     assert_int_equal(ctx->err, SG_ERR_ARGUMENT);
     /* Only INFO itself ran since (the counter counts the command reading it). */
     assert_int_equal(sg_info_number(sg_conn, "total_commands_processed"), before + 1);
+    sg_free(ctx);
+}
+
+/* The wait is added to the command timeout for the socket: at LLONG_MAX that sum used to overflow
+ * (a negative timeout, SG_ERR_IO from setsockopt); it now stops at LLONG_MAX, the call reaches the
+ * server, and the server's refusal comes back. */
+static void a_wait_of_llong_max_reaches_the_server_and_gets_its_refusal(void **state) {
+    (void)state;
+    sg_context *ctx = client();
+    long long token = -1;
+    assert_int_equal(sg_lock_acquire(ctx, S("l"), S("o"), 1000, LLONG_MAX, 0, &token), SG_ERR);
+    assert_int_equal(ctx->err, SG_ERR_SERVER);
+    assert_true(strncmp(ctx->errstr, "ERR invalid timeout", 19) == 0);
+    /* The context still works with its own timeout. */
+    CHECK(ctx, sg_lock_acquire(ctx, S("l"), S("o"), 1000, 0, 0, &token));
+    assert_true(token > 0);
     sg_free(ctx);
 }
 
@@ -700,6 +717,7 @@ int main(void) {
         TEST(restore_rebuilds_users_with_their_arrival_numbers),
         TEST(a_missing_trial_is_sg_err_notrial_and_a_wrong_type_sg_err_server),
         TEST(null_arguments_are_refused_before_anything_is_sent),
+        TEST(a_wait_of_llong_max_reaches_the_server_and_gets_its_refusal),
         TEST(keys_and_users_are_binary_safe),
         TEST(acquire_release_extend_and_info_work_as_the_commands_do),
         TEST(a_reentrant_lock_is_freed_after_one_release_per_hold),
