@@ -338,7 +338,7 @@ static void revoke_timer_fired(RedisModuleCtx *ctx, void *data) {
     RedisModule_SelectDb(ctx, grant->db);
     void *held;
     sg_key_status status = sg_open_key(ctx, grant->key, REDISMODULE_READ | REDISMODULE_WRITE, lock_type, &env.key, &held);
-    lock_view view = status == SG_KEY_OK ? LOCK_VIEW_HELD : LOCK_VIEW_OTHER;
+    lock_view view = status == SG_KEY_OK ? LOCK_VIEW_HELD : status == SG_KEY_EMPTY ? LOCK_VIEW_FREE : LOCK_VIEW_OTHER;
     uint64_t held_token = status == SG_KEY_OK ? ((const lock_record *)held)->token : 0;
     env.home = home_find(grant->db, grant->key);
     lock_wait_host h = host_for(&env);
