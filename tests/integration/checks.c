@@ -464,3 +464,21 @@ int sg_list_has_word(const redisReply *list, const char *word)
         if (sg_reply_is_text(list->element[i], word)) return 1;
     return 0;
 }
+
+/* ---- DUMP payloads ------------------------------------------------------------------------------ */
+uint64_t sg_crc64_jones(const unsigned char *data, size_t len)
+{
+    const uint64_t poly = UINT64_C(0x95ac9329ac4bc9b5); /* 0xad93d23594c935a9 reflected */
+    uint64_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= data[i];
+        for (int bit = 0; bit < 8; bit++) crc = (crc & 1) ? (crc >> 1) ^ poly : crc >> 1;
+    }
+    return crc;
+}
+
+void sg_dump_seal(unsigned char *payload, size_t len)
+{
+    uint64_t crc = sg_crc64_jones(payload, len - 8);
+    for (int i = 0; i < 8; i++) payload[len - 8 + i] = (unsigned char)(crc >> (8 * i));
+}

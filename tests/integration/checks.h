@@ -113,4 +113,11 @@ void sg_assert_command_docs(redisContext *c, const sg_command_spec *specs, size_
  * and "x:a=1,b=4" count; end the prefix with ':' for one field); -1 when there is no such line. */
 long long sg_info_counter_sum(redisContext *c, const char *prefix);
 
+/* ---- DUMP payloads ------------------------------------------------------------------------------ */
+/* CRC-64 as Redis computes it for DUMP (Jones polynomial, reflected, initial value 0, no final
+ * xor). A payload ends with 2 bytes of RDB version and 8 of this CRC (little endian) over the rest. */
+uint64_t sg_crc64_jones(const unsigned char *data, size_t len);
+/* Make the trailing CRC of an edited payload of `len` bytes valid again. */
+void sg_dump_seal(unsigned char *payload, size_t len);
+
 #endif

@@ -32,25 +32,7 @@ static int mutations_per_value(void)
     return n > 0 ? n : DEFAULT_MUTATIONS;
 }
 
-/* ---- CRC64 as Redis computes it (Jones polynomial, reflected, initial value 0) ------------------- */
-
-static uint64_t crc64_jones(const unsigned char *data, size_t len)
-{
-    const uint64_t poly = UINT64_C(0x95ac9329ac4bc9b5); /* 0xad93d23594c935a9 reflected */
-    uint64_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= data[i];
-        for (int bit = 0; bit < 8; bit++) crc = (crc & 1) ? (crc >> 1) ^ poly : crc >> 1;
-    }
-    return crc;
-}
-
-/* A DUMP payload ends with 8 bytes of CRC64 (little endian) over everything before them. */
-static void seal(unsigned char *payload, size_t len)
-{
-    uint64_t crc = crc64_jones(payload, len - 8);
-    for (int i = 0; i < 8; i++) payload[len - 8 + i] = (unsigned char)(crc >> (8 * i));
-}
+/* ---- the checksum (checks.h: sg_crc64_jones, sg_dump_seal) ------------------------------------- */
 
 static void test_the_crc_matches_the_one_redis_writes(void **state)
 {
@@ -62,12 +44,12 @@ static void test_the_crc_matches_the_one_redis_writes(void **state)
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     unsigned char *copy = malloc(r->len);
     memcpy(copy, r->str, r->len);
-    seal(copy, r->len);
+    sg_dump_seal(copy, r->len);
     assert_memory_equal(copy, r->str, r->len);
     free(copy);
     freeReplyObject(r);
     /* And the check value of the CRC-64/Jones definition Redis uses. */
-    assert_true(crc64_jones((const unsigned char *)"123456789", 9) == UINT64_C(0xe9c6d914c4b8d9ca));
+    assert_true(sg_crc64_jones((const unsigned char *)"123456789", 9) == UINT64_C(0xe9c6d914c4b8d9ca));
 }
 
 /* ---- mutations -------------------------------------------------------------------------------- */
@@ -125,7 +107,7 @@ static size_t mutate(sg_prng *p, const unsigned char *in, size_t in_len, unsigne
         }
         }
     }
-    seal(out, len);
+    sg_dump_seal(out, len);
     return len;
 }
 

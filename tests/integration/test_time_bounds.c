@@ -466,16 +466,6 @@ static void deadlines_of_int64_max_survive_debug_reload_and_dump_restore(void **
     assert_responsive();
 }
 
-/* Redis's DUMP checksum: CRC-64/Jones, reflected, initial value 0, no final xor. */
-static uint64_t crc64_jones(const unsigned char *p, size_t len)
-{
-    uint64_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= p[i];
-        for (int bit = 0; bit < 8; bit++) crc = (crc & 1) ? (crc >> 1) ^ 0x95ac9329ac4bc9b5ULL : crc >> 1;
-    }
-    return crc;
-}
 
 /* DUMP `key` (whose record's deadline is INT64_MAX, saved as the unsigned opcode 2 and an 8-byte
  * length 0x81 ...) with that deadline replaced by `deadline`, the checksum made valid again. */
@@ -490,15 +480,14 @@ static char *payload_with_deadline(const char *key, int64_t deadline, size_t *le
     freeReplyObject(dump);
     uint64_t stored = 0;
     for (int i = 0; i < 8; i++) stored |= (uint64_t)p[*len - 8 + i] << (8 * i);
-    assert_true(crc64_jones(p, *len - 8) == stored); /* the checksum is the one Redis computes */
+    assert_true(sg_crc64_jones(p, *len - 8) == stored); /* the checksum is the one Redis computes */
     static const unsigned char far[] = {0x02, 0x81, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     unsigned char *at = NULL;
     for (size_t i = 0; i + sizeof(far) <= *len - 10 && at == NULL; i++)
         if (memcmp(p + i, far, sizeof(far)) == 0) at = p + i;
     if (at == NULL) fail_msg("DUMP %s: no deadline of INT64_MAX found in the payload", key);
     for (int i = 0; i < 8; i++) at[2 + i] = (unsigned char)((uint64_t)deadline >> (56 - 8 * i));
-    uint64_t crc = crc64_jones(p, *len - 8);
-    for (int i = 0; i < 8; i++) p[*len - 8 + i] = (unsigned char)(crc >> (8 * i));
+    sg_dump_seal(p, *len);
     return (char *)p;
 }
 
