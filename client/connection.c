@@ -99,6 +99,7 @@ static int node_connect(sg_context *ctx, sg_node *n) {
                               : redisConnectUnixWithTimeout(n->address, connect_tv);
     if (c == NULL) return sg_fail(ctx, SG_ERR_OOM, "out of memory");
     n->c = c;
+    n->generation++;
     if (c->err) {
         fail_from_hiredis(ctx, c, n, errno);
         if (ctx->err == SG_ERR_IO && strstr(c->errstr, "Operation now in progress") != NULL) ctx->err = SG_ERR_TIMEOUT;
@@ -250,6 +251,7 @@ static sg_context *context_new(const sg_options *given) {
     o->max_retries = given->max_retries == 0 ? DEFAULT_MAX_RETRIES : given->max_retries < 0 ? 0 : given->max_retries;
     o->max_redirects = given->max_redirects > 0 ? given->max_redirects : DEFAULT_MAX_REDIRECTS;
     for (int s = 0; s < SG_CLUSTER_SLOTS; s++) conn->slot_node[s] = -1;
+    conn->last_link = (sg_link){-1, 0};
     return ctx;
 }
 
@@ -371,6 +373,7 @@ redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int arg
         }
         conn->round_trips++;
         redisReply *reply = exchange(n, ask_node >= 0, argc, argv, argvlen);
+        if (reply != NULL) conn->last_link = (sg_link){node, n->generation};
         int saved_errno = errno;
         if (reply == NULL) {
             fail_from_hiredis(ctx, n->c, n, saved_errno);
@@ -438,6 +441,39 @@ redisReply *sg_execute(sg_context *ctx, const char *key, size_t key_len, int arg
 }
 
 long long sg_round_trips(const sg_context *ctx) { return ctx->conn->round_trips; }
+
+sg_link sg_last_link(const sg_context *ctx) { return ctx->conn->last_link; }
+
+redisReply *sg_execute_on_link(sg_context *ctx, sg_link link, int argc, const char **argv, const size_t *argvlen,
+                               long long extra_timeout_ms) {
+    struct sg_connection *conn = ctx->conn;
+    const sg_options *o = &conn->options;
+    sg_clear_error(ctx);
+    if (link.node < 0 || (size_t)link.node >= conn->node_count) {
+        sg_fail(ctx, SG_ERR_IO, "no connection wrote anything: nothing to acknowledge");
+        return NULL;
+    }
+    sg_node *n = &conn->nodes[link.node];
+    if (n->c == NULL || n->generation != link.generation) {
+        if (n->port) sg_fail(ctx, SG_ERR_IO, "%s:%d: the connection that wrote is gone: nothing acknowledged", n->address, n->port);
+        else sg_fail(ctx, SG_ERR_IO, "%s: the connection that wrote is gone: nothing acknowledged", n->address);
+        return NULL;
+    }
+    if (extra_timeout_ms > 0) {
+        long long timeout = extra_timeout_ms > LLONG_MAX - o->command_timeout_ms ? LLONG_MAX
+                                                                               : o->command_timeout_ms + extra_timeout_ms;
+        redisSetTimeout(n->c, timeval_of(timeout));
+    }
+    conn->round_trips++;
+    redisReply *reply = exchange(n, 0, argc, argv, argvlen);
+    if (reply == NULL) {
+        fail_from_hiredis(ctx, n->c, n, errno);
+        node_disconnect(n); /* its state is unknown: a late reply must never be read as ours */
+        return NULL;
+    }
+    if (extra_timeout_ms > 0) redisSetTimeout(n->c, timeval_of(o->command_timeout_ms));
+    return reply;
+}
 
 int sg_slot_map_node(const sg_context *ctx, unsigned slot) {
     return slot < SG_CLUSTER_SLOTS ? ctx->conn->slot_node[slot] : -1;

@@ -22,6 +22,7 @@ struct sg_counter {
     long long *empty_until; /* monotonic ms until which a shard is skipped (it answered empty) */
     int *order;             /* scratch of a take: the shards to ask, in order */
     unsigned char *gave;    /* scratch of a take: the shards that gave units (for WAIT) */
+    sg_link *wrote_on;      /* scratch of a take: the connection each shard's units were taken on */
     sg_counter_options options;
     uint64_t rng;
     /* A whole-counter command, built once: name, [count,] the shard keys. */
@@ -68,6 +69,7 @@ void sg_counter_close(sg_counter *c) {
     free(c->empty_until);
     free(c->order);
     free(c->gave);
+    free(c->wrote_on);
     free(c->all_argv);
     free(c->all_argvlen);
     free(c);
@@ -98,10 +100,11 @@ sg_counter *sg_counter_open(sg_context *ctx, const char *name, size_t name_len, 
         c->empty_until = calloc((size_t)n, sizeof(*c->empty_until));
         c->order = calloc((size_t)n + 1, sizeof(*c->order));
         c->gave = calloc((size_t)n, 1);
+        c->wrote_on = calloc((size_t)n, sizeof(*c->wrote_on));
         c->all_argv = calloc((size_t)n + 2, sizeof(*c->all_argv));
         c->all_argvlen = calloc((size_t)n + 2, sizeof(*c->all_argvlen));
     }
-    int ok = c && c->keys && c->key_lens && c->empty_until && c->order && c->gave && c->all_argv && c->all_argvlen;
+    int ok = c && c->keys && c->key_lens && c->empty_until && c->order && c->gave && c->wrote_on && c->all_argv && c->all_argvlen;
     for (int i = 0; ok && i < n; i++) {
         char shard[SG_SPREAD_KEY_SIZE];
         c->key_lens[i] = sg_spread_key(shard, sizeof(shard), name, name_len, "shard", i, m);
@@ -143,14 +146,21 @@ static uint64_t next_random(sg_counter *c) {
     return c->rng;
 }
 
-/* WAIT on the node of shard i (the same connection that wrote). *acked: replicas that acked. */
-static int wait_for_replicas(sg_context *ctx, sg_counter *c, int i, int *acked) {
+/* WAIT on `link`, the connection that wrote. *acked: the fewest replicas that acknowledged over
+ * the WAITs of one call; 0 when the connection that wrote was lost before its WAIT completed: a
+ * WAIT on any other connection would acknowledge nothing, so it is never repeated. SG_ERR only for
+ * an unexpected reply. */
+static int wait_for_replicas(sg_context *ctx, sg_counter *c, sg_link link, int *acked) {
     char replicas[16], timeout[24];
     const char *argv[] = {"WAIT", replicas, timeout};
     size_t argvlen[] = {4, (size_t)snprintf(replicas, sizeof(replicas), "%d", c->options.wait_replicas),
                         (size_t)snprintf(timeout, sizeof(timeout), "%lld", c->options.wait_timeout_ms)};
-    redisReply *r = sg_execute(ctx, c->keys[i], c->key_lens[i], 3, argv, argvlen, SG_RETRIED, c->options.wait_timeout_ms);
-    if (r == NULL) return SG_ERR;
+    redisReply *r = sg_execute_on_link(ctx, link, 3, argv, argvlen, c->options.wait_timeout_ms);
+    if (r == NULL) {
+        sg_clear_error(ctx); /* the take itself happened: it is reported, unacknowledged */
+        *acked = 0;
+        return SG_OK;
+    }
     long long value = 0;
     int rc = sg_decode_integer(ctx, r, 0, INT32_MAX, &value);
     freeReplyObject(r);
@@ -251,7 +261,8 @@ int sg_counter_take(sg_context *ctx, sg_counter *c, long long units, sg_take_res
         }
         result->taken = units;
         result->shard = index;
-        if (c->options.wait_replicas > 0 && wait_for_replicas(ctx, c, 0, &result->replicas_acked) != SG_OK)
+        if (c->options.wait_replicas > 0 &&
+            wait_for_replicas(ctx, c, sg_last_link(ctx), &result->replicas_acked) != SG_OK)
             return SG_ERR;
         return SG_OK;
     }
@@ -279,6 +290,7 @@ int sg_counter_take(sg_context *ctx, sg_counter *c, long long units, sg_take_res
         if (got > 0) {
             gathered += got;
             gave[i] = 1;
+            c->wrote_on[i] = sg_last_link(ctx);
             result->shard = i;
         }
     }
@@ -290,7 +302,7 @@ int sg_counter_take(sg_context *ctx, sg_counter *c, long long units, sg_take_res
     result->taken = units;
     if (c->options.wait_replicas > 0) {
         for (int i = 0; i < n; i++)
-            if (gave[i] && wait_for_replicas(ctx, c, i, &result->replicas_acked) != SG_OK) return SG_ERR;
+            if (gave[i] && wait_for_replicas(ctx, c, c->wrote_on[i], &result->replicas_acked) != SG_OK) return SG_ERR;
     }
     return SG_OK;
 }
@@ -301,7 +313,7 @@ int sg_counter_give_back(sg_context *ctx, sg_counter *c, long long units) {
     if (raise_shard_zero(ctx, c, units) != SG_OK) return SG_ERR;
     c->empty_until[0] = 0; /* we know it has stock now */
     int acked = -1;
-    if (c->options.wait_replicas > 0) return wait_for_replicas(ctx, c, 0, &acked);
+    if (c->options.wait_replicas > 0 && wait_for_replicas(ctx, c, sg_last_link(ctx), &acked) != SG_OK) return SG_ERR;
     return SG_OK;
 }
 
@@ -329,6 +341,8 @@ int sg_counter_total(sg_context *ctx, sg_counter *c, long long *total) {
         int rc = sg_decode_integer(ctx, r, INT64_MIN, INT64_MAX, &value);
         freeReplyObject(r);
         if (rc != SG_OK) return SG_ERR;
+        if ((value > 0 && sum > LLONG_MAX - value) || (value < 0 && sum < LLONG_MIN - value))
+            return sg_fail(ctx, SG_ERR_PROTOCOL, "the shards hold more than a 64-bit total (set from outside the library)");
         sum += value;
     }
     *total = sum;

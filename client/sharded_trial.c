@@ -190,19 +190,25 @@ static uint64_t next_random(sg_sharded_trial *t) {
     return t->rng;
 }
 
-/* With move_wait_replicas: *safe 1 when the sender's master has that many replicas caught up (WAIT
- * on the connection that sent SLOTS.SEND), so a failover cannot lose the SEND. */
-static int sender_replicated(sg_context *ctx, sg_sharded_trial *t, int from, int *safe) {
+/* With move_wait_replicas: *safe 1 when the sender's master has that many replicas caught up with
+ * the SEND, so that a failover cannot lose it. `wrote` is a connection that ran a command on the
+ * sender's master after the SEND (the SEND itself, or reconcile's read of the outbox): WAIT counts
+ * only what the stream held at its own connection's last command, and on a fresh connection it
+ * answers at once. So it runs on `wrote` or not at all, and is never repeated; when that connection
+ * is gone the move is not acknowledged (*safe 0) and is left to reconcile. */
+static int sender_replicated(sg_context *ctx, sg_sharded_trial *t, sg_link wrote, int *safe) {
     *safe = 1;
     if (t->options.move_wait_replicas <= 0) return SG_OK;
-    const shard_keys *f = &t->keys[from];
     char replicas[16], timeout[24];
     const char *argv[] = {"WAIT", replicas, timeout};
     size_t argvlen[] = {4, (size_t)snprintf(replicas, sizeof(replicas), "%d", t->options.move_wait_replicas),
                         (size_t)snprintf(timeout, sizeof(timeout), "%lld", t->options.move_wait_timeout_ms)};
-    redisReply *r =
-        sg_execute(ctx, f->trial, f->trial_len, 3, argv, argvlen, SG_RETRIED, t->options.move_wait_timeout_ms);
-    if (r == NULL) return SG_ERR;
+    redisReply *r = sg_execute_on_link(ctx, wrote, 3, argv, argvlen, t->options.move_wait_timeout_ms);
+    if (r == NULL) {
+        sg_clear_error(ctx);
+        *safe = 0;
+        return SG_OK;
+    }
     long long acked = 0;
     int rc = sg_decode_integer(ctx, r, 0, INT32_MAX, &acked);
     freeReplyObject(r);
@@ -214,10 +220,10 @@ static int sender_replicated(sg_context *ctx, sg_sharded_trial *t, int from, int
  * sender's outbox entry goes. Every step may be repeated. *finished 0 when the sender's replicas did
  * not acknowledge in time (with move_wait_replicas): the move is left for reconcile. */
 static int finish_move(sg_context *ctx, sg_sharded_trial *t, int from, int to, const char *id, size_t id_len,
-                       long long amount, int *finished) {
+                       long long amount, sg_link wrote, int *finished) {
     *finished = 0;
     int safe;
-    if (sender_replicated(ctx, t, from, &safe) != SG_OK) return SG_ERR;
+    if (sender_replicated(ctx, t, wrote, &safe) != SG_OK) return SG_ERR;
     if (!safe) return SG_OK;
     const shard_keys *f = &t->keys[from], *k = &t->keys[to];
     char from_text[16], amount_text[24];
@@ -257,11 +263,14 @@ static int move_to(sg_context *ctx, sg_sharded_trial *t, int home, long long *mo
                              (size_t)snprintf(to_text, sizeof(to_text), "%d", home),
                              (size_t)snprintf(count_text, sizeof(count_text), "%lld", t->batch)};
         long long sent = 0;
-        /* Retried: the move id makes a repeat answer what the first call sent, changing nothing. */
+        /* Retried: the move id makes a repeat answer what the first call sent, changing nothing.
+         * A repeat on a new connection still leaves that connection fit for the WAIT: Redis sets a
+         * connection's WAIT offset to the whole replication stream after every command it runs. */
         if (integer_call(ctx, f->trial, f->trial_len, 6, send, send_len, 0, t->batch, &sent) != SG_OK) return SG_ERR;
         if (sent == 0) continue;
         int finished;
-        if (finish_move(ctx, t, from, home, id, id_len, sent, &finished) != SG_OK) return SG_ERR; /* to reconcile */
+        if (finish_move(ctx, t, from, home, id, id_len, sent, sg_last_link(ctx), &finished) != SG_OK)
+            return SG_ERR; /* to reconcile */
         if (!finished) continue; /* not replicated in time: left to reconcile; ask another shard */
         *moved = sent;
         return SG_OK;
@@ -368,6 +377,10 @@ int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *t, long long *finish
         size_t argvlen[] = {7, f->outbox_len};
         redisReply *r = sg_execute(ctx, f->outbox, f->outbox_len, 2, argv, argvlen, SG_RETRIED, 0);
         if (r == NULL) return SG_ERR;
+        /* Every SEND in this outbox came before that read on the sender's master, so a WAIT on the
+         * connection that read (Redis moves a connection's WAIT offset after every command) waits for
+         * them all. */
+        sg_link read_on = sg_last_link(ctx);
         int rc = SG_OK;
         if (r->type == REDIS_REPLY_ERROR) rc = sg_fail_with_reply(ctx, r);
         else if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) rc = sg_fail(ctx, SG_ERR_PROTOCOL, "bad outbox");
@@ -382,7 +395,7 @@ int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *t, long long *finish
                 break;
             }
             int finished = 0;
-            rc = finish_move(ctx, t, from, to, id->str, id->len, amount, &finished);
+            rc = finish_move(ctx, t, from, to, id->str, id->len, amount, read_on, &finished);
             if (rc == SG_OK) done += finished;
         }
         freeReplyObject(r);

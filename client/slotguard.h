@@ -355,7 +355,9 @@ typedef struct sg_counter sg_counter;
 
 typedef struct sg_counter_options {
     long long empty_memory_ms; /* how long a shard that answered empty is skipped; 0: 1000 */
-    int wait_replicas;         /* > 0: after each take and give-back, WAIT for that many replicas */
+    int wait_replicas;         /* > 0: after each take and give-back, WAIT for that many replicas, on
+                                * the connection that wrote (a WAIT acknowledges only its own
+                                * connection's writes: it is never repeated on another) */
     long long wait_timeout_ms; /* WAIT's timeout; 0: 100 */
 } sg_counter_options;
 
@@ -376,7 +378,9 @@ typedef struct sg_take_result {
     int shard;          /* the shard the unit came from; for a take of several units spread over
                          * shards, the last one that gave; -1 when none (and on one node for a
                          * take of several units, which one command takes from all shards) */
-    int replicas_acked; /* with wait_replicas: WAIT's answer; -1 otherwise */
+    int replicas_acked; /* with wait_replicas: WAIT's answer (the fewest, over the shards that gave);
+                         * 0 when a connection that took units broke before its WAIT completed:
+                         * those units are taken but not acknowledged; -1 without wait_replicas */
 } sg_take_result;
 
 /* Take `units` (>= 1), all or nothing: when fewer are left, what was gathered is given back and
@@ -416,7 +420,10 @@ const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *l
  * a move: a lost SLOTS.RECEIVE only loses slots, but a lost SLOTS.SEND whose slots were already
  * received elsewhere would count them twice. move_wait_replicas closes that: the library then waits
  * (WAIT) until the SEND has reached that many replicas before it adds the slots elsewhere, and leaves
- * the move to reconcile (the slots unused meanwhile) when they do not acknowledge in time. */
+ * the move to reconcile (the slots unused meanwhile) when they do not acknowledge in time. The WAIT
+ * runs on the connection that sent the SEND (reconcile: that read the outbox), never on another,
+ * where it would acknowledge nothing; when that connection breaks first, the move is left to
+ * reconcile. */
 typedef struct sg_sharded_trial sg_sharded_trial;
 
 typedef struct sg_sharded_options {

@@ -269,6 +269,30 @@ static void on_a_cluster_the_shards_are_spread_over_every_master(void **state) {
     sg_free(ctx);
 }
 
+/* Shards raised from outside to 2^62 each: their total does not fit 64 bits, and the library says
+ * so rather than wrap to a negative stock (each shard is read on its own master, summed here). */
+static void a_total_beyond_64_bits_is_an_error_not_a_wrapped_number(void **state) {
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
+    sg_context *ctx = connect_cluster(&cl, 0);
+    int created;
+    CHECK(ctx, sg_counter_create(ctx, S("huge"), 3, 3, &created));
+    sg_counter *c = open_counter(ctx, "huge", NULL);
+    int owners[3];
+    shard_owners(&cl, c, owners);
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        const char *key = sg_counter_shard_key(c, i, &len);
+        redisReply *r = sg_command(cl.c[owners[i]], "SET %b 4611686018427387904", key, len);
+        freeReplyObject(r);
+    }
+    long long total = 0;
+    assert_int_equal(sg_counter_total(ctx, c, &total), SG_ERR);
+    assert_int_equal(ctx->err, SG_ERR_PROTOCOL);
+    sg_counter_close(c);
+    sg_free(ctx);
+}
+
 static void concurrent_takes_on_a_cluster_sell_exactly_the_stock_and_sold_out_is_cheap(void **state) {
     sg_cluster cl;
     sg_cluster_start(&cl, *state, MASTERS);
@@ -420,6 +444,7 @@ int main(void) {
         FIXTURE_TEST(missing_counters_bad_names_and_missing_shards_are_errors),
         FIXTURE_TEST(concurrent_takes_on_one_node_sell_exactly_the_stock),
         FIXTURE_TEST(on_a_cluster_the_shards_are_spread_over_every_master),
+        FIXTURE_TEST(a_total_beyond_64_bits_is_an_error_not_a_wrapped_number),
         FIXTURE_TEST(concurrent_takes_on_a_cluster_sell_exactly_the_stock_and_sold_out_is_cheap),
         FIXTURE_TEST(a_give_back_is_sold_again_by_a_client_that_saw_every_shard_empty),
         FIXTURE_TEST(the_sale_stays_exact_while_a_shard_is_migrated),
