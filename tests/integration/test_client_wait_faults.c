@@ -69,6 +69,23 @@ static long long blocked_wait_client(redisContext *admin) {
     return -1;
 }
 
+/* A master with one replica, a connection to the master for the test's own commands, and a
+ * libslotguard context on the master (freed by the test). */
+typedef struct pair {
+    sg_server *master, *replica;
+    redisContext *admin;
+    sg_context *ctx;
+} pair;
+
+static pair start_pair(sg_fixture *f) {
+    pair p;
+    p.master = sg_fixture_start(f, NULL);
+    p.replica = sg_fixture_start_replica(f, p.master, NULL);
+    p.admin = sg_fixture_connect(f, p.master);
+    p.ctx = client_of(p.master);
+    return p;
+}
+
 /* Stop the replica (its acknowledgements with it), and make sure the test continues it. */
 static void stop_replica(const sg_server *replica) { assert_int_equal(kill(replica->pid, SIGSTOP), 0); }
 static void continue_replica(const sg_server *replica) { kill(replica->pid, SIGCONT); }
@@ -90,11 +107,10 @@ static void *take_one(void *arg) {
 }
 
 static void a_take_whose_wait_connection_is_killed_is_reported_unacknowledged(void **state) {
-    sg_fixture *f = *state;
-    sg_server *master = sg_fixture_start(f, NULL);
-    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
-    redisContext *admin = sg_fixture_connect(f, master);
-    sg_context *ctx = client_of(master);
+    pair p = start_pair(*state);
+    sg_server *replica = p.replica;
+    redisContext *admin = p.admin;
+    sg_context *ctx = p.ctx;
     int created;
     CHECK(ctx, sg_counter_create(ctx, S("sale"), 2, 5, &created));
     sg_counter_options options = {.wait_replicas = 1, .wait_timeout_ms = WAIT_TIMEOUT_MS};
@@ -176,11 +192,10 @@ static void home_zero_users(sg_sharded_trial *t, char users[3][16]) {
 }
 
 static void a_move_whose_wait_connection_is_killed_is_left_to_reconcile_never_received(void **state) {
-    sg_fixture *f = *state;
-    sg_server *master = sg_fixture_start(f, NULL);
-    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
-    redisContext *admin = sg_fixture_connect(f, master);
-    sg_context *ctx = client_of(master);
+    pair p = start_pair(*state);
+    sg_server *replica = p.replica;
+    redisContext *admin = p.admin;
+    sg_context *ctx = p.ctx;
     int created;
     CHECK(ctx, sg_sharded_trial_create(ctx, S("trial"), 2, 4, &created)); /* 2 + 2 */
     sg_sharded_options options = {.move_wait_replicas = 1, .move_wait_timeout_ms = WAIT_TIMEOUT_MS};
@@ -243,11 +258,10 @@ static void a_move_whose_wait_connection_is_killed_is_left_to_reconcile_never_re
  * connection that read the outbox after the SEND, times out); once the replica runs, reconcile
  * finishes it. */
 static void reconcile_receives_a_move_only_once_the_senders_replica_has_it(void **state) {
-    sg_fixture *f = *state;
-    sg_server *master = sg_fixture_start(f, NULL);
-    sg_server *replica = sg_fixture_start_replica(f, master, NULL);
-    redisContext *admin = sg_fixture_connect(f, master);
-    sg_context *ctx = client_of(master);
+    pair p = start_pair(*state);
+    sg_server *master = p.master, *replica = p.replica;
+    redisContext *admin = p.admin;
+    sg_context *ctx = p.ctx;
     int created;
     CHECK(ctx, sg_sharded_trial_create(ctx, S("slow"), 2, 4, &created));
     sg_sharded_options options = {.move_wait_replicas = 1, .move_wait_timeout_ms = 300};

@@ -435,15 +435,22 @@ static void assert_new_tokens_are_near_now(redisContext *c)
     assert_token_near_now(raw_idemp_begin_new(c, "r", "fp", 1000), "IDEMP.BEGIN r fp 1000");
 }
 
-static void lock_grant_of_a_token_far_beyond_the_bound_is_refused_and_changes_nothing(void **state)
+/* `command` carries a token far beyond the bound: refused, `key` not written, the clock unmoved,
+ * and new tokens still near now. */
+static void assert_far_token_refused(void **state, const char *command, const char *key)
 {
     sg_fixture *f = *state;
     redisContext *c = connect_briefly(f, sg_fixture_start(f, NULL));
     long long last = sg_info_number(c, "slotguard_lock_last_token");
-    sg_command_error(c, "ERR invalid token", "LOCK.GRANT lk2 me " FAR_TOKEN " 99999999999999");
-    assert_int_equal(sg_exists(c, "lk2"), 0);
+    sg_command_error(c, "ERR invalid token", command);
+    assert_int_equal(sg_exists(c, key), 0);
     assert_int_equal(sg_info_number(c, "slotguard_lock_last_token"), last);
     assert_new_tokens_are_near_now(c);
+}
+
+static void lock_grant_of_a_token_far_beyond_the_bound_is_refused_and_changes_nothing(void **state)
+{
+    assert_far_token_refused(state, "LOCK.GRANT lk2 me " FAR_TOKEN " 99999999999999", "lk2");
 }
 
 static void after_a_far_ahead_lock_grant_and_flushall_new_locks_and_records_get_tokens_near_now(void **state)
@@ -457,13 +464,7 @@ static void after_a_far_ahead_lock_grant_and_flushall_new_locks_and_records_get_
 
 static void idemp_record_of_a_token_far_beyond_the_bound_is_refused_and_changes_nothing(void **state)
 {
-    sg_fixture *f = *state;
-    redisContext *c = connect_briefly(f, sg_fixture_start(f, NULL));
-    long long last = sg_info_number(c, "slotguard_lock_last_token");
-    sg_command_error(c, "ERR invalid token", "IDEMP.RECORD key in_progress fp " FAR_TOKEN " 99999999999999");
-    assert_int_equal(sg_exists(c, "key"), 0);
-    assert_int_equal(sg_info_number(c, "slotguard_lock_last_token"), last);
-    assert_new_tokens_are_near_now(c);
+    assert_far_token_refused(state, "IDEMP.RECORD key in_progress fp " FAR_TOKEN " 99999999999999", "key");
 }
 
 static void lock_grant_of_a_token_just_inside_the_bound_is_accepted(void **state)
