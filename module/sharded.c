@@ -72,10 +72,3 @@ int sharded_add(int64_t a, int64_t b, int64_t *out) {
     return 0;
 }
 
-int sharded_sum(const int64_t *values, size_t n, int64_t *sum) {
-    int64_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        if (sharded_add(acc, values[i], &acc) != 0) return -1;
-    *sum = acc;
-    return 0;
-}

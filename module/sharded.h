@@ -37,7 +37,5 @@ int64_t sharded_share(int64_t total, size_t n, size_t i);
 
 /* a + b into *out: 0, or -1 (and *out untouched) when it overflows int64. */
 int sharded_add(int64_t a, int64_t b, int64_t *out);
-/* The sum of n values into *sum: 0, or -1 (and *sum untouched) when it overflows int64. */
-int sharded_sum(const int64_t *values, size_t n, int64_t *sum);
 
 #endif
