@@ -1,6 +1,7 @@
 /* decode.c -- replies into typed results, redirections, CLUSTER SLOTS: see decode.h. */
 #include "decode.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,4 +390,38 @@ int sg_decode_rate_all(sg_context *ctx, const redisReply *reply, const sg_limit_
     }
     *allowed = (int)reply->element[0]->integer;
     return SG_OK;
+}
+
+/* ---- sharded trials' move ledger ------------------------------------------------------------- */
+/* The next number of an entry: digits only (a sign where allowed), then a space or the end. */
+static int entry_number(const char **at, const char *end, int sign_allowed, long long *out) {
+    const char *p = *at;
+    int negative = sign_allowed && p < end && *p == '-';
+    if (negative) p++;
+    if (p == end || *p < '0' || *p > '9') return -1;
+    long long value = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (value > (LLONG_MAX - (*p - '0')) / 10) return -1;
+        value = value * 10 + (*p - '0');
+    }
+    if (p < end && *p != ' ') return -1;
+    *out = negative ? -value : value;
+    *at = p < end ? p + 1 : p;
+    return 0;
+}
+
+int sg_parse_move_entry(const char *text, size_t len, int shards, int *to, long long *amount, long long *done_at_ms) {
+    const char *at = text, *end = text + len;
+    long long shard, slots, done_at = -1;
+    if (text == NULL || entry_number(&at, end, 0, &shard) != 0 || entry_number(&at, end, 0, &slots) != 0) return -1;
+    if (at < end) {
+        if (end - at < 5 || memcmp(at, "done ", 5) != 0) return -1;
+        at += 5;
+        if (entry_number(&at, end, 0, &done_at) != 0 || at != end) return -1;
+    }
+    if (shard >= shards || slots < 1) return -1;
+    *to = (int)shard;
+    *amount = slots;
+    *done_at_ms = done_at;
+    return 0;
 }

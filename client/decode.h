@@ -37,6 +37,12 @@ int sg_decode_window_info(sg_context *ctx, const redisReply *reply, sg_window_in
 int sg_decode_rate_all(sg_context *ctx, const redisReply *reply, const sg_limit_kind *kinds, size_t n, int *allowed,
                        sg_rate_outcome *outcomes);
 
+/* ---- sharded trials' move ledger ------------------------------------------------------------- */
+/* An outbox entry: "<to> <amount>" while the move is in flight (SLOTS.SEND writes it), "<to>
+ * <amount> done <unix ms>" once its RECEIVE was made (the library marks it). *done_at_ms is -1 for
+ * a move in flight. 0, or -1 when the text is not an entry (to in [0, shards), amount >= 1). */
+int sg_parse_move_entry(const char *text, size_t len, int shards, int *to, long long *amount, long long *done_at_ms);
+
 /* ---- cluster --------------------------------------------------------------------------------- */
 typedef enum sg_redirect_kind {
     SG_REDIRECT_NONE = 0, /* not a cluster error: the command's own answer */

@@ -2,7 +2,8 @@
  * the masters of a cluster. Every user has a home shard (a stable hash of the id) and is only ever
  * enrolled there, which makes the dedup exact; when the home shard is full, free slots move to it
  * from another shard (SLOTS.SEND on the sender, SLOTS.RECEIVE on the home shard, then the sender's
- * outbox entry is removed). See slotguard.h for the guarantees. */
+ * outbox entry is marked done, and removed by reconcile a day later). See slotguard.h for the
+ * guarantees. */
 #include "spread.h"
 
 #include <stdio.h>
@@ -14,6 +15,10 @@
 #define KIND "sg-trial"
 #define MAX_ROUNDS 1000 /* moves for one enrollment before giving up (others kept taking them) */
 #define MAX_WAITS 20    /* 1 ms pauses for moves in flight before their slots count as lost */
+/* How long the outbox keeps a finished move (marked done): a repeat of its SEND (a retry of the
+ * call that sent it) finds it and sends nothing again, and reconcile makes its RECEIVE again in
+ * case a failover lost it. Past this, reconcile removes the entry. */
+#define LEDGER_HORIZON_MS (24LL * 3600 * 1000)
 
 typedef struct shard_keys {
     char *trial, *outbox, *inbox;
@@ -216,26 +221,42 @@ static int sender_replicated(sg_context *ctx, sg_sharded_trial *t, sg_link wrote
     return rc;
 }
 
+static long long unix_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SLOTS.RECEIVE of a move at `to`: *added 1 when the slots were added now, 0 when `to` had them. */
+static int receive_move(sg_context *ctx, sg_sharded_trial *t, int from, int to, const char *id, size_t id_len,
+                        long long amount, long long *added) {
+    const shard_keys *k = &t->keys[to];
+    char from_text[16], amount_text[24];
+    const char *receive[] = {"SLOTS.RECEIVE", k->trial, k->inbox, id, from_text, amount_text};
+    size_t receive_len[] = {13, k->trial_len, k->inbox_len, id_len,
+                            (size_t)snprintf(from_text, sizeof(from_text), "%d", from),
+                            (size_t)snprintf(amount_text, sizeof(amount_text), "%lld", amount)};
+    return integer_call(ctx, k->trial, k->trial_len, 6, receive, receive_len, 0, 1, added);
+}
+
 /* Finish a move whose first half is done: the slots reach `to` (once, whoever asks), then the
- * sender's outbox entry goes. Every step may be repeated. *finished 0 when the sender's replicas did
- * not acknowledge in time (with move_wait_replicas): the move is left for reconcile. */
+ * sender's outbox entry is marked done (kept, so that a repeat of the SEND finds it and sends
+ * nothing). Every step may be repeated. *finished 0 when the sender's replicas did not acknowledge
+ * in time (with move_wait_replicas): the move is left for reconcile. */
 static int finish_move(sg_context *ctx, sg_sharded_trial *t, int from, int to, const char *id, size_t id_len,
                        long long amount, sg_link wrote, int *finished) {
     *finished = 0;
     int safe;
     if (sender_replicated(ctx, t, wrote, &safe) != SG_OK) return SG_ERR;
     if (!safe) return SG_OK;
-    const shard_keys *f = &t->keys[from], *k = &t->keys[to];
-    char from_text[16], amount_text[24];
-    const char *receive[] = {"SLOTS.RECEIVE", k->trial, k->inbox, id, from_text, amount_text};
-    size_t receive_len[] = {13, k->trial_len, k->inbox_len, id_len,
-                            (size_t)snprintf(from_text, sizeof(from_text), "%d", from),
-                            (size_t)snprintf(amount_text, sizeof(amount_text), "%lld", amount)};
     long long ignored;
-    if (integer_call(ctx, k->trial, k->trial_len, 6, receive, receive_len, 0, 1, &ignored) != SG_OK) return SG_ERR;
-    const char *settle[] = {"HDEL", f->outbox, id};
-    size_t settle_len[] = {4, f->outbox_len, id_len};
-    if (integer_call(ctx, f->outbox, f->outbox_len, 3, settle, settle_len, 0, 1, &ignored) != SG_OK) return SG_ERR;
+    if (receive_move(ctx, t, from, to, id, id_len, amount, &ignored) != SG_OK) return SG_ERR;
+    const shard_keys *f = &t->keys[from];
+    char entry[96];
+    const char *settle[] = {"HSET", f->outbox, id, entry};
+    size_t settle_len[] = {4, f->outbox_len, id_len,
+                           (size_t)snprintf(entry, sizeof(entry), "%d %lld done %lld", to, amount, unix_ms())};
+    if (integer_call(ctx, f->outbox, f->outbox_len, 4, settle, settle_len, 0, 1, &ignored) != SG_OK) return SG_ERR;
     *finished = 1;
     return SG_OK;
 }
@@ -279,6 +300,8 @@ static int move_to(sg_context *ctx, sg_sharded_trial *t, int home, long long *mo
 }
 
 /* ---- enrollment ------------------------------------------------------------------------------ */
+static int read_shards(sg_context *ctx, sg_sharded_trial *t, sg_sharded_info *info, int moves);
+
 int sg_sharded_enroll(sg_context *ctx, sg_sharded_trial *t, const char *user, size_t len, sg_enroll_result *result) {
     sg_clear_error(ctx);
     if (t == NULL || result == NULL) return sg_fail(ctx, SG_ERR_ARGUMENT, "trial and result");
@@ -297,7 +320,7 @@ int sg_sharded_enroll(sg_context *ctx, sg_sharded_trial *t, const char *user, si
          * count decides: "full" when C users are enrolled (the shards' enrolled counts only grow,
          * except by cancels, so their sum read one shard after another never overstates it). */
         sg_sharded_info info;
-        if (sg_sharded_info_get(ctx, t, &info) != SG_OK) return SG_ERR;
+        if (read_shards(ctx, t, &info, 0) != SG_OK) return SG_ERR;
         if (info.enrolled >= t->capacity) return SG_OK; /* SG_ENROLL_FULL */
         if (info.capacity > info.enrolled) continue;      /* a shard has a free slot: ask again */
         /* The rest is in moves not finished. A live client finishes its move within milliseconds;
@@ -330,9 +353,9 @@ int sg_sharded_status(sg_context *ctx, sg_sharded_trial *t, const char *user, si
     return rc;
 }
 
-int sg_sharded_info_get(sg_context *ctx, sg_sharded_trial *t, sg_sharded_info *info) {
-    sg_clear_error(ctx);
-    if (t == NULL || info == NULL) return sg_fail(ctx, SG_ERR_ARGUMENT, "trial and result");
+/* The shards' capacities and counts, read one after another; with `moves`, also the moves in
+ * flight (each outbox read whole: an operator's call, not the enrollment path's). */
+static int read_shards(sg_context *ctx, sg_sharded_trial *t, sg_sharded_info *info, int moves) {
     memset(info, 0, sizeof(*info));
     info->shards = t->shards;
     for (int i = 0; i < t->shards; i++) {
@@ -349,14 +372,33 @@ int sg_sharded_info_get(sg_context *ctx, sg_sharded_trial *t, sg_sharded_info *i
         info->capacity += one.capacity;
         info->enrolled += one.enrolled;
         info->remaining += one.remaining;
-        const char *hlen[] = {"HLEN", k->outbox};
-        size_t hlen_len[] = {4, k->outbox_len};
-        long long in_flight;
-        if (integer_call(ctx, k->outbox, k->outbox_len, 2, hlen, hlen_len, 0, INT64_MAX, &in_flight) != SG_OK)
-            return SG_ERR;
-        info->moves_in_flight += in_flight;
+        if (!moves) continue;
+        /* Moves in flight: the outbox entries not marked done. */
+        const char *hvals[] = {"HVALS", k->outbox};
+        size_t hvals_len[] = {5, k->outbox_len};
+        r = sg_execute(ctx, k->outbox, k->outbox_len, 2, hvals, hvals_len, SG_RETRIED, 0);
+        if (r == NULL) return SG_ERR;
+        if (r->type == REDIS_REPLY_ERROR) rc = sg_fail_with_reply(ctx, r);
+        else if (r->type != REDIS_REPLY_ARRAY) rc = sg_fail(ctx, SG_ERR_PROTOCOL, "bad outbox");
+        for (size_t e = 0; rc == SG_OK && e < r->elements; e++) {
+            const redisReply *v = r->element[e];
+            int to;
+            long long amount, done_at;
+            if (v->type != REDIS_REPLY_STRING || sg_parse_move_entry(v->str, v->len, t->shards, &to, &amount, &done_at))
+                rc = sg_fail(ctx, SG_ERR_PROTOCOL, "an outbox entry of shard %d is not a move", i);
+            else if (done_at < 0)
+                info->moves_in_flight++;
+        }
+        freeReplyObject(r);
+        if (rc != SG_OK) return SG_ERR;
     }
     return SG_OK;
+}
+
+int sg_sharded_info_get(sg_context *ctx, sg_sharded_trial *t, sg_sharded_info *info) {
+    sg_clear_error(ctx);
+    if (t == NULL || info == NULL) return sg_fail(ctx, SG_ERR_ARGUMENT, "trial and result");
+    return read_shards(ctx, t, info, 1);
 }
 
 int sg_sharded_members(sg_context *ctx, sg_sharded_trial *t, int shard, unsigned long long cursor, size_t count,
@@ -384,19 +426,35 @@ int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *t, long long *finish
         int rc = SG_OK;
         if (r->type == REDIS_REPLY_ERROR) rc = sg_fail_with_reply(ctx, r);
         else if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) rc = sg_fail(ctx, SG_ERR_PROTOCOL, "bad outbox");
-        /* Every entry is a move whose slots left `from` but may not have arrived: finish it. */
+        /* An entry in flight is a move whose slots left `from` but may not have arrived: finish it.
+         * A done one had its RECEIVE, which a failover of `to` may have lost with the inbox entry
+         * (they go together): make it again (once per move id, so exact), and remove the entry
+         * once it is past the ledger's horizon. */
+        long long now = unix_ms();
         for (size_t e = 0; rc == SG_OK && e + 1 < r->elements; e += 2) {
             const redisReply *id = r->element[e], *entry = r->element[e + 1];
             int to = -1;
-            long long amount = 0;
-            if (entry->type != REDIS_REPLY_STRING || sscanf(entry->str, "%d %lld", &to, &amount) != 2 || to < 0 ||
-                to >= t->shards || amount < 1) {
+            long long amount = 0, done_at = -1;
+            if (entry->type != REDIS_REPLY_STRING ||
+                sg_parse_move_entry(entry->str, entry->len, t->shards, &to, &amount, &done_at) != 0) {
                 rc = sg_fail(ctx, SG_ERR_PROTOCOL, "an outbox entry of shard %d is not a move", from);
                 break;
             }
-            int finished = 0;
-            rc = finish_move(ctx, t, from, to, id->str, id->len, amount, read_on, &finished);
-            if (rc == SG_OK) done += finished;
+            if (done_at < 0) {
+                int finished = 0;
+                rc = finish_move(ctx, t, from, to, id->str, id->len, amount, read_on, &finished);
+                if (rc == SG_OK) done += finished;
+                continue;
+            }
+            long long added = 0;
+            rc = receive_move(ctx, t, from, to, id->str, id->len, amount, &added);
+            if (rc == SG_OK) done += added;
+            if (rc == SG_OK && done_at < now - LEDGER_HORIZON_MS) {
+                const char *prune[] = {"HDEL", f->outbox, id->str};
+                size_t prune_len[] = {4, f->outbox_len, id->len};
+                long long ignored;
+                rc = integer_call(ctx, f->outbox, f->outbox_len, 3, prune, prune_len, 0, 1, &ignored);
+            }
         }
         freeReplyObject(r);
         if (rc != SG_OK) return SG_ERR;

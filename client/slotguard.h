@@ -408,8 +408,11 @@ const char *sg_counter_shard_key(const sg_counter *counter, int shard, size_t *l
  * slots, slots move to it: SLOTS.SEND on another shard (up to a batch of max(1, C / (8 S)) slots;
  * the shards are asked in a random order) removes them there and records the move in its outbox,
  * SLOTS.RECEIVE adds them at home once per move id (recorded in the inbox), then the outbox entry is
- * deleted. A move cut between its halves (a crash, a lost reply) has only lost slots, never made
- * any: sg_sharded_reconcile() finishes every move left in an outbox, bringing the total back to C.
+ * marked done ("<to> <slots> done <unix ms>"): kept a day, so that a repeat of the SEND finds it and
+ * sends nothing, and so that reconcile can make the RECEIVE again should a failover of the home
+ * shard's master lose it. A move cut between its halves (a crash, a lost reply) has only lost slots,
+ * never made any: sg_sharded_reconcile() finishes every move left in an outbox, bringing the total
+ * back to C.
  * "Full" is answered only when no other shard gave slots and the shards' enrolled counts add up to
  * C (read one after another; they only grow, but for cancels), or when the only slots left are in
  * moves nobody finished within 20 ms (a crashed client's: lost until reconcile). Waitlists are not
@@ -465,7 +468,8 @@ typedef struct sg_sharded_info {
     long long capacity;        /* the shards' capacities added up: C, less what moves in flight carry */
     long long enrolled;
     long long remaining;
-    long long moves_in_flight; /* outbox entries: moves sent and not (known to be) received */
+    long long moves_in_flight; /* outbox entries not marked done: moves sent and not (known to be)
+                                * received */
 } sg_sharded_info;
 
 /* Every shard's SLOTS.INFO and outbox, one after another (not one instant). Retried. */
@@ -473,8 +477,12 @@ int sg_sharded_info_get(sg_context *ctx, sg_sharded_trial *trial, sg_sharded_inf
 /* ENROLL.MEMBERS of one shard (0 <= shard < shards): export the trial shard by shard. */
 int sg_sharded_members(sg_context *ctx, sg_sharded_trial *trial, int shard, unsigned long long cursor,
                        size_t count, sg_members_page *page);
-/* Finish every move left half-done in an outbox (safe while others enroll: each step is applied at
- * most once). *finished (may be NULL): the moves finished. */
+/* Finish every move left half-done in an outbox, make the RECEIVE of every finished move again (a
+ * failover of the receiving master may have lost it: once per move id, so a repeat changes
+ * nothing), and remove finished moves older than a day (safe while others enroll: each step is
+ * applied at most once). Afterwards the shards' capacities add up to exactly C, up to what
+ * move_wait_replicas leaves open. Run it after every failover, within a day. *finished (may be
+ * NULL): the moves finished, and the RECEIVEs made again that had been lost. */
 int sg_sharded_reconcile(sg_context *ctx, sg_sharded_trial *trial, long long *finished);
 
 /* Requests this context has sent and read a reply for (redirections and map reads included). */

@@ -557,6 +557,44 @@ static void ratelimit_fields_of_a_window_and_their_header_values(void **state) {
     assert_int_equal(sg_ratelimit_format(&g, "per-user", rl, 10, policy, sizeof(policy)), SG_ERR);
 }
 
+/* ---- the move ledger's outbox entries ------------------------------------------------------- */
+static void move_entries_in_flight_and_done_are_read(void **state) {
+    (void)state;
+    int to = -1;
+    long long amount = -1, done_at = 0;
+    assert_int_equal(sg_parse_move_entry("1 12", 4, 2, &to, &amount, &done_at), 0);
+    assert_int_equal(to, 1);
+    assert_int_equal(amount, 12);
+    assert_int_equal(done_at, -1);
+    const char *done = "0 3 done 1764000000123";
+    assert_int_equal(sg_parse_move_entry(done, strlen(done), 2, &to, &amount, &done_at), 0);
+    assert_int_equal(to, 0);
+    assert_int_equal(amount, 3);
+    assert_true(done_at == 1764000000123LL);
+    const char *largest = "999 9223372036854775807 done 0";
+    assert_int_equal(sg_parse_move_entry(largest, strlen(largest), 1000, &to, &amount, &done_at), 0);
+    assert_true(amount == 9223372036854775807LL);
+    assert_int_equal(done_at, 0);
+}
+
+static void anything_else_is_not_a_move_entry(void **state) {
+    (void)state;
+    const char *bad[] = {"",        "1",          "1 ",           "x 1",          "1 x",           "1 0",
+                         "-1 2",    "1 -2",       "2 1",          "1 2 done",     "1 2 done ",     "1 2 done x",
+                         "1 2 gone 5", "1 2 done 5 6", "1 2 done -5", "1  2",       " 1 2",          "1 2x",
+                         "1 9223372036854775808", "1 2 done 99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int to = 7;
+        long long amount = 7, done_at = 7;
+        if (sg_parse_move_entry(bad[i], strlen(bad[i]), 2, &to, &amount, &done_at) != -1)
+            fail_msg("\"%s\" was read as a move entry", bad[i]);
+        assert_int_equal(to, 7);
+    }
+    int to;
+    long long amount, done_at;
+    assert_int_equal(sg_parse_move_entry(NULL, 0, 2, &to, &amount, &done_at), -1);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, clear_context, free_made)
 
 int main(void) {
@@ -593,6 +631,8 @@ int main(void) {
         TEST(rate_all_reads_each_limit_by_its_kind),
         TEST(ratelimit_fields_of_a_throttle),
         TEST(ratelimit_fields_of_a_window_and_their_header_values),
+        TEST(move_entries_in_flight_and_done_are_read),
+        TEST(anything_else_is_not_a_move_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
