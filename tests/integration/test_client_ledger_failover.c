@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "sharded_trial_keys.h"
 #include "slotguard.h"
 
 #define S(text) (text), (sizeof(text) - 1)
@@ -42,17 +43,6 @@ static int owner_of_shard(sg_cluster *cl, sg_sharded_trial *t, int shard, int as
     return sg_cluster_owner(cl, asked, sg_cluster_slot_of(cl, name));
 }
 
-/* NAME:trial:<i>:{...} -> NAME:<part>:<i>:{...} */
-static void shard_key(sg_sharded_trial *t, int shard, const char *part, char *out, size_t size) {
-    size_t len;
-    const char *trial = sg_sharded_trial_key(t, shard, &len);
-    char copy[512];
-    snprintf(copy, sizeof(copy), "%.*s", (int)len, trial);
-    char *at = strstr(copy, ":trial:");
-    assert_non_null(at);
-    *at = '\0';
-    snprintf(out, size, "%s:%s:%s", copy, part, at + 7);
-}
 
 static void a_receive_lost_in_a_failover_is_made_again_by_reconcile(void **state) {
     sg_cluster cl;
@@ -86,7 +76,7 @@ static void a_receive_lost_in_a_failover_is_made_again_by_reconcile(void **state
      * on the receiver (and stays in its output buffer), the entry is marked done on the sender. */
     char trial1[512], outbox1[1024];
     snprintf(trial1, sizeof(trial1), "%s", sg_sharded_trial_key(t, 1, &(size_t){0}));
-    shard_key(t, 1, "out", outbox1, sizeof(outbox1));
+    sg_sharded_shard_key(t, 1, "out", outbox1, sizeof(outbox1));
     assert_int_equal(sg_command_integer(cl.c[sender], "SLOTS.SEND %s %s m1 0 1", trial1, outbox1), 1);
     long long finished = -1;
     CHECK(ctx, sg_sharded_reconcile(ctx, t, &finished));

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "sharded_trial_keys.h"
 #include "slotguard.h"
 
 #define S(text) (text), (sizeof(text) - 1)
@@ -41,18 +42,6 @@ typedef struct ledger {
     char trial[2][512], outbox[2][512], inbox[2][512];
 } ledger;
 
-/* NAME:trial:<i>:{...} -> NAME:<part>:<i>:{...} */
-static void shard_key(sg_sharded_trial *t, int shard, const char *part, char *out, size_t size) {
-    size_t len;
-    const char *trial = sg_sharded_trial_key(t, shard, &len);
-    char copy[256];
-    snprintf(copy, sizeof(copy), "%.*s", (int)len, trial);
-    char *at = strstr(copy, ":trial:");
-    assert_non_null(at);
-    *at = '\0';
-    if (strcmp(part, "trial") == 0) snprintf(out, size, "%.*s", (int)len, trial);
-    else snprintf(out, size, "%s:%s:%s", copy, part, at + 7);
-}
 
 static void open_ledger(ledger *l, sg_fixture *f) {
     sg_server *s = sg_fixture_start(f, NULL);
@@ -66,9 +55,9 @@ static void open_ledger(ledger *l, sg_fixture *f) {
     l->t = sg_sharded_trial_open(l->ctx, S("ledger"), NULL);
     assert_non_null(l->t);
     for (int i = 0; i < 2; i++) {
-        shard_key(l->t, i, "trial", l->trial[i], sizeof(l->trial[i]));
-        shard_key(l->t, i, "out", l->outbox[i], sizeof(l->outbox[i]));
-        shard_key(l->t, i, "in", l->inbox[i], sizeof(l->inbox[i]));
+        sg_sharded_shard_key(l->t, i, "trial", l->trial[i], sizeof(l->trial[i]));
+        sg_sharded_shard_key(l->t, i, "out", l->outbox[i], sizeof(l->outbox[i]));
+        sg_sharded_shard_key(l->t, i, "in", l->inbox[i], sizeof(l->inbox[i]));
     }
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "sharded_trial_keys.h"
 #include "slotguard.h"
 
 #define S(text) (text), (sizeof(text) - 1)
@@ -151,19 +152,6 @@ static void a_take_whose_wait_connection_is_killed_is_reported_unacknowledged(vo
 }
 
 /* ---- a sharded trial's move ------------------------------------------------------------------- */
-/* NAME:trial:<i>:{...} -> NAME:<part>:<i>:{...} (the shard's outbox or inbox). */
-static void shard_hash(sg_sharded_trial *t, int shard, const char *part, char *out, size_t size) {
-    size_t len;
-    const char *trial = sg_sharded_trial_key(t, shard, &len);
-    char *copy = malloc(len + 1);
-    memcpy(copy, trial, len);
-    copy[len] = '\0';
-    char *at = strstr(copy, ":trial:");
-    assert_non_null(at);
-    *at = '\0';
-    snprintf(out, size, "%s:%s:%s", copy, part, at + 7);
-    free(copy);
-}
 
 typedef struct enroll_job {
     sg_context *ctx;
@@ -209,8 +197,8 @@ static void a_move_whose_wait_connection_is_killed_is_left_to_reconcile_never_re
         assert_int_equal(r, SG_ENROLL_ENROLLED);
     }
     char outbox1[512], inbox0[512];
-    shard_hash(t, 1, "out", outbox1, sizeof(outbox1));
-    shard_hash(t, 0, "in", inbox0, sizeof(inbox0));
+    sg_sharded_shard_key(t, 1, "out", outbox1, sizeof(outbox1));
+    sg_sharded_shard_key(t, 0, "in", inbox0, sizeof(inbox0));
 
     /* Shard 0 is full: the third user's enrollment moves a slot from shard 1, and its WAIT blocks. */
     stop_replica(replica);
@@ -268,7 +256,7 @@ static void reconcile_receives_a_move_only_once_the_senders_replica_has_it(void 
     sg_sharded_trial *t = sg_sharded_trial_open(ctx, S("slow"), &options);
     assert_non_null(t);
     char outbox1[512];
-    shard_hash(t, 1, "out", outbox1, sizeof(outbox1));
+    sg_sharded_shard_key(t, 1, "out", outbox1, sizeof(outbox1));
     size_t len;
     const char *trial1 = sg_sharded_trial_key(t, 1, &len);
     char trial1_name[512];
