@@ -171,45 +171,45 @@ static void assert_one_nil_at_the_timeout_while_the_server_answers(sg_server *s,
     assert_int_equal(info.waiters, 0);
 }
 
+/* A server where A holds "k" for HOLDER_LEASE_MS and waiter B is queued on it. */
+typedef struct held_with_waiter {
+    sg_server *s;
+    redisContext *c, *probe, *waiter;
+    int64_t sent_ms;
+} held_with_waiter;
+
+static held_with_waiter hold_k_with_waiter_b(sg_fixture *f)
+{
+    held_with_waiter h;
+    h.s = sg_fixture_start(f, NULL);
+    h.c = connect_briefly(f, h.s);
+    h.probe = connect_briefly(f, h.s);
+    raw_lock_acquire(h.c, "k", "A", HOLDER_LEASE_MS);
+    h.waiter = queue_waiter_b(f, h.s, h.c, "k", &h.sent_ms);
+    return h;
+}
+
 static void pexpireat_just_past_the_timer_wrap_with_a_waiter_keeps_the_server_answering(void **state)
 {
-    sg_fixture *f = *state;
-    sg_server *s = sg_fixture_start(f, NULL);
-    redisContext *c = connect_briefly(f, s);
-    redisContext *probe = connect_briefly(f, s);
-    raw_lock_acquire(c, "k", "A", HOLDER_LEASE_MS);
-    int64_t sent_ms;
-    redisContext *waiter = queue_waiter_b(f, s, c, "k", &sent_ms);
+    held_with_waiter h = hold_k_with_waiter_b(*state);
     long long at = sg_unix_us() / 1000 + WRAPPING_PERIOD_MS + FAR_PUSH_OFFSET_MS;
-    assert_int_equal(sg_command_integer(c, "PEXPIREAT k %lld", at), 1);
-    assert_one_nil_at_the_timeout_while_the_server_answers(s, c, probe, waiter, "k", sent_ms);
+    assert_int_equal(sg_command_integer(h.c, "PEXPIREAT k %lld", at), 1);
+    assert_one_nil_at_the_timeout_while_the_server_answers(h.s, h.c, h.probe, h.waiter, "k", h.sent_ms);
 }
 
 static void pexpireat_to_the_largest_deadline_with_a_waiter_keeps_the_server_answering(void **state)
 {
-    sg_fixture *f = *state;
-    sg_server *s = sg_fixture_start(f, NULL);
-    redisContext *c = connect_briefly(f, s);
-    redisContext *probe = connect_briefly(f, s);
-    raw_lock_acquire(c, "k", "A", HOLDER_LEASE_MS);
-    int64_t sent_ms;
-    redisContext *waiter = queue_waiter_b(f, s, c, "k", &sent_ms);
-    assert_int_equal(sg_command_integer(c, "PEXPIREAT k " FAR_DEADLINE_MS), 1);
-    assert_one_nil_at_the_timeout_while_the_server_answers(s, c, probe, waiter, "k", sent_ms);
+    held_with_waiter h = hold_k_with_waiter_b(*state);
+    assert_int_equal(sg_command_integer(h.c, "PEXPIREAT k " FAR_DEADLINE_MS), 1);
+    assert_one_nil_at_the_timeout_while_the_server_answers(h.s, h.c, h.probe, h.waiter, "k", h.sent_ms);
 }
 
 static void lock_grant_with_the_largest_deadline_over_a_waited_lock_keeps_the_server_answering(void **state)
 {
-    sg_fixture *f = *state;
-    sg_server *s = sg_fixture_start(f, NULL);
-    redisContext *c = connect_briefly(f, s);
-    redisContext *probe = connect_briefly(f, s);
-    raw_lock_acquire(c, "k", "A", HOLDER_LEASE_MS);
-    int64_t sent_ms;
-    redisContext *waiter = queue_waiter_b(f, s, c, "k", &sent_ms);
-    sg_command_status(c, "OK", "LOCK.GRANT k A 1 " FAR_DEADLINE_MS);
-    assert_one_nil_at_the_timeout_while_the_server_answers(s, c, probe, waiter, "k", sent_ms);
-    assert_int_equal(raw_lock_info_of(c, "k").token, 1);
+    held_with_waiter h = hold_k_with_waiter_b(*state);
+    sg_command_status(h.c, "OK", "LOCK.GRANT k A 1 " FAR_DEADLINE_MS);
+    assert_one_nil_at_the_timeout_while_the_server_answers(h.s, h.c, h.probe, h.waiter, "k", h.sent_ms);
+    assert_int_equal(raw_lock_info_of(h.c, "k").token, 1);
 }
 
 /* DUMP of a lock A holds for HOLDER_LEASE_MS, as a malloc'ed buffer. */
