@@ -39,7 +39,7 @@ UNIT_SUPPORT = $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HDRS  = $(wildcard tests/unit/*.h)
 INTEG_SRCS = $(wildcard tests/integration/test_*.c)
 HARNESS    = tests/integration/harness.c tests/integration/checks.c tests/integration/raw_commands.c \
-             tests/integration/cluster.c tests/integration/example_runs.c
+             tests/integration/cluster.c tests/integration/example_runs.c tests/integration/fault_proxy.c
 
 BUILD      = build
 # The trial's unit tests run twice: as the module is built, and with every slot of the index two

@@ -1,9 +1,13 @@
 /* spread.c -- shard placement and the NAME:meta record: see spread.h. */
 #include "spread.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define META_VERSION 1
 #define MAX_SALT 1000000 /* a salt for each master is found within a few dozen tries */
@@ -32,16 +36,48 @@ long long sg_spread_share(const sg_spread *spread, int i) {
     return spread->total / spread->shards + (i < spread->total % spread->shards ? 1 : 0);
 }
 
-/* "<kind> 1 <S> <total> colocated" or "<kind> 1 <S> <total> <salt0> ... <salt S-1>". */
+/* A value no other creation writes: 64 bits from the kernel, or, should that fail, from the clock,
+ * the process id and a call count mixed (splitmix64's finalizer). */
+static uint64_t creation_nonce(void) {
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) == (ssize_t)sizeof(nonce) && nonce != 0) return nonce;
+    static uint64_t calls;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t x = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    x ^= ((uint64_t)getpid() << 40) ^ ++calls * 0x9E3779B97F4A7C15u;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
+    return x ^ (x >> 31);
+}
+
+/* "<kind> 1 <S> <total> colocated" or "<kind> 1 <S> <total> <salt0> ... <salt S-1>", then
+ * " by <16 hex digits>": the creation's nonce, so that a creator whose SET NX was repeated after a
+ * lost reply recognizes its own record. */
 static char *meta_text(const char *kind, const sg_spread *m) {
-    size_t size = 64 + strlen(kind) + (size_t)m->shards * 12;
+    size_t size = 64 + strlen(kind) + (size_t)m->shards * 12 + 24;
     char *text = malloc(size);
     if (text == NULL) return NULL;
     int at = snprintf(text, size, "%s %d %d %lld", kind, META_VERSION, m->shards, m->total);
-    if (m->colocated) snprintf(text + at, size - (size_t)at, " colocated");
+    if (m->colocated) at += snprintf(text + at, size - (size_t)at, " colocated");
     else
         for (int i = 0; i < m->shards; i++) at += snprintf(text + at, size - (size_t)at, " %ld", m->salts[i]);
+    snprintf(text + at, size - (size_t)at, " by %016llx", (unsigned long long)m->nonce);
     return text;
+}
+
+/* The optional " by <16 hex digits>" at `p` (records of older libraries have none): 1 when `p` is
+ * the end of the record, with or without it. */
+static int parse_nonce(const char *p, uint64_t *nonce) {
+    *nonce = 0;
+    if (*p == '\0') return 1;
+    if (strncmp(p, " by ", 4) != 0 || strlen(p + 4) != 16) return 0;
+    for (const char *h = p + 4; *h; h++) {
+        int digit = *h >= '0' && *h <= '9' ? *h - '0' : *h >= 'a' && *h <= 'f' ? *h - 'a' + 10 : -1;
+        if (digit < 0) return 0;
+        *nonce = *nonce << 4 | (uint64_t)digit;
+    }
+    return 1;
 }
 
 static int parse_meta(sg_context *ctx, const char *kind, const char *text, size_t len, sg_spread *m) {
@@ -56,9 +92,9 @@ static int parse_meta(sg_context *ctx, const char *kind, const char *text, size_
         strcmp(magic, kind) == 0 && version == META_VERSION && m->shards >= 1 && m->shards <= SG_SPREAD_MAX_SHARDS &&
         m->total >= 0) {
         const char *p = copy + used;
-        if (strcmp(p, " colocated") == 0) {
+        if (strncmp(p, " colocated", 10) == 0) {
             m->colocated = 1;
-            ok = 1;
+            ok = parse_nonce(p + 10, &m->nonce);
         } else {
             ok = 1;
             for (int i = 0; i < m->shards && ok; i++) {
@@ -67,7 +103,7 @@ static int parse_meta(sg_context *ctx, const char *kind, const char *text, size_
                 ok = end != p && m->salts[i] >= 0;
                 p = end;
             }
-            ok = ok && *p == '\0';
+            ok = ok && parse_nonce(p, &m->nonce);
         }
     }
     free(copy);
@@ -123,6 +159,8 @@ int sg_spread_create(sg_context *ctx, const char *kind, const char *name, size_t
     m->shards = shards;
     m->total = total;
     m->colocated = !ctx->conn->options.cluster;
+    m->nonce = creation_nonce();
+    uint64_t ours = m->nonce;
     if (!m->colocated && choose_salts(ctx, name, len, m) != SG_OK) return SG_ERR;
     char key[SG_SPREAD_MAX_NAME + 16];
     size_t key_len = meta_key(key, sizeof(key), name, len);
@@ -136,7 +174,12 @@ int sg_spread_create(sg_context *ctx, const char *kind, const char *name, size_t
     if (r == NULL) rc = SG_ERR;
     else if (r->type == REDIS_REPLY_ERROR) rc = sg_fail_with_reply(ctx, r);
     else if (r->type == REDIS_REPLY_STATUS) *created = 1;
-    else rc = sg_spread_read(ctx, kind, name, len, m, &found); /* nil: someone was first */
+    else {
+        /* nil: someone was first -- or this call was, and SET NX was repeated after its reply was
+         * lost: then the record carries our nonce. */
+        rc = sg_spread_read(ctx, kind, name, len, m, &found);
+        if (rc == SG_OK && found && m->nonce == ours) *created = 1;
+    }
     if (r) freeReplyObject(r);
     return rc;
 }

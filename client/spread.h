@@ -4,6 +4,8 @@
 #ifndef SG_SPREAD_H
 #define SG_SPREAD_H
 
+#include <stdint.h>
+
 #include "internal.h"
 
 #define SG_SPREAD_MAX_SHARDS 1024
@@ -14,6 +16,7 @@ typedef struct sg_spread {
     int shards;
     long long total;  /* what the creator split over the shards */
     int colocated;    /* one node: every shard on the tag {NAME} */
+    uint64_t nonce;   /* the creation's random id (0 in records of libraries older than the nonce) */
     long salts[SG_SPREAD_MAX_SHARDS];
 } sg_spread;
 
