@@ -92,13 +92,15 @@ static int enroll_command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
 
     trial_enroll_result result = trial_enroll(t, user, len, NULL);
     RedisModule_CloseKey(key);
+    RedisModule_Assert(result != TRIAL_ENROLL_NO_MEMORY); /* see "Out of memory" in glue.h */
     switch (result) {
     case TRIAL_ENROLL_ENROLLED: stats.enrolled++; break;
     case TRIAL_ENROLL_WAITLISTED: stats.waitlisted++; break;
     case TRIAL_ENROLL_FULL: stats.full++; break;
     case TRIAL_ENROLL_ALREADY_ENROLLED: stats.already_enrolled++; break;
     case TRIAL_ENROLL_ALREADY_WAITLISTED: stats.already_waitlisted++; break;
-    default: return RedisModule_ReplyWithError(ctx, "ERR out of memory"); /* not reached: Alloc aborts */
+    case TRIAL_ENROLL_BAD_USER: return RedisModule_ReplyWithError(ctx, USER_ERROR); /* parse_user checked it */
+    case TRIAL_ENROLL_NO_MEMORY: break; /* asserted above */
     }
     if (result == TRIAL_ENROLL_ENROLLED || result == TRIAL_ENROLL_WAITLISTED) trial_changed(ctx, argv[1], "enroll");
     return RedisModule_ReplyWithLongLong(ctx, result);
@@ -186,7 +188,7 @@ static int slots_resize_command(RedisModuleCtx *ctx, RedisModuleString **argv, i
     int changed = trial_capacity(t) != (uint64_t)capacity;
     uint64_t promoted = trial_resize(t, (uint64_t)capacity);
     RedisModule_CloseKey(key);
-    if (promoted == TRIAL_RESIZE_NO_MEMORY) return RedisModule_ReplyWithError(ctx, "ERR out of memory");
+    RedisModule_Assert(promoted != TRIAL_RESIZE_NO_MEMORY); /* see "Out of memory" in glue.h */
     if (changed || promoted) {
         stats.resized++;
         sg_stat_add(&stats.promoted, (long long)promoted);
@@ -283,6 +285,7 @@ static int slots_restore_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
         if (t != NULL) {
             size_t failed_at = 0;
             trial_restore_result result = trial_restore(t, list, n, tickets, users, lens, &failed_at);
+            RedisModule_Assert(result != TRIAL_RESTORE_NO_MEMORY); /* see "Out of memory" in glue.h */
             if (result == TRIAL_RESTORE_OK) trial_raise_next_ticket(t, (uint64_t)next_arrival);
             RedisModule_CloseKey(key);
             char msg[160];
@@ -302,9 +305,7 @@ static int slots_restore_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
             case TRIAL_RESTORE_BAD_USER:
                 RedisModule_ReplyWithError(ctx, USER_ERROR);
                 break;
-            default:
-                RedisModule_ReplyWithError(ctx, "ERR out of memory");
-                break;
+            case TRIAL_RESTORE_NO_MEMORY: break; /* asserted above */
             }
         }
     }
@@ -436,11 +437,7 @@ static int slots_receive_command(RedisModuleCtx *ctx, RedisModuleString **argv, 
         return RedisModule_ReplyWithError(ctx, "ERR invalid amount: the capacity would pass 9223372036854775807");
     } else {
         uint64_t promoted = trial_resize(t, trial_capacity(t) + (uint64_t)amount);
-        if (promoted == TRIAL_RESIZE_NO_MEMORY) {
-            RedisModule_CloseKey(inbox);
-            RedisModule_CloseKey(key);
-            return RedisModule_ReplyWithError(ctx, "ERR out of memory");
-        }
+        RedisModule_Assert(promoted != TRIAL_RESIZE_NO_MEMORY); /* see "Out of memory" in glue.h */
         sg_stat_add(&stats.promoted, (long long)promoted);
         box_record(inbox, argv[3], from, amount);
         move_changed(ctx, argv, "slots.receive");

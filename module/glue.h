@@ -163,7 +163,11 @@ RedisModuleTimerID sg_timer_at(RedisModuleCtx *ctx, int64_t at_ms, int64_t now_m
                                void *data);
 
 /* ---- memory ---------------------------------------------------------------------------------- */
-/* Make every pure core allocate through the RedisModule_Alloc family (called once at load). */
+/* Make every pure core allocate through the RedisModule_Alloc family (called once at load).
+ * Out of memory: that family never returns NULL -- like Redis's own allocations, a failed one
+ * aborts the server (zmalloc's out-of-memory handler). So the cores' NO_MEMORY outcomes, which their
+ * unit tests reach with a failing allocator, cannot happen in the module; the glue asserts that
+ * (RedisModule_Assert) instead of carrying error replies no client could ever receive. */
 void sg_use_module_allocator(void);
 
 #endif
