@@ -326,10 +326,16 @@ static int route(sg_context *ctx, const char *key, size_t key_len) {
         return conn->slot_node[0] >= 0 ? conn->slot_node[0] : 0;
     }
     unsigned slot = sg_key_slot(key, key_len);
-    if (conn->slot_node[slot] < 0 && refresh_slot_map(ctx, -1) != SG_OK) return -1;
-    if (conn->slot_node[slot] < 0) {
-        sg_fail(ctx, SG_ERR_CLUSTER, "no node serves slot %u", slot);
-        return -1;
+    /* A slot no node serves in the map just read: a failover in progress, seen from a node that
+     * has not heard of it yet. Waited out like CLUSTERDOWN: backoff, read again, bounded by
+     * max_redirects. */
+    for (int attempt = 0; conn->slot_node[slot] < 0; attempt++) {
+        if (attempt > conn->options.max_redirects) {
+            sg_fail(ctx, SG_ERR_CLUSTER, "no node serves slot %u", slot);
+            return -1;
+        }
+        if (attempt > 0) sg_client_pause_ms(backoff_ms(attempt - 1));
+        if (refresh_slot_map(ctx, -1) != SG_OK) return -1;
     }
     return conn->slot_node[slot];
 }

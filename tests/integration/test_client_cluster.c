@@ -2,13 +2,15 @@
  * the module on every node): the slot map read from any seed, every call routed to the key's
  * master, MOVED after a slot was migrated (and the map re-read, so it is not asked twice), ASK
  * while a slot is migrating, a replica failover in the middle of a run, a master that dies, and
- * redirections that never end or a slot nobody serves, which must end in a clear error. */
+ * redirections that never end or a slot nobody serves, which must end in a clear error, and a slot
+ * that gets a master while a call waits for one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,6 +356,48 @@ static void a_slot_nobody_serves_ends_in_a_cluster_error(void **state) {
     int created;
     assert_int_equal(sg_trial_create(ctx, key, strlen(key), 1, 0, &created), SG_ERR);
     assert_int_equal(ctx->err, SG_ERR_CLUSTER);
+    assert_non_null(strstr(ctx->errstr, "no node serves slot"));
+    sg_free(ctx);
+}
+
+typedef struct late_owner {
+    int port, slot, delay_ms;
+} late_owner;
+
+/* Gives the slot to the node on `port` after a while (plain hiredis: no cmocka off the main thread). */
+static void *assign_slot_later(void *arg) {
+    late_owner *o = arg;
+    sg_sleep_ms(o->delay_ms);
+    redisContext *c = redisConnect("127.0.0.1", o->port);
+    if (c != NULL && !c->err) {
+        freeReplyObject(redisCommand(c, "CLUSTER ADDSLOTS %d", o->slot));
+        freeReplyObject(redisCommand(c, "CLUSTER BUMPEPOCH"));
+    }
+    if (c != NULL) redisFree(c);
+    return NULL;
+}
+
+/* A slot missing from the map the seed gives (a failover seen from a node that has not heard of it
+ * yet) is waited out like CLUSTERDOWN: the call reaches the slot's master once the map names one. */
+static void a_slot_that_gets_a_master_while_the_call_waits_is_reached(void **state) {
+    sg_cluster cl;
+    sg_cluster_start(&cl, *state, MASTERS);
+    sg_context *ctx = cluster_client(&cl, 0, (sg_options){0});
+    char key[32];
+    sg_cluster_key_on(&cl, 2, "late-", key, sizeof(key));
+    int slot = sg_cluster_slot_of(&cl, key);
+    for (int i = 0; i < cl.nodes; i++) sg_command_status(cl.c[i], "OK", "CLUSTER DELSLOTS %d", slot);
+    late_owner owner = {cl.node[2]->port, slot, 300};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, assign_slot_later, &owner), 0);
+    int created = -1;
+    int rc = sg_trial_create(ctx, key, strlen(key), 1, 0, &created);
+    pthread_join(t, NULL);
+    if (rc != SG_OK) fail_msg("the call did not wait for the slot's master: %s", ctx->errstr);
+    assert_int_equal(created, 1);
+    redisReply *r = sg_command(cl.c[2], "EXISTS %s", key);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
     sg_free(ctx);
 }
 
@@ -372,6 +416,7 @@ int main(void) {
         CLUSTER_TEST(redirections_that_never_end_are_cut_off_with_a_cluster_error),
         CLUSTER_TEST(tryagain_is_retried_with_backoff_and_bounded),
         CLUSTER_TEST(a_slot_nobody_serves_ends_in_a_cluster_error),
+        CLUSTER_TEST(a_slot_that_gets_a_master_while_the_call_waits_is_reached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
