@@ -12,6 +12,7 @@
 #                   it), libslotguard (.a, .so and its symlink), slotguard.h and slotguard.pc;
 #                   PREFIX (default /usr/local) and DESTDIR as usual
 #   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
+#   make valgrind-test  the integration suites with every server under memcheck (slow; not in CI)
 
 CC       ?= cc
 OPT      ?= -O2
@@ -238,3 +239,7 @@ install: $(MODULE) $(LIB_STATIC) $(LIB_SHARED)
 
 clean:
 	rm -rf $(BUILD) $(MODULE) $(EXAMPLE_BINS)
+
+# --- fault-finding beyond the test suite ----------------------------------------------------------
+#   make valgrind-test   the integration suite's servers under memcheck (tests/valgrind.mk)
+include tests/valgrind.mk

@@ -157,6 +157,26 @@ static void install_cleanup(void)
 
 /* ---- small utilities ----------------------------------------------------------------------- */
 
+int sg_scaled_ms(int ms)
+{
+    static double scale; /* 0 until read from the environment */
+    if (scale == 0) {
+        const char *text = getenv("SG_TIME_SCALE");
+        if (text == NULL || text[0] == '\0') {
+            scale = 1;
+        } else {
+            char *end;
+            double parsed = strtod(text, &end);
+            if (*end != '\0' || !(parsed >= 1 && parsed <= 1000)) {
+                fail_msg("harness: SG_TIME_SCALE=%s is not a number from 1 to 1000", text);
+            }
+            scale = parsed;
+        }
+    }
+    double scaled = ms * scale;
+    return scaled >= INT_MAX ? INT_MAX : (int)scaled;
+}
+
 int64_t sg_now_ms(void)
 {
     struct timespec ts;
@@ -473,7 +493,7 @@ static int wait_exit(sg_server *s, int timeout_ms)
 static int start_on_port(sg_server *s, int may_clash)
 {
     s->pid = spawn(s);
-    ready_result r = wait_ready(s, START_TIMEOUT_MS);
+    ready_result r = wait_ready(s, sg_scaled_ms(START_TIMEOUT_MS));
     if (r == READY_OK) return 1;
     kill_and_reap(s);
     if (r == READY_EXITED && may_clash && log_says_port_in_use(s)) return 0;
@@ -483,7 +503,7 @@ static int start_on_port(sg_server *s, int may_clash)
                  s->log_path);
     }
     fail_msg("harness: redis-server on port %d not ready within %d ms (log: %s)", s->port,
-             START_TIMEOUT_MS, s->log_path);
+             sg_scaled_ms(START_TIMEOUT_MS), s->log_path);
     return 0;
 }
 
@@ -565,7 +585,7 @@ sg_server *sg_replica_start(const sg_server *master, const char *const *extra_ar
     snprintf(port, sizeof(port), "%d", master->port);
     const char *leading[] = {"--replicaof", "127.0.0.1", port, NULL};
     sg_server *s = server_start(leading, extra_args);
-    wait_replica_synced(s, START_TIMEOUT_MS);
+    wait_replica_synced(s, sg_scaled_ms(START_TIMEOUT_MS));
     return s;
 }
 
@@ -627,7 +647,7 @@ void sg_server_restart(sg_server *s)
             fail_msg("harness: SHUTDOWN on port %d answered: %s", s->port, msg);
         }
         redisFree(c);
-        if (!wait_exit(s, START_TIMEOUT_MS)) {
+        if (!wait_exit(s, sg_scaled_ms(START_TIMEOUT_MS))) {
             kill_and_reap(s);
             print_log_tail(s);
             fail_msg("harness: server on port %d did not exit after SHUTDOWN", s->port);
@@ -641,7 +661,7 @@ void sg_server_stop(sg_server *s)
     if (s == NULL) return;
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
-        if (!wait_exit(s, STOP_GRACE_MS)) kill_and_reap(s);
+        if (!wait_exit(s, sg_scaled_ms(STOP_GRACE_MS))) kill_and_reap(s);
     }
     if (keep_logs()) {
         fprintf(stderr, "harness: kept server directory %s\n", s->dir);
@@ -667,7 +687,7 @@ redisContext *sg_connect_to(const sg_server *s)
         redisFree(c);
         fail_msg("harness: cannot connect to port %d: %s", s->port, err);
     }
-    struct timeval command_tv = {30, 0};
+    struct timeval command_tv = {sg_scaled_ms(30000) / 1000, 0};
     redisSetTimeout(c, command_tv);
     return c;
 }
@@ -1013,9 +1033,9 @@ int sg_killer_join(sg_killer *k)
 
 void sg_wait_aof_rewrite(redisContext *c)
 {
-    int64_t deadline = sg_now_ms() + 15000;
+    int64_t deadline = sg_now_ms() + sg_scaled_ms(15000);
     while (!sg_info_field_is(c, "aof_rewrite_in_progress", "0") || !sg_info_field_is(c, "aof_rewrite_scheduled", "0")) {
-        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within 15 s");
+        if (sg_now_ms() > deadline) fail_msg("BGREWRITEAOF did not finish within %d ms", sg_scaled_ms(15000));
         sg_sleep_ms(20);
     }
     if (!sg_info_field_is(c, "aof_last_bgrewrite_status", "ok")) fail_msg("BGREWRITEAOF failed");

@@ -9,6 +9,10 @@
  *   SG_REDIS_SERVER  redis-server binary (default: redis-server from PATH)
  *   SG_PRELOAD       value for LD_PRELOAD of the server (the asan build sets the sanitizer runtime)
  *   SG_KEEP_LOGS     when set, server directories are left behind and their paths printed
+ *   SG_TIME_SCALE    a number from 1 to 1000 (default 1) multiplying the harness's own waits: server
+ *                    start, replica sync, exit after SHUTDOWN or SIGTERM, AOF rewrite, the command
+ *                    timeout of sg_connect_to. Timeouts a test passes in are not scaled. For a slow
+ *                    server (valgrind: scripts/valgrind-test.sh sets it).
  */
 #ifndef SG_HARNESS_H
 #define SG_HARNESS_H
@@ -36,7 +40,7 @@ typedef struct sg_server {
  * --enable-debug-command yes --loadmodule $SG_MODULE. Waits until the server answers PING. With
  * "--cluster-enabled", "yes" among them, the port is chosen so that port + 10000 (the cluster bus)
  * is free too.
- * Fails the current test (cmocka) when it cannot start within 10 s. */
+ * Fails the current test (cmocka) when it cannot start within 10 s (times SG_TIME_SCALE). */
 sg_server *sg_server_start(const char *const *extra_args);
 
 /* Start a replica of `master` (extra args as above) and wait until its link is up and the initial
@@ -58,12 +62,12 @@ void sg_server_kill(sg_server *s);
 /* Start a stopped or killed server again on the same port, directory and arguments. */
 void sg_server_start_again(sg_server *s);
 
-/* Stop the server if running (SIGTERM, then SIGKILL after 5 s), remove its directory, free it.
- * Accepts NULL. */
+/* Stop the server if running (SIGTERM, then SIGKILL after 5 s times SG_TIME_SCALE), remove its
+ * directory, free it. Accepts NULL. */
 void sg_server_stop(sg_server *s);
 
-/* A connection to the server (1 s connect timeout, 30 s command timeout). Fails the test when it
- * cannot connect. */
+/* A connection to the server (1 s connect timeout, 30 s command timeout times SG_TIME_SCALE). Fails
+ * the test when it cannot connect. */
 redisContext *sg_connect_to(const sg_server *s);
 
 /* Run a command (hiredis printf-like format); fails the test when the connection broke (NULL
@@ -93,6 +97,10 @@ char *sg_debug_digest(redisContext *c);
 
 /* A free TCP port on 127.0.0.1 (bound then released). */
 int sg_free_port(void);
+
+/* `ms` multiplied by $SG_TIME_SCALE (see above), for waits on the server that only a slow server
+ * makes long. */
+int sg_scaled_ms(int ms);
 
 /* Milliseconds on a monotonic clock. */
 int64_t sg_now_ms(void);
