@@ -13,6 +13,8 @@
 #                   PREFIX (default /usr/local) and DESTDIR as usual
 #   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
 #   make valgrind-test  the integration suites with every server under memcheck (slow; not in CI)
+#   make soak       10 minutes of every family at random against a master, a replica and the AOF
+#                   (SOAK_SECONDS=n for another length; the test command runs 60 s)
 
 CC       ?= cc
 OPT      ?= -O2
@@ -243,3 +245,6 @@ clean:
 # --- fault-finding beyond the test suite ----------------------------------------------------------
 #   make valgrind-test   the integration suite's servers under memcheck (tests/valgrind.mk)
 include tests/valgrind.mk
+#   make soak            every family's commands from many clients for SOAK_SECONDS (default 600)
+#                        against a master, a replica and the AOF (tests/soak/soak.mk)
+include tests/soak/soak.mk
