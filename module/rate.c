@@ -29,22 +29,20 @@ int rate_throttle(const rate_gcra *g, int64_t tat, int64_t now, int64_t quantity
     if (diff < 0) {
         out->limited = 1;
         if (increment <= g->tolerance) out->retry_after = -diff; /* else it can never be allowed */
-        ttl = tat - now;
+        ttl = base - now; /* a stored TAT in the past is a full bucket, not more than full */
         out->store = 0;
     } else {
         out->limited = 0;
         ttl = new_tat - now;
         out->store = quantity > 0;
     }
-    /* What is left of the bucket after this call, in whole units (redis-cell divides microseconds). */
+    /* What is left of the bucket after this call, in whole units, at most the limit. redis-cell
+     * divides whole microseconds by the interval truncated to whole microseconds, which gives the
+     * same number when the interval is a whole number of microseconds, and more than the limit
+     * when it is not (1.5 µs: 13 of 10); the division here is exact, in integers. */
     int64_t next = g->tolerance - ttl;
-    out->remaining = 0;
-    if (next > -g->emission_interval) {
-        int64_t interval_us = g->emission_interval / 1000;
-        double units = interval_us > 0 ? (double)(next / 1000) / (double)interval_us
-                                       : (double)next / (double)g->emission_interval;
-        out->remaining = units > 0 ? (int64_t)units : 0;
-    }
+    out->remaining = next > 0 ? next / g->emission_interval : 0;
+    if (out->remaining > g->limit) out->remaining = g->limit;
     out->reset_after = ttl;
     return 0;
 }

@@ -176,6 +176,29 @@ static void random_calls_match_the_credit_model(void **state) {
     }
 }
 
+/* Found by the libFuzzer harness (tests/fuzz/crashes/rate-remaining-*.bin). */
+static void remaining_is_exact_and_never_above_the_limit(void **state) {
+    (void)state;
+    /* 666,666 per second: an interval of 1.5 us, which redis-cell's whole-microsecond division
+     * read as 1 us (13 of 10 left after one unit). */
+    rate_gcra g = gcra_of(9, 666666, 1);
+    int64_t tat = 0;
+    rate_throttle_result r = call(&g, &tat, T0, 1);
+    assert_int_equal(r.limited, 0);
+    assert_int_equal(r.remaining, 9);
+    r = call(&g, &tat, T0, 0);
+    assert_int_equal(r.remaining, 9);
+    r = call(&g, &tat, T0 + S_NS, 0); /* a second later the bucket is full: 10, not more */
+    assert_int_equal(r.remaining, 10);
+    /* A call that can never fit, on a state whose TAT lies far in the past: a full bucket. */
+    rate_gcra small = gcra_of(1, 1, 1);
+    rate_throttle_result never;
+    assert_int_equal(rate_throttle(&small, 1, T0, 3, &never), 0);
+    assert_int_equal(never.limited, 1);
+    assert_int_equal(never.remaining, 2);
+    assert_true(never.reset_after >= 0);
+}
+
 static void a_steady_rate_is_always_allowed(void **state) {
     (void)state;
     rate_gcra g = gcra_of(0, 10, 1); /* no burst: one unit every 100 ms */
@@ -348,6 +371,7 @@ int main(void) {
         cmocka_unit_test(a_window_allows_its_quota_says_when_it_is_used_up_and_counts_nothing_over_it),
         cmocka_unit_test(windows_end_a_period_later_or_on_the_clocks_whole_periods),
         cmocka_unit_test(only_non_negative_decimal_integers_are_a_state),
+        cmocka_unit_test(remaining_is_exact_and_never_above_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
