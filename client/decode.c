@@ -404,7 +404,7 @@ static int entry_number(const char **at, const char *end, int sign_allowed, long
         if (value > (LLONG_MAX - (*p - '0')) / 10) return -1;
         value = value * 10 + (*p - '0');
     }
-    if (p < end && *p != ' ') return -1;
+    if (p < end && (*p != ' ' || p + 1 == end)) return -1; /* a space only between two fields */
     *out = negative ? -value : value;
     *at = p < end ? p + 1 : p;
     return 0;

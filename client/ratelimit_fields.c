@@ -2,6 +2,7 @@
  * answer (see slotguard.h). Pure: no connection, unit-tested alone. */
 #include "slotguard.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,12 +19,13 @@ int sg_ratelimit_from_throttle(long long max_burst, long long count, long long p
                                const sg_throttle_result *result, sg_ratelimit_fields *fields) {
     if (result == NULL || fields == NULL || max_burst < 0 || count <= 0 || period <= 0 || max_burst == INT64_MAX)
         return SG_ERR;
-    long long limit = max_burst + 1, refill;
-    /* limit × period / count, rounded up, without overflowing when the product would: refill in
-     * whole periods first, then the rest. */
-    long long whole = limit / count, rest = limit % count, part;
-    if (__builtin_mul_overflow(whole, period, &refill) || __builtin_mul_overflow(rest, period, &part)) return SG_ERR;
-    if (__builtin_add_overflow(refill, divide_up(part, count), &refill)) return SG_ERR;
+    long long limit = max_burst + 1;
+    /* limit × period / count, rounded up, in 128 bits: an error only when the result itself does
+     * not fit. */
+    unsigned __int128 product = (unsigned __int128)limit * (unsigned __int128)period;
+    unsigned __int128 refill_wide = product / (unsigned __int128)count + (product % (unsigned __int128)count != 0);
+    if (refill_wide > (unsigned __int128)LLONG_MAX) return SG_ERR;
+    long long refill = (long long)refill_wide;
     fields->q = limit;
     fields->w = seconds_of(refill, flags);
     fields->r = result->remaining;

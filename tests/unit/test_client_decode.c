@@ -528,6 +528,10 @@ static void ratelimit_fields_of_a_throttle(void **state) {
     assert_int_equal(f.w, 1);
     assert_int_equal(f.t, 2);
     assert_int_equal(f.r, 0);
+    /* A refill that fits although limit x period does not: 2 x INT64_MAX / INT64_MAX is 2 (the
+     * libFuzzer harness found this refused: tests/fuzz/crashes/client-ratelimit-refill-overflow.bin). */
+    assert_int_equal(sg_ratelimit_from_throttle(1, INT64_MAX, INT64_MAX, 0, &r, &f), SG_OK);
+    assert_int_equal(f.w, 2);
     /* A refill longer than 64 bits can hold, and parameters that describe no rate. */
     assert_int_equal(sg_ratelimit_from_throttle(INT64_MAX - 1, 1, 1000000000, 0, &r, &f), SG_ERR);
     assert_int_equal(sg_ratelimit_from_throttle(1, 0, 60, 0, &r, &f), SG_ERR);
@@ -582,7 +586,8 @@ static void anything_else_is_not_a_move_entry(void **state) {
     const char *bad[] = {"",        "1",          "1 ",           "x 1",          "1 x",           "1 0",
                          "-1 2",    "1 -2",       "2 1",          "1 2 done",     "1 2 done ",     "1 2 done x",
                          "1 2 gone 5", "1 2 done 5 6", "1 2 done -5", "1  2",       " 1 2",          "1 2x",
-                         "1 9223372036854775808", "1 2 done 99999999999999999999"};
+                         "1 9223372036854775808", "1 2 done 99999999999999999999",
+                         "1 2 ",    "1 2 done 5 "}; /* no writer leaves a trailing space */
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int to = 7;
         long long amount = 7, done_at = 7;
