@@ -387,11 +387,22 @@ static int seq_reserve_n(trial *t, sequence *q, size_t n) {
 /* Room for one more slot at the tail. */
 static int seq_reserve(trial *t, sequence *q) { return seq_reserve_n(t, q, 1); }
 
-/* 1 when a slot of the sequence, live or tombstone, has this arrival number (a tombstone's number
- * must not be reused either: it still orders the sequence). */
+/* 1 when a slot of the sequence, live or tombstone, has this arrival number (numbers are unique
+ * along a sequence, tombstones included: they still order it). */
 static int seq_has_ticket(const sequence *q, uint64_t ticket) {
     size_t i = seq_lower_bound(q, ticket);
     return i < q->tail && slot_ticket(q->slots[i]) == ticket;
+}
+
+/* Drop the tombstone holding this arrival number, if there is one, as a compaction would. Used
+ * before a number is checked against the other list, so that the answer depends on the users,
+ * not on whether that list was compacted since one of them left. Trimming keeps tombstones off
+ * both ends, so the slot dropped is inside and the sequence stays in order. */
+static void seq_drop_tombstone(sequence *q, uint64_t ticket) {
+    size_t i = seq_lower_bound(q, ticket);
+    if (i >= q->tail || slot_is_live(q->slots[i]) || slot_ticket(q->slots[i]) != ticket) return;
+    memmove(q->slots + i, q->slots + i + 1, (q->tail - i - 1) * sizeof(slot));
+    q->tail--;
 }
 
 static uint64_t seq_last_ticket(const sequence *q) {
@@ -661,6 +672,7 @@ uint64_t trial_scan(const trial *t, uint64_t cursor, size_t count, trial_visit_f
 trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const uint64_t *tickets,
                                    const char *const *users, const size_t *lens, size_t *failed_at) {
     sequence *q = list == TRIAL_LIST_ENROLLED ? &t->enrolled : &t->waitlist;
+    sequence *other = list == TRIAL_LIST_ENROLLED ? &t->waitlist : &t->enrolled;
     uint8_t state = list == TRIAL_LIST_ENROLLED ? TRIAL_STATE_ENROLLED : TRIAL_STATE_WAITLISTED;
     trial_restore_result result = TRIAL_RESTORE_OK;
     size_t done = 0;
@@ -673,10 +685,11 @@ trial_restore_result trial_restore(trial *t, trial_list list, size_t n, const ui
             result = TRIAL_RESTORE_BAD_TICKET;
         } else if (index_find(t, users[done], lens[done], h) != NULL) {
             result = TRIAL_RESTORE_DUPLICATE;
-        } else if (seq_has_ticket(list == TRIAL_LIST_ENROLLED ? &t->waitlist : &t->enrolled, tickets[done])) {
-            result = TRIAL_RESTORE_BAD_TICKET; /* arrival numbers are unique across both lists */
-        } else if (add_user(t, q, users[done], lens[done], tickets[done], state, h) == NULL) {
-            result = TRIAL_RESTORE_NO_MEMORY;
+        } else {
+            seq_drop_tombstone(other, tickets[done]);
+            if (seq_has_ticket(other, tickets[done])) result = TRIAL_RESTORE_BAD_TICKET; /* unique across both lists */
+            else if (add_user(t, q, users[done], lens[done], tickets[done], state, h) == NULL)
+                result = TRIAL_RESTORE_NO_MEMORY;
         }
         if (result != TRIAL_RESTORE_OK) break;
         last = tickets[done];
