@@ -13,6 +13,7 @@
 #                   PREFIX (default /usr/local) and DESTDIR as usual
 #   make setup      install Debian packages and fetch redismodule.h (scripts/setup.sh)
 #   make valgrind-test  the integration suites with every server under memcheck (slow; not in CI)
+#   make fuzz       every libFuzzer harness for FUZZ_SECONDS (default 60; the test command runs 10)
 #   make soak       10 minutes of every family at random against a master, a replica and the AOF
 #                   (SOAK_SECONDS=n for another length; the test command runs 60 s)
 
@@ -248,3 +249,5 @@ include tests/valgrind.mk
 #   make soak            every family's commands from many clients for SOAK_SECONDS (default 600)
 #                        against a master, a replica and the AOF (tests/soak/soak.mk)
 include tests/soak/soak.mk
+#   make fuzz            the libFuzzer harnesses, FUZZ_SECONDS each (tests/fuzz/fuzz.mk)
+include tests/fuzz/fuzz.mk

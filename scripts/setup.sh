@@ -7,8 +7,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 deps_dir="$top/.deps"
 header="$deps_dir/include/redismodule.h"
-# gnuplot-nox draws the benchmark charts, valgrind counts their instructions (make bench).
-packages=(build-essential pkg-config dpkg-dev redis-server redis-tools libhiredis-dev libcmocka-dev gnuplot-nox valgrind)
+# gnuplot-nox draws the benchmark charts, valgrind counts their instructions (make bench) and runs
+# the servers under memcheck (make valgrind-test); clang and its runtimes (libFuzzer) build the
+# fuzzing harnesses (make fuzz).
+packages=(build-essential pkg-config dpkg-dev redis-server redis-tools libhiredis-dev libcmocka-dev gnuplot-nox valgrind
+          clang libclang-rt-14-dev)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
