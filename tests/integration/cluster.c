@@ -48,6 +48,7 @@ void sg_cluster_wait_ok(sg_cluster *cl) {
     snprintf(known, sizeof(known), "%d", cl->nodes);
     int64_t deadline = sg_now_ms() + CLUSTER_TIMEOUT_MS;
     for (int i = 0; i < cl->nodes; i++) {
+        if (cl->node[i]->pid == 0) continue; /* killed (sg_server_kill): not asked */
         while (!cluster_field_is(cl->c[i], "cluster_state", "ok") ||
                !cluster_field_is(cl->c[i], "cluster_known_nodes", known)) {
             if (sg_now_ms() > deadline) fail_msg("node %d: cluster not ok with %d nodes in time", i, cl->nodes);
@@ -59,15 +60,26 @@ void sg_cluster_wait_ok(sg_cluster *cl) {
 static int add_node(sg_cluster *cl) {
     if (cl->nodes >= SG_CLUSTER_MAX_NODES) fail_msg("a test cluster has at most %d nodes", SG_CLUSTER_MAX_NODES);
     int i = cl->nodes++;
-    cl->node[i] = sg_fixture_start(cl->f, cluster_args);
+    /* cluster_args, with the node timeout of sg_cluster_start_opts when one was chosen. */
+    const char *args[sizeof(cluster_args) / sizeof(cluster_args[0])];
+    char timeout[24];
+    memcpy(args, cluster_args, sizeof(args));
+    if (cl->node_timeout_ms > 0) {
+        snprintf(timeout, sizeof(timeout), "%d", cl->node_timeout_ms);
+        args[5] = timeout; /* the value after --cluster-node-timeout */
+    }
+    cl->node[i] = sg_fixture_start(cl->f, args);
     cl->c[i] = sg_fixture_connect(cl->f, cl->node[i]);
     return i;
 }
 
-void sg_cluster_start(sg_cluster *cl, sg_fixture *f, int masters) {
+void sg_cluster_start(sg_cluster *cl, sg_fixture *f, int masters) { sg_cluster_start_opts(cl, f, masters, 0); }
+
+void sg_cluster_start_opts(sg_cluster *cl, sg_fixture *f, int masters, int node_timeout_ms) {
     memset(cl, 0, sizeof(*cl));
     cl->f = f;
     cl->masters = masters;
+    cl->node_timeout_ms = node_timeout_ms;
     for (int m = 0; m < masters; m++) {
         add_node(cl);
         sg_command_status(cl->c[m], "OK", "CLUSTER ADDSLOTSRANGE %d %d", sg_cluster_first_slot(cl, m),
@@ -114,7 +126,7 @@ int sg_cluster_add_replica(sg_cluster *cl, int master) {
         sg_sleep_ms(50);
     }
     for (int i = 0; i < cl->nodes; i++) {
-        if (i == r) continue;
+        if (i == r || cl->node[i]->pid == 0) continue;
         while (!knows_as_replica(cl->c[i], replica_id, master_id)) {
             if (sg_now_ms() > deadline) fail_msg("node %d never learned of the replica of node %d", i, master);
             sg_sleep_ms(50);
@@ -235,4 +247,22 @@ void sg_cluster_move_slot(sg_cluster *cl, int slot, int from, int to) {
     while (sg_cluster_migrate_keys(cl, slot, from, to, 100) > 0) {
     }
     sg_cluster_migration_end(cl, slot, to);
+}
+
+void sg_cluster_wait_auto_failover(sg_cluster *cl, int killed, int replica, int timeout_ms) {
+    int killed_port = cl->node[killed]->port;
+    int64_t deadline = sg_now_ms() + timeout_ms;
+    while (!sg_info_field_is(cl->c[replica], "role", "master") || !serves_a_slot(cl->c[replica], cl->node[replica]->port)) {
+        if (sg_now_ms() > deadline) fail_msg("node %d did not take over from the killed node %d in time", replica, killed);
+        sg_sleep_ms(50);
+    }
+    for (int i = 0; i < cl->nodes; i++) {
+        if (i == killed || cl->node[i]->pid == 0) continue;
+        while (serves_a_slot(cl->c[i], killed_port) || !serves_a_slot(cl->c[i], cl->node[replica]->port) ||
+               !cluster_field_is(cl->c[i], "cluster_state", "ok")) {
+            if (sg_now_ms() > deadline)
+                fail_msg("node %d did not see node %d replace the killed node %d in time", i, replica, killed);
+            sg_sleep_ms(50);
+        }
+    }
 }

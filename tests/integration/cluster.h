@@ -16,10 +16,14 @@ typedef struct sg_cluster {
     int nodes;
     sg_server *node[SG_CLUSTER_MAX_NODES];
     redisContext *c[SG_CLUSTER_MAX_NODES];
+    int node_timeout_ms; /* --cluster-node-timeout of its nodes; 0: 2000 (set by sg_cluster_start_opts) */
 } sg_cluster;
 
 /* Start `masters` nodes and join them; returns once every node sees the cluster ok. */
 void sg_cluster_start(sg_cluster *cl, sg_fixture *f, int masters);
+/* sg_cluster_start with every node (replicas added later too) started with --cluster-node-timeout
+ * node_timeout_ms (0: the default 2000), e.g. a short one for automatic failovers. */
+void sg_cluster_start_opts(sg_cluster *cl, sg_fixture *f, int masters, int node_timeout_ms);
 /* Add a replica of node `master`; returns its node index once it has synced and every master
  * knows it as that master's replica (masters vote for no other in a failover). */
 int sg_cluster_add_replica(sg_cluster *cl, int master);
@@ -41,6 +45,12 @@ char *sg_cluster_node_id(redisContext *c);
 /* CLUSTER FAILOVER on `replica`; returns once it is a master and its old master a replica, no node
  * maps a slot to the old master any more, and every node sees the cluster ok. */
 void sg_cluster_failover(sg_cluster *cl, int replica);
+
+/* After node `killed` (a master) was killed: wait, up to timeout_ms, until its replica `replica`
+ * has taken over by itself (automatic failover: role master, serving slots), and every live node
+ * (pid != 0, not `killed`) maps no slot to the killed node, maps slots to `replica`, and says
+ * cluster_state:ok. cl->c[killed] is not used. */
+void sg_cluster_wait_auto_failover(sg_cluster *cl, int killed, int replica, int timeout_ms);
 
 /* Moving a slot: begin (IMPORTING on `to`, MIGRATING on `from`), move up to `count` keys with
  * MIGRATE (returns how many moved; 0 when none is left), end (SETSLOT NODE on every master). */
