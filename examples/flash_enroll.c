@@ -28,14 +28,29 @@
  *   shards S              (the trial's shard count, from sg_sharded_info_get)
  *   moves_in_flight K     (slot moves sent and not yet received; 0 when nothing crashed)
  *   duplicates 0          (patients found enrolled twice across shards, or away from their home)
- * Exit status: 0 when nobody was over-enrolled, nobody is enrolled twice and the counts agree, 1 on
- * any failure, 2 on bad arguments.
+ * Under faults (a lost connection, a failover, CLUSTERDOWN, a timeout) a call that fails is
+ * counted, its first messages go to stderr, and the thread waits (10 ms doubling up to 500 ms) and
+ * calls again for the same patient; after --max-errors consecutive failures it gives up. The
+ * trial is then read back (retried for up to about 20 s while a cluster settles) and, only when
+ * some call failed, these lines follow the others:
+ *   server_enrolled N     the trial's enrolled users as the servers hold them
+ *   uncertain N           patients whose call failed and who were never told enrolled: each may or
+ *                         may not have been enrolled by it
+ *   lost N                patients told enrolled whom the trial no longer holds (a failover lost
+ *                         writes its replica had not received; one trial key: from the counts)
+ *   errors N              failed calls
+ *   gave_up N             threads that gave up
+ * Exit status: 0 when no call failed, nobody was over-enrolled, nobody is enrolled twice and the
+ * counts agree; 3 when calls failed but every thread went on to the end and the trial is sound
+ * (never over capacity, nobody twice, and every member was told enrolled or is uncertain); 1 on any
+ * other failure; 2 on bad arguments.
  *
  * Build: make examples (links libslotguard statically). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "slotguard.h"
 
@@ -49,12 +64,13 @@ typedef struct settings {
     int threads;
     int repeats;
     int shards; /* 0: one trial key (sg_trial_create, sg_enroll); >= 1: a sharded trial */
+    int max_errors; /* consecutive failed calls a thread accepts before it gives up */
 } settings;
 
 static void print_usage(FILE *out, const char *program) {
     fprintf(out,
             "usage: %s [--host H] [--port P] [--cluster] [--shards S] [--trial NAME] [--capacity N]\n"
-            "          [--patients M] [--threads T] [--repeats R]\n"
+            "          [--patients M] [--threads T] [--repeats R] [--max-errors N]\n"
             "  --host H       server (cluster mode: the seed node); default 127.0.0.1\n"
             "  --port P       its port; default 6379\n"
             "  --cluster      talk to a Redis Cluster (host:port is the seed)\n"
@@ -65,11 +81,15 @@ static void print_usage(FILE *out, const char *program) {
             "  --patients M   patients patient-1 ... patient-M; default 1000\n"
             "  --threads T    threads enrolling at once, one context each; default 8\n"
             "  --repeats R    ENROLL calls per patient; default 2\n"
+            "  --max-errors N failed calls in a row a thread accepts (waiting between them) before it\n"
+            "                 gives up; default 60\n"
             "  --help         print this and exit\n"
             "Prints enrolled, full and already_enrolled counts over all calls, then over_enrolled\n"
             "(from SLOTS.INFO); with --shards also shards, moves_in_flight and duplicates (patients\n"
             "enrolled twice across shards). Exit 0 when nobody was over-enrolled or enrolled twice and\n"
-            "the counts agree, 1 on failure, 2 on bad arguments.\n",
+            "the counts agree, 1 on failure, 2 on bad arguments. When calls failed (a failover, a lost\n"
+            "connection) the threads go on, the trial is read back, and server_enrolled, uncertain, lost,\n"
+            "errors and gave_up follow; exit 3 when the trial is still sound.\n",
             program);
 }
 
@@ -94,7 +114,7 @@ static int parse_arguments(int argc, char **argv, settings *s) {
             continue;
         }
         static const char *const value_flags[] = {"--host",     "--port",     "--trial",   "--capacity",
-                                                  "--patients", "--threads",  "--repeats", "--shards"};
+                                                  "--patients", "--threads",  "--repeats", "--shards", "--max-errors"};
         int known = 0;
         for (size_t f = 0; f < sizeof(value_flags) / sizeof(value_flags[0]); f++)
             if (strcmp(flag, value_flags[f]) == 0) known = 1;
@@ -128,6 +148,9 @@ static int parse_arguments(int argc, char **argv, settings *s) {
         } else if (strcmp(flag, "--repeats") == 0) {
             bad = parse_number(value, 1, 1000000, &number);
             s->repeats = (int)number;
+        } else if (strcmp(flag, "--max-errors") == 0) {
+            bad = parse_number(value, 1, 1000000, &number);
+            s->max_errors = (int)number;
         } else if (strcmp(flag, "--shards") == 0) {
             bad = parse_number(value, 0, 1024, &number);
             s->shards = (int)number;
@@ -162,8 +185,14 @@ static const char *const outcome_names[OUTCOMES] = {"enrolled", "full", "already
 typedef struct crowd {
     const settings *s;
     pthread_barrier_t start;
-    unsigned char *enrolled_patient; /* [patient - 1]: 1 once told enrolled; each written by one thread */
+    unsigned char *enrolled_patient;  /* [patient - 1]: 1 once told enrolled; each written by one thread */
+    unsigned char *uncertain_patient; /* [patient - 1]: 1 once a call for it failed */
+    pthread_mutex_t report_lock;      /* the first failures go to stderr */
+    int reported;
 } crowd;
+
+#define REPORTED_ERRORS 5
+#define MAX_BACKOFF_MS 500
 
 typedef struct worker {
     crowd *crowd;
@@ -171,6 +200,8 @@ typedef struct worker {
     sg_context *ctx;
     sg_sharded_trial *trial; /* sharded mode: this thread's own handle, opened with ctx */
     long long counts[OUTCOMES];
+    long long errors;
+    int gave_up;
     int failed;
     char error[SG_ERRSTR_SIZE + 64];
 } worker;
@@ -187,13 +218,28 @@ static void *enroll_patients(void *arg) {
             char user[32];
             int user_len = snprintf(user, sizeof(user), "patient-%ld", patient);
             sg_enroll_result result;
-            int rc = s->shards > 0 ? sg_sharded_enroll(w->ctx, w->trial, user, (size_t)user_len, &result)
-                                   : sg_enroll(w->ctx, s->trial, strlen(s->trial), user, (size_t)user_len, &result);
-            if (rc != SG_OK) {
-                snprintf(w->error, sizeof(w->error), "%s %s %s: %s", s->shards > 0 ? "sharded ENROLL" : "ENROLL",
-                         s->trial, user, w->ctx->errstr);
-                w->failed = 1;
-                return NULL;
+            int rc, in_a_row = 0;
+            long long backoff_ms = 10;
+            /* A failed call is counted and made again after a pause, up to max_errors in a row. */
+            while ((rc = s->shards > 0 ? sg_sharded_enroll(w->ctx, w->trial, user, (size_t)user_len, &result)
+                                       : sg_enroll(w->ctx, s->trial, strlen(s->trial), user, (size_t)user_len,
+                                                   &result)) != SG_OK) {
+                w->errors++;
+                w->crowd->uncertain_patient[patient - 1] = 1;
+                pthread_mutex_lock(&w->crowd->report_lock);
+                if (w->crowd->reported++ < REPORTED_ERRORS)
+                    fprintf(stderr, "%s %s %s: %s (going on)\n", s->shards > 0 ? "sharded ENROLL" : "ENROLL", s->trial,
+                            user, w->ctx->errstr);
+                pthread_mutex_unlock(&w->crowd->report_lock);
+                if (++in_a_row >= s->max_errors) {
+                    snprintf(w->error, sizeof(w->error), "thread %d gave up after %d failed calls in a row: %s",
+                             w->index, in_a_row, w->ctx->errstr);
+                    w->gave_up = 1;
+                    return NULL;
+                }
+                struct timespec pause = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
+                nanosleep(&pause, NULL);
+                backoff_ms = backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff_ms * 2;
             }
             int at = outcome_index(result);
             if (at < 0) {
@@ -298,7 +344,8 @@ static int read_every_member(sg_context *ctx, sg_sharded_trial *trial, member_li
  * sharded trial against what the patients were told and against its total capacity. Returns the
  * exit code. */
 static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const settings *s,
-                               const unsigned char *enrolled_patient) {
+                               const unsigned char *enrolled_patient, const unsigned char *uncertain_patient,
+                               int faults, long long *server_enrolled, long long *lost) {
     sg_sharded_info info;
     if (sg_sharded_info_get(ctx, trial, &info) != SG_OK) {
         fprintf(stderr, "SLOTS.INFO of the shards of %s: %s\n", s->trial, ctx->errstr);
@@ -399,15 +446,22 @@ static int check_sharded_trial(sg_context *ctx, sg_sharded_trial *trial, const s
     printf("duplicates %lld\n", duplicates);
     if (duplicates != 0) exit_code = 1;
 
+    *server_enrolled = members;
     long long distinct = 0, told_not_member = 0, member_not_told = 0;
     for (long p = 0; p < s->patients; p++) {
         distinct += enrolled_patient[p];
-        if (enrolled_patient[p] && !member_patient[p] && told_not_member++ < 10)
+        /* Under faults a failover may lose an acknowledged enrollment (counted as lost), and a
+         * failed call may have enrolled its patient (uncertain); nothing else explains a difference. */
+        if (enrolled_patient[p] && !member_patient[p] && told_not_member++ < 10 && !faults)
             fprintf(stderr, "error: patient-%ld was told enrolled and is a member of no shard\n", p + 1);
-        if (!enrolled_patient[p] && member_patient[p] && member_not_told++ < 10)
+        if (!enrolled_patient[p] && member_patient[p] && !(faults && uncertain_patient[p]) && member_not_told++ < 10)
             fprintf(stderr, "error: patient-%ld is a member and was never told enrolled\n", p + 1);
     }
-    if (distinct != info.enrolled || distinct != members || told_not_member != 0 || member_not_told != 0) {
+    *lost = told_not_member;
+    if (info.enrolled != members) exit_code = 1; /* reported above, shard by shard */
+    if (faults) {
+        if (member_not_told != 0) exit_code = 1;
+    } else if (distinct != info.enrolled || distinct != members || told_not_member != 0 || member_not_told != 0) {
         fprintf(stderr,
                 "error: %lld distinct patients were told they are enrolled, the shards' SLOTS.INFO say %lld, "
                 "their members %lld\n",
@@ -424,7 +478,7 @@ done:
 }
 
 int main(int argc, char **argv) {
-    settings s = {"127.0.0.1", 6379, 0, "trial:flash", 100, 1000, 8, 2, 0};
+    settings s = {"127.0.0.1", 6379, 0, "trial:flash", 100, 1000, 8, 2, 0, 60};
     int parsed = parse_arguments(argc, argv, &s);
     if (parsed < 0) return 0;
     if (parsed > 0) return parsed;
@@ -472,9 +526,11 @@ int main(int argc, char **argv) {
 
     crowd crowd = {.s = &s};
     crowd.enrolled_patient = calloc(s.patients > 0 ? (size_t)s.patients : 1, 1);
+    crowd.uncertain_patient = calloc(s.patients > 0 ? (size_t)s.patients : 1, 1);
+    pthread_mutex_init(&crowd.report_lock, NULL);
     worker *workers = calloc((size_t)s.threads, sizeof(*workers));
     pthread_t *threads = calloc((size_t)s.threads, sizeof(*threads));
-    if (crowd.enrolled_patient == NULL || workers == NULL || threads == NULL) {
+    if (crowd.enrolled_patient == NULL || crowd.uncertain_patient == NULL || workers == NULL || threads == NULL) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
@@ -509,7 +565,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    long long counts[OUTCOMES] = {0};
+    long long counts[OUTCOMES] = {0}, errors = 0, gave_up = 0;
     for (int t = 0; t < s.threads; t++) {
         pthread_join(threads[t], NULL);
         worker *w = &workers[t];
@@ -517,18 +573,38 @@ int main(int argc, char **argv) {
             fprintf(stderr, "%s\n", w->error);
             exit_code = 1;
         }
+        if (w->gave_up) {
+            fprintf(stderr, "%s\n", w->error);
+            gave_up++;
+        }
+        errors += w->errors;
         for (int o = 0; o < OUTCOMES; o++) counts[o] += w->counts[o];
         sg_sharded_trial_close(w->trial);
         sg_free(w->ctx);
     }
     pthread_barrier_destroy(&crowd.start);
 
+    int faults = errors > 0;
+    long long server_enrolled = -1, lost = 0, uncertain = 0;
+    for (long p = 0; p < s.patients; p++) uncertain += crowd.uncertain_patient[p] && !crowd.enrolled_patient[p];
     if (exit_code == 0) {
         for (int o = 0; o < OUTCOMES; o++)
             if (o < 3 || counts[o] != 0) printf("%s %lld\n", outcome_names[o], counts[o]);
+        /* After faults the servers may still be settling (a failover): wait, bounded, until the
+         * trial can be read. */
+        for (int attempt = 0; faults && attempt < 40; attempt++) {
+            sg_sharded_info shards_info;
+            sg_trial_info one;
+            int rc = s.shards > 0 ? sg_sharded_info_get(ctx, sharded, &shards_info)
+                                  : sg_trial_info_get(ctx, s.trial, trial_len, &one);
+            if (rc == SG_OK) break;
+            struct timespec pause = {0, 500 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
 
         if (s.shards > 0) {
-            exit_code = check_sharded_trial(ctx, sharded, &s, crowd.enrolled_patient);
+            exit_code = check_sharded_trial(ctx, sharded, &s, crowd.enrolled_patient, crowd.uncertain_patient, faults,
+                                            &server_enrolled, &lost);
         } else {
             sg_trial_info info;
             if (sg_trial_info_get(ctx, s.trial, trial_len, &info) != SG_OK) {
@@ -547,7 +623,15 @@ int main(int argc, char **argv) {
                 }
                 long long distinct = 0;
                 for (long p = 0; p < s.patients; p++) distinct += crowd.enrolled_patient[p];
-                if (distinct != info.enrolled) {
+                server_enrolled = info.enrolled;
+                if (faults) {
+                    lost = distinct > info.enrolled ? distinct - info.enrolled : 0;
+                    if (info.enrolled > distinct + uncertain) {
+                        fprintf(stderr, "error: %lld enrolled, but only %lld patients were told so and %lld are "
+                                        "uncertain\n", info.enrolled, distinct, uncertain);
+                        exit_code = 1;
+                    }
+                } else if (distinct != info.enrolled) {
                     fprintf(stderr,
                             "error: %lld distinct patients were told they are enrolled, SLOTS.INFO says %lld\n",
                             distinct, info.enrolled);
@@ -557,8 +641,20 @@ int main(int argc, char **argv) {
         }
     }
 
+    if (faults || gave_up) {
+        if (server_enrolled >= 0) printf("server_enrolled %lld\n", server_enrolled);
+        printf("uncertain %lld\n", uncertain);
+        printf("lost %lld\n", lost);
+        printf("errors %lld\n", errors);
+        printf("gave_up %lld\n", gave_up);
+        if (gave_up) exit_code = 1;
+        else if (exit_code == 0) exit_code = 3;
+    }
+
+    pthread_mutex_destroy(&crowd.report_lock);
     free(threads);
     free(workers);
+    free(crowd.uncertain_patient);
     free(crowd.enrolled_patient);
     sg_sharded_trial_close(sharded);
     sg_free(ctx);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,78 @@ static void flash_enroll_enrolls_exactly_the_capacity_and_answers_every_repeat_a
     expected_flash_output(expected, sizeof(expected), 50, 400, 3); /* enrolled 50, full 1050, already 100 */
     sg_assert_example_run(&run, "flash_enroll", 0, expected);
     assert_int_equal(trial_enrolled(sg_conn, "trial:crowd"), 50);
+}
+
+/* Cuts the example off, `rounds` times: no new connection is accepted (maxclients lowered to what
+ * is connected), every client but this thread's and the test's own is killed, and 300 ms later
+ * connections are accepted again. The example's calls fail (the library's retries find the door
+ * shut) and must go on afterwards. Plain hiredis: no cmocka off the main thread. */
+typedef struct client_killer {
+    int port, rounds;
+    long long skip_id; /* the test's own connection */
+    long kills;
+} client_killer;
+
+static void *cut_clients_off(void *arg) {
+    client_killer *k = arg;
+    redisContext *c = redisConnect("127.0.0.1", k->port);
+    if (c == NULL || c->err) return NULL;
+    redisReply *r = redisCommand(c, "CLIENT ID");
+    long long own = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    for (int round = 0; round < k->rounds; round++) {
+        sg_sleep_ms(round == 0 ? 50 : 200);
+        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 2"));
+        r = redisCommand(c, "CLIENT LIST TYPE normal");
+        for (const char *at = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : ""; (at = strstr(at, "id=")) != NULL;) {
+            long long id = strtoll(at + 3, NULL, 10);
+            at += 3;
+            if (id == own || id == k->skip_id) continue;
+            redisReply *killed = redisCommand(c, "CLIENT KILL ID %lld", id);
+            if (killed != NULL && killed->type == REDIS_REPLY_INTEGER) k->kills += killed->integer;
+            freeReplyObject(killed);
+        }
+        freeReplyObject(r);
+        sg_sleep_ms(300);
+        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 10000"));
+    }
+    redisFree(c);
+    return NULL;
+}
+
+/* flash_enroll while it is cut off from the server three times: the threads count the failed
+ * calls, go on, and the run ends with the trial read back and exit 3 (faults, trial sound). */
+static void run_flash_enroll_through_killed_connections(const char *const *args, const char *trial, long long capacity) {
+    redisReply *id = sg_command(sg_conn, "CLIENT ID");
+    client_killer k = {sg_group_server->port, 3, id->integer, 0};
+    freeReplyObject(id);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cut_clients_off, &k), 0);
+    sg_example_run run;
+    sg_run_example(&run, "flash_enroll", sg_group_server->port, args);
+    pthread_join(t, NULL);
+    if (run.status != 3 || strstr(run.out, "over_enrolled 0\n") == NULL || strstr(run.out, "gave_up 0\n") == NULL ||
+        strstr(run.out, "server_enrolled ") == NULL || strstr(run.out, "errors 0\n") != NULL)
+        fail_msg("flash_enroll through %ld killed connections: exit %d (expected 3), stdout:\n%s\nstderr:\n%s", k.kills,
+                 run.status, run.out, run.err);
+    long long server_enrolled = -1;
+    sscanf(strstr(run.out, "server_enrolled "), "server_enrolled %lld", &server_enrolled);
+    assert_true(server_enrolled >= 0 && server_enrolled <= capacity);
+    if (trial != NULL) assert_int_equal(trial_enrolled(sg_conn, trial), server_enrolled);
+}
+
+static void flash_enroll_goes_on_through_killed_connections_and_reads_the_trial_back(void **state) {
+    (void)state;
+    const char *args[] = {"--trial", "trial:cut", "--capacity", "5000", "--patients", "20000",
+                          "--threads", "8",         "--repeats",  "4",    "--max-errors", "1000", NULL};
+    run_flash_enroll_through_killed_connections(args, "trial:cut", 5000);
+}
+
+static void flash_enroll_sharded_goes_on_through_killed_connections_and_reads_the_shards_back(void **state) {
+    (void)state;
+    const char *args[] = {"--trial", "cut", "--shards", "3", "--capacity", "5000", "--patients", "20000",
+                          "--threads", "8", "--repeats", "4", "--max-errors", "1000", NULL};
+    run_flash_enroll_through_killed_connections(args, NULL, 5000);
 }
 
 static void flash_enroll_with_its_defaults_fills_a_trial_of_100_from_1000_patients(void **state) {
@@ -517,6 +590,8 @@ int main(void) {
         ON_SERVER(flash_enroll_sharded_enrolls_exactly_the_capacity_over_three_shards_and_nobody_twice),
         ON_SERVER(flash_enroll_sharded_enrolls_every_patient_when_the_shards_have_room_for_all),
         ON_SERVER(flash_enroll_sharded_on_an_existing_trial_says_so_and_finds_every_patient_already_enrolled_or_full),
+        ON_SERVER(flash_enroll_goes_on_through_killed_connections_and_reads_the_trial_back),
+        ON_SERVER(flash_enroll_sharded_goes_on_through_killed_connections_and_reads_the_shards_back),
         ON_SERVER(flash_enroll_help_documents_shards),
         ON_SERVER(flash_enroll_refuses_a_negative_or_non_numeric_shard_count_with_exit_2),
         ON_SERVER(locked_update_counts_every_update_once_and_refuses_the_paused_holder),
