@@ -5,7 +5,7 @@
 #   scripts/valgrind-test.sh                      the default set (below)
 #   scripts/valgrind-test.sh test_idemp_basics …  the binaries named (build/integration/<name>)
 #   SG_VALGRIND_TESTS="…" scripts/valgrind-test.sh   the same, from the environment
-#   SG_VALGRIND_TESTS=all scripts/valgrind-test.sh   every integration binary, the excluded too
+#   SG_VALGRIND_TESTS=all scripts/valgrind-test.sh   every integration binary (the default too)
 #
 # Per binary it prints whether the tests passed, how many servers ran (valgrind logs: servers and
 # the children they forked), how many of them were killed (SIGKILL by a test or the harness: no
@@ -24,14 +24,8 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 
-# Left out by default, each for a reason that is valgrind's slowness, not the module (run them by
-# name, or with SG_VALGRIND_TESTS=all):
-#   test_client_move_faults  reads a shard's enrolled count, then lists its members, right after
-#       SIGKILLing its clients; a server under memcheck may still be running a dead client's last
-#       ENROLL between the two reads, so it lists one member more than it counted (twice in two
-#       runs under memcheck, never without; no memcheck error).
+# Every binary runs by default; SG_VALGRIND_TESTS=all is the same.
 excluded="
-test_client_move_faults
 "
 
 all=$(ls tests/integration/test_*.c | sed 's|tests/integration/\(.*\)\.c|\1|')
