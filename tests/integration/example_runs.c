@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,3 +98,62 @@ void sg_assert_example_run(const sg_example_run *run, const char *name, int stat
                  expected_out ? expected_out : "(any)", run->status, run->out, run->err);
 }
 
+
+/* ---- cutting clients off ------------------------------------------------------------------------- */
+struct sg_cutoff {
+    int port, rounds;
+    long long keep_id;
+    long kills;
+    pthread_t thread;
+};
+
+/* Plain hiredis: no cmocka off the main thread. */
+static void *cut_clients_off(void *arg) {
+    sg_cutoff *k = arg;
+    redisContext *c = redisConnect("127.0.0.1", k->port);
+    if (c == NULL || c->err) {
+        if (c != NULL) redisFree(c);
+        return NULL;
+    }
+    redisReply *r = redisCommand(c, "CLIENT ID");
+    long long own = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    for (int round = 0; round < k->rounds; round++) {
+        sg_sleep_ms(round == 0 ? 50 : 200);
+        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 2"));
+        r = redisCommand(c, "CLIENT LIST TYPE normal");
+        const char *at = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
+        while ((at = strstr(at, "id=")) != NULL) {
+            long long id = strtoll(at + 3, NULL, 10);
+            at += 3;
+            if (id == own || id == k->keep_id) continue;
+            redisReply *killed = redisCommand(c, "CLIENT KILL ID %lld", id);
+            if (killed != NULL && killed->type == REDIS_REPLY_INTEGER) k->kills += killed->integer;
+            freeReplyObject(killed);
+        }
+        freeReplyObject(r);
+        sg_sleep_ms(300);
+        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 10000"));
+    }
+    redisFree(c);
+    return NULL;
+}
+
+sg_cutoff *sg_cutoff_start(int port, redisContext *keep, int rounds) {
+    sg_cutoff *cut = calloc(1, sizeof(*cut));
+    assert_non_null(cut);
+    redisReply *id = sg_command(keep, "CLIENT ID");
+    cut->port = port;
+    cut->rounds = rounds;
+    cut->keep_id = id->integer;
+    freeReplyObject(id);
+    if (pthread_create(&cut->thread, NULL, cut_clients_off, cut) != 0) fail_msg("cannot start the cut-off thread");
+    return cut;
+}
+
+long sg_cutoff_join(sg_cutoff *cut) {
+    pthread_join(cut->thread, NULL);
+    long kills = cut->kills;
+    free(cut);
+    return kills;
+}

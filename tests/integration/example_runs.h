@@ -21,4 +21,13 @@ void sg_run_example(sg_example_run *run, const char *name, int port, const char 
 /* The run ended with `status` and, when expected_out is not NULL, printed exactly it on stdout. */
 void sg_assert_example_run(const sg_example_run *run, const char *name, int status, const char *expected_out);
 
+/* Cuts a server's clients off, `rounds` times, from a thread of its own: new connections are
+ * refused (maxclients lowered to 2), every normal client but the thread's and `keep`'s is killed,
+ * and 300 ms later connections are accepted again (the first cut 50 ms after the start, the others
+ * 200 ms apart). For examples that must go on through faults. sg_cutoff_join waits for the thread
+ * and returns how many clients it killed. */
+typedef struct sg_cutoff sg_cutoff;
+sg_cutoff *sg_cutoff_start(int port, redisContext *keep, int rounds);
+long sg_cutoff_join(sg_cutoff *cut);
+
 #endif

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,57 +151,16 @@ static void flash_enroll_enrolls_exactly_the_capacity_and_answers_every_repeat_a
     assert_int_equal(trial_enrolled(sg_conn, "trial:crowd"), 50);
 }
 
-/* Cuts the example off, `rounds` times: no new connection is accepted (maxclients lowered to what
- * is connected), every client but this thread's and the test's own is killed, and 300 ms later
- * connections are accepted again. The example's calls fail (the library's retries find the door
- * shut) and must go on afterwards. Plain hiredis: no cmocka off the main thread. */
-typedef struct client_killer {
-    int port, rounds;
-    long long skip_id; /* the test's own connection */
-    long kills;
-} client_killer;
-
-static void *cut_clients_off(void *arg) {
-    client_killer *k = arg;
-    redisContext *c = redisConnect("127.0.0.1", k->port);
-    if (c == NULL || c->err) return NULL;
-    redisReply *r = redisCommand(c, "CLIENT ID");
-    long long own = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
-    for (int round = 0; round < k->rounds; round++) {
-        sg_sleep_ms(round == 0 ? 50 : 200);
-        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 2"));
-        r = redisCommand(c, "CLIENT LIST TYPE normal");
-        for (const char *at = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : ""; (at = strstr(at, "id=")) != NULL;) {
-            long long id = strtoll(at + 3, NULL, 10);
-            at += 3;
-            if (id == own || id == k->skip_id) continue;
-            redisReply *killed = redisCommand(c, "CLIENT KILL ID %lld", id);
-            if (killed != NULL && killed->type == REDIS_REPLY_INTEGER) k->kills += killed->integer;
-            freeReplyObject(killed);
-        }
-        freeReplyObject(r);
-        sg_sleep_ms(300);
-        freeReplyObject(redisCommand(c, "CONFIG SET maxclients 10000"));
-    }
-    redisFree(c);
-    return NULL;
-}
-
 /* flash_enroll while it is cut off from the server three times: the threads count the failed
  * calls, go on, and the run ends with the trial read back and exit 3 (faults, trial sound). */
 static void run_flash_enroll_through_killed_connections(const char *const *args, const char *trial, long long capacity) {
-    redisReply *id = sg_command(sg_conn, "CLIENT ID");
-    client_killer k = {sg_group_server->port, 3, id->integer, 0};
-    freeReplyObject(id);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, cut_clients_off, &k), 0);
+    sg_cutoff *cut = sg_cutoff_start(sg_group_server->port, sg_conn, 3);
     sg_example_run run;
     sg_run_example(&run, "flash_enroll", sg_group_server->port, args);
-    pthread_join(t, NULL);
+    long kills = sg_cutoff_join(cut);
     if (run.status != 3 || strstr(run.out, "over_enrolled 0\n") == NULL || strstr(run.out, "gave_up 0\n") == NULL ||
         strstr(run.out, "server_enrolled ") == NULL || strstr(run.out, "errors 0\n") != NULL)
-        fail_msg("flash_enroll through %ld killed connections: exit %d (expected 3), stdout:\n%s\nstderr:\n%s", k.kills,
+        fail_msg("flash_enroll through %ld killed connections: exit %d (expected 3), stdout:\n%s\nstderr:\n%s", kills,
                  run.status, run.out, run.err);
     long long server_enrolled = -1;
     sscanf(strstr(run.out, "server_enrolled "), "server_enrolled %lld", &server_enrolled);

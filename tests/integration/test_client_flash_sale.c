@@ -187,6 +187,23 @@ static void a_second_run_on_the_same_name_says_it_exists_and_sells_nothing(void 
 }
 
 /* ---- the command line ------------------------------------------------------------------------------- */
+/* Cut off from the server three times mid-sale: the buyers count the failed takes, back off and go
+ * on; the sale still ends with the whole stock sold as the server holds it, and exit 3 (faults,
+ * servers consistent). */
+static void cut_off_three_times_it_goes_on_and_the_server_holds_the_whole_stock_sold(void **state) {
+    (void)state;
+    sg_cutoff *cut = sg_cutoff_start(sg_group_server->port, sg_conn, 3);
+    sg_example_run run;
+    const char *args[] = {"--name", "cut", "--shards", "4", "--stock", "200000", "--threads", "8", NULL};
+    sg_run_example(&run, "flash_sale", sg_group_server->port, args);
+    long kills = sg_cutoff_join(cut);
+    if (run.status != 3 || strstr(run.out, "remaining 0\n") == NULL || strstr(run.out, "server_sold 200000\n") == NULL ||
+        strstr(run.out, "gave_up 0\n") == NULL || strstr(run.out, "errors 0\n") != NULL ||
+        strstr(run.out, "\nerrors ") == NULL)
+        fail_msg("flash_sale through %ld killed connections: exit %d (expected 3), stdout:\n%s\nstderr:\n%s", kills,
+                 run.status, run.out, run.err);
+}
+
 static void help_prints_the_usage_with_every_flag_and_exits_0(void **state) {
     (void)state;
     static const char *const flags[] = {"--cluster", "--host", "--port",    "--name",
@@ -300,6 +317,7 @@ int main(void) {
         ON_SERVER(on_one_server_it_sells_the_whole_stock_and_names_the_server_as_the_only_node),
         ON_SERVER(on_one_server_an_operator_finds_the_four_shards_and_the_meta_key_with_scan_all_empty),
         ON_SERVER(a_second_run_on_the_same_name_says_it_exists_and_sells_nothing),
+        ON_SERVER(cut_off_three_times_it_goes_on_and_the_server_holds_the_whole_stock_sold),
         ON_SERVER(help_prints_the_usage_with_every_flag_and_exits_0),
         ON_SERVER(a_missing_required_flag_exits_2_with_the_usage_on_stderr),
         ON_SERVER(an_unknown_flag_exits_2_with_the_flag_and_the_usage_on_stderr),
